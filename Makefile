@@ -1,0 +1,38 @@
+# Everything a newcomer needs: `make demo` and `make test` each build .venv from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+N      ?= 1000000
+
+.PHONY: demo test lint fmt typecheck bench databases clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## make the SQLite demo database and print its plan
+	$(BIN)/gdpr-sweep demo
+
+test: $(STAMP)  ## ruff, then the tests (PostgreSQL/MariaDB when their URLs are set)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy gdpr_sweep
+
+databases:  ## start local PostgreSQL and MariaDB test servers (as root)
+	bash .ci/start-databases
+
+clean:
+	rm -rf $(VENV) gdpr-sweep-demo .pytest_cache .ruff_cache .mypy_cache .hypothesis

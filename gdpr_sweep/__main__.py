@@ -1,0 +1,5 @@
+"""`python -m gdpr_sweep`."""
+
+from .cli import main
+
+main()

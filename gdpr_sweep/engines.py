@@ -1,0 +1,122 @@
+"""Open target databases: one engine each, with the session settings the sweep relies on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+
+from .config import Config, DatabaseConfig, database_url
+from .errors import DatabaseUnavailable
+
+
+def _on_connect(dialect: str):
+    def configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        try:
+            if dialect == "sqlite":
+                # Deletes must honour declared foreign keys (off by default in SQLite).
+                cursor.execute("PRAGMA foreign_keys = ON")
+            elif dialect in ("mysql", "mariadb"):
+                # TIMESTAMP columns are UTC underneath; read and bind them as UTC
+                # (columns.py) whatever the server's default time zone is.
+                cursor.execute("SET time_zone = '+00:00'")
+        finally:
+            cursor.close()
+
+    return configure
+
+
+def create_target_engine(url: URL) -> Engine:
+    """Create an engine for a target database (no connection is made yet)."""
+    kwargs: dict = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        kwargs = {}
+    elif url.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "gdpr-sweep"}
+    elif url.get_backend_name() in ("mysql", "mariadb"):
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, "connect", _on_connect(engine.dialect.name))
+    return engine
+
+
+def describe_failure(exc: BaseException, url: URL) -> str:
+    """Return the driver's reason in one line, with the URL's credentials masked."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = reason[0] if reason else type(exc).__name__
+    for secret in (url.password, url.username):
+        if secret:
+            text = text.replace(str(secret), "***")
+    return text[:200]
+
+
+class TargetDatabase:
+    """A configured database with its engine, opened on first use."""
+
+    def __init__(self, config: Config, db: DatabaseConfig) -> None:
+        self.config = config
+        self.db = db
+        self.name = db.name
+        self.url = database_url(config, db)
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_target_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """Connect, turning a connection failure into DatabaseUnavailable naming the database."""
+        try:
+            connection = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise DatabaseUnavailable(
+                f"database {self.name}: cannot connect ({describe_failure(exc, self.url)})"
+            ) from None
+        except sa.exc.ArgumentError as exc:
+            raise DatabaseUnavailable(f"database {self.name}: {exc}") from None
+        with connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Connection]:
+        """Connect in a transaction the engine itself refuses to write in; roll it back.
+
+        Defence in depth for `plan` and `check`: a bug that emitted a write would fail
+        instead of changing a target database.
+        """
+        with self.connect() as connection:
+            dialect = connection.dialect.name
+            transaction = connection.begin()
+            if dialect == "sqlite":
+                connection.exec_driver_sql("PRAGMA query_only = ON")
+            else:
+                # The first statement of the transaction, so it may still set its mode.
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            try:
+                yield connection
+            finally:
+                transaction.rollback()
+                if dialect == "sqlite":
+                    # Pooled SQLite connections keep pragmas: give it back writable.
+                    connection.exec_driver_sql("PRAGMA query_only = OFF")
+                    connection.rollback()
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def open_targets(config: Config, names: list[str] | None = None) -> list[TargetDatabase]:
+    """Return the configured databases (all, or those named), in config order."""
+    return [TargetDatabase(config, db) for db in config.databases if not names or db.name in names]

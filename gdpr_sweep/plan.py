@@ -1,0 +1,168 @@
+"""Build the dry-run plan: per database and rule, the cutoff and how many rows are due.
+
+`build_plan()` changes nothing: each database is read in a transaction the engine
+itself holds read-only, and rolled back. The counts use `CompiledRule.due`, the very
+predicate the executor acts on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import __version__
+from .checks import check_database, raise_findings, select_databases
+from .config import Config, Rule
+from .engines import TargetDatabase
+from .errors import DatabaseUnavailable, UsageError
+from .rules import CompiledRule, compile_rule
+from .schema import Catalog
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """What one rule would do in one database."""
+
+    database: str
+    rule: str
+    table: str
+    action: str
+    after: str
+    cutoff: str  # ISO 8601 local midnight: rows whose clock is before it are due
+    due: int
+    held: int
+    held_by: dict[str, int] = field(default_factory=dict)
+    basis: str | None = None
+    controller: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """A database the plan could not read, and why (no URL, no credentials)."""
+
+    database: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The dry run: serialisable, and enough to re-check before applying."""
+
+    as_of: dt.datetime
+    timezone: str
+    config_digest: str
+    items: list[PlanItem]
+    failures: list[DatabaseFailure] = field(default_factory=list)
+    version: str = __version__
+
+    @property
+    def total_due(self) -> int:
+        return sum(item.due for item in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "timezone": self.timezone,
+            "config_digest": self.config_digest,
+            "gdpr_sweep_version": self.version,
+            "items": [asdict(item) for item in self.items],
+            "failures": [asdict(failure) for failure in self.failures],
+        }
+
+
+def select_rules(config: Config, rule_ids: Iterable[str] | None) -> tuple[Rule, ...]:
+    """Return the configured rules, or those named by `--rule` (unknown ids are exit 2)."""
+    wanted = list(rule_ids or [])
+    known = {rule.id for rule in config.rules}
+    for rule_id in wanted:
+        if rule_id not in known:
+            raise UsageError(f"--rule: no rule with id {rule_id!r} in the config")
+    return tuple(rule for rule in config.rules if not wanted or rule.id in wanted)
+
+
+def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, dict[str, int]]:
+    """Return (rows due, rows held per exception reason)."""
+    due = connection.execute(
+        sa.select(sa.func.count()).select_from(compiled.table).where(compiled.due)
+    ).scalar_one()
+    held_by: dict[str, int] = {}
+    if compiled.exceptions:
+        sums = [
+            sa.func.coalesce(sa.func.sum(sa.case((e.keeps, 1), else_=0)), 0)
+            for e in compiled.exceptions
+        ]
+        row = connection.execute(
+            sa.select(sa.func.count(), *sums)
+            .select_from(compiled.table)
+            .where(compiled.candidate, compiled.kept)
+        ).one()
+        held_by = {e.reason: int(n) for e, n in zip(compiled.exceptions, row[1:], strict=True)}
+        held_by["total"] = int(row[0])
+    return int(due), held_by
+
+
+def plan_database(
+    target: TargetDatabase, rules: tuple[Rule, ...], as_of: dt.datetime
+) -> list[PlanItem]:
+    """Count every applicable rule in one database, read-only."""
+    settings = target.config.sweep
+    applicable = [rule for rule in rules if rule.applies_to(target.name)]
+    items = []
+    with target.read_only() as connection:
+        catalog = Catalog(connection)
+        raise_findings(check_database(catalog, target, applicable))
+        for rule in applicable:
+            compiled = compile_rule(catalog, rule, as_of, settings)
+            due, held_by = count_rule(connection, compiled)
+            held = held_by.pop("total", 0)
+            items.append(
+                PlanItem(
+                    database=target.name,
+                    rule=rule.id,
+                    table=rule.table,
+                    action=rule.action,
+                    after=str(rule.after),
+                    cutoff=compiled.cutoff.isoformat(),
+                    due=due,
+                    held=held,
+                    held_by=held_by,
+                    basis=rule.basis,
+                    controller=target.db.controller,
+                )
+            )
+    return items
+
+
+def build_plan(
+    config: Config,
+    as_of: dt.datetime,
+    databases: Iterable[str] | None = None,
+    rule_ids: Iterable[str] | None = None,
+) -> Plan:
+    """Return the plan for every selected database and rule; change nothing.
+
+    A database that cannot be reached is recorded as a failure and the others are
+    still planned; a config that does not match a database's schema stops the plan.
+    """
+    rules = select_rules(config, rule_ids)
+    targets = select_databases(config, databases)
+    items: list[PlanItem] = []
+    failures: list[DatabaseFailure] = []
+    for target in targets:
+        try:
+            items.extend(plan_database(target, rules, as_of))
+        except DatabaseUnavailable as exc:
+            failures.append(DatabaseFailure(target.name, str(exc)))
+        finally:
+            target.dispose()
+    return Plan(
+        as_of=as_of,
+        timezone=config.sweep.timezone,
+        config_digest=config.digest,
+        items=items,
+        failures=failures,
+    )

@@ -1,0 +1,157 @@
+"""Compile a rule into one SQLAlchemy Core predicate family, with its cutoff.
+
+For each rule and as-of this module computes, in Python, the threshold local date
+`T` (`periods.py`) and binds it as a parameter; the database does all the row work:
+
+    candidate = clock < T  AND  only-filters  [AND still-to-anonymise]
+    due       = candidate  AND NOT (exception OR ...)
+    held      = candidate  AND     (exception OR ...)
+
+`plan` counts `due` and `held`; `apply` (later) deletes or updates exactly `due`, in
+batches. Both take the predicate from here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from .columns import day_start_bound, later_than
+from .config import Rule, SweepSettings
+from .periods import due_before, fiscal_due_before, local_date, start_of_local_day
+from .schema import Catalog
+from .strategies import pending
+
+
+@dataclass(frozen=True)
+class Exception_:
+    """An exception that keeps otherwise-due rows: its reason and its predicate."""
+
+    reason: str
+    keeps: ColumnElement[bool]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule bound to one database's reflected table and one as-of."""
+
+    rule: Rule
+    table: sa.Table
+    primary_key: sa.Column
+    cutoff_date: dt.date  # rows whose clock falls before this local date are due
+    cutoff: dt.datetime  # the same boundary as an aware instant (local midnight)
+    candidate: ColumnElement[bool]
+    exceptions: tuple[Exception_, ...]
+
+    @property
+    def due(self) -> ColumnElement[bool]:
+        """The predicate of the rows this rule acts on."""
+        if not self.exceptions:
+            return self.candidate
+        return sa.and_(self.candidate, sa.not_(self.kept))
+
+    @property
+    def kept(self) -> ColumnElement[bool]:
+        return sa.or_(*(e.keeps for e in self.exceptions))
+
+
+def cutoff_date(rule: Rule, as_of: dt.datetime, settings: SweepSettings) -> dt.date:
+    """Return the threshold local date: a clock on an earlier local date is due."""
+    today = local_date(as_of, settings.tz)
+    if rule.from_fiscal_year_end:
+        return fiscal_due_before(today, rule.after, settings.fiscal_year_end)
+    return due_before(today, rule.after)
+
+
+def compile_rule(
+    catalog: Catalog, rule: Rule, as_of: dt.datetime, settings: SweepSettings
+) -> CompiledRule:
+    """Build the predicates of `rule` against reflected tables (checked beforehand)."""
+    dialect = catalog.dialect
+    tz: ZoneInfo = settings.tz
+    table = catalog.table(rule.table)
+    assert table is not None, "check_rule() runs before compile_rule()"
+    pk = catalog.primary_key(table)
+    assert pk is not None
+    threshold = cutoff_date(rule, as_of, settings)
+
+    clauses: list[ColumnElement[bool]] = [_clock_is_before(catalog, rule, table, threshold, tz)]
+    for column_name, values in rule.only:
+        column = table.columns[column_name]
+        clauses.append(column == values[0] if len(values) == 1 else column.in_(values))
+    if rule.action == "anonymise":
+        clauses.append(
+            sa.or_(
+                *(
+                    pending(strategy, table.columns[name], dialect)
+                    for name, strategy in rule.columns
+                )
+            )
+        )
+
+    exceptions = []
+    if rule.unless_after:
+        column = table.columns[rule.unless_after]
+        exceptions.append(
+            Exception_(
+                f"unless_after: {rule.unless_after} is later than the as-of",
+                sa.and_(column.is_not(None), later_than(column, dialect, as_of, tz)),
+            )
+        )
+    if rule.unless_true:
+        column = table.columns[rule.unless_true]
+        # 2-valued on purpose (NULL is not true), so NOT(keeps) is exact.
+        exceptions.append(
+            Exception_(
+                f"unless_true: {rule.unless_true} is true",
+                sa.and_(column.is_not(None), column != sa.false()),
+            )
+        )
+    return CompiledRule(
+        rule=rule,
+        table=table,
+        primary_key=pk,
+        cutoff_date=threshold,
+        cutoff=start_of_local_day(threshold, tz),
+        candidate=sa.and_(*clauses),
+        exceptions=tuple(exceptions),
+    )
+
+
+def _clock_is_before(
+    catalog: Catalog, rule: Rule, table: sa.Table, threshold: dt.date, tz: ZoneInfo
+) -> ColumnElement[bool]:
+    """Return: the row's clock falls on a local date before `threshold`.
+
+    With `since_latest`, the clock is the latest non-NULL activity in the related
+    table, else `since`; it is before the threshold exactly when no activity is at
+    or after it and either some activity exists (all of it earlier) or `since` is
+    earlier. Two correlated (NOT) EXISTS, so the engine can use the key's index.
+    NULL `since` compares as unknown, so it is never due.
+    """
+    dialect = catalog.dialect
+    since_before = None
+    if rule.since:
+        since = table.columns[rule.since]
+        since_before = since < day_start_bound(since, dialect, threshold, tz)
+    if rule.since_latest is None:
+        assert since_before is not None
+        return since_before
+    reflected = catalog.table(rule.since_latest.table)
+    assert reflected is not None
+    # An alias keeps the correlation right even when the activity table is the
+    # rule's own table (a self-reference).
+    related = reflected.alias("activity")
+    pk = catalog.primary_key(table)
+    activity = related.columns[rule.since_latest.column]
+    key = related.columns[rule.since_latest.key]
+    bound = day_start_bound(activity, dialect, threshold, tz)
+    belongs = key == pk
+    recent = sa.exists().where(belongs, activity >= bound)
+    earlier = sa.exists().where(belongs, activity < bound)
+    started = earlier if since_before is None else sa.or_(earlier, since_before)
+    return sa.and_(sa.not_(recent), started)

@@ -1,0 +1,376 @@
+"""Reflect a target database and check the config against it (`gdpr-sweep check`).
+
+Every table and column the config names is looked up in the reflected schema before
+any SQL is built from it; the compiler (`rules.py`) only ever uses the reflected
+`Table` objects, so identifiers reach SQL quoted by SQLAlchemy, never spliced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .columns import is_boolean_like, is_string, is_temporal, string_length
+from .config import Config, Rule, Scalar, SubjectLink
+from .strategies import MIN_HASH_LENGTH
+
+#: ON DELETE actions with which the database itself keeps a child consistent.
+SELF_RESOLVING = {"CASCADE", "SET NULL", "SET DEFAULT"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem `check` found: where (database, config key) and how to fix it."""
+
+    database: str
+    key: str
+    message: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"database {self.database}: {self.key}: {self.message}"
+        return f"{text} — {self.fix}" if self.fix else text
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A foreign key from `child.columns` to `parent.referred_columns`."""
+
+    child: sa.Table
+    columns: tuple[str, ...]
+    referred_columns: tuple[str, ...]
+    ondelete: str | None
+
+
+def split_name(name: str) -> tuple[str | None, str]:
+    schema, _, table = name.rpartition(".")
+    return (schema or None), table
+
+
+class Catalog:
+    """Reflected tables of one database, looked up by the names the config uses."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        self.inspector = sa.inspect(connection)
+        self.metadata = sa.MetaData()
+        self._tables: dict[str, sa.Table | None] = {}
+        self._views: dict[str | None, set[str]] = {}
+        self._references: dict[str | None, dict[str, list[dict[str, Any]]]] = {}
+
+    def is_view(self, name: str) -> bool:
+        schema, table = split_name(name)
+        if schema not in self._views:
+            self._views[schema] = set(self.inspector.get_view_names(schema=schema))
+        return table in self._views[schema]
+
+    def table(self, name: str) -> sa.Table | None:
+        """Return the reflected table `name` ("t" or "schema.t"), or None if there is none."""
+        if name not in self._tables:
+            schema, table = split_name(name)
+            found: sa.Table | None
+            try:
+                if self.is_view(name):
+                    found = None
+                else:
+                    found = sa.Table(
+                        table,
+                        self.metadata,
+                        autoload_with=self.connection,
+                        schema=schema,
+                        resolve_fks=False,
+                    )
+            except sa.exc.NoSuchTableError:
+                found = None
+            self._tables[name] = found
+        return self._tables[name]
+
+    def primary_key(self, table: sa.Table) -> sa.Column | None:
+        """Return the single-column primary key (keyset batching needs one)."""
+        columns = list(table.primary_key.columns)
+        return columns[0] if len(columns) == 1 else None
+
+    def references_to(self, parent: sa.Table) -> list[Reference]:
+        """Return every foreign key in the parent's schema that points at `parent`."""
+        schema = parent.schema
+        if schema not in self._references:
+            self._references[schema] = {
+                key[1]: fks
+                for key, fks in self.inspector.get_multi_foreign_keys(schema=schema).items()
+            }
+        default_schema = self.inspector.default_schema_name
+        result = []
+        for child_name, fks in sorted(self._references[schema].items()):
+            for fk in fks:
+                referred_schema = fk.get("referred_schema")
+                if referred_schema in (None, default_schema):
+                    referred_schema = schema if schema != default_schema else None
+                if fk["referred_table"] != parent.name or referred_schema not in (schema, None):
+                    continue
+                qualified = f"{schema}.{child_name}" if schema else child_name
+                child = self.table(qualified)
+                if child is None:
+                    continue
+                ondelete = ((fk.get("options") or {}).get("ondelete") or "").upper() or None
+                result.append(
+                    Reference(
+                        child,
+                        tuple(fk["constrained_columns"]),
+                        tuple(fk["referred_columns"]),
+                        ondelete,
+                    )
+                )
+        return result
+
+
+def qualified_name(table: sa.Table) -> str:
+    return f"{table.schema}.{table.name}" if table.schema else table.name
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def _bindable(value: Scalar, column: sa.Column) -> bool:
+    """Can `value` be compared with `column` without the engine casting it?"""
+    col_type = column.type
+    if isinstance(value, bool):
+        return isinstance(col_type, (sa.Boolean, sa.Integer))
+    if isinstance(value, int):
+        return isinstance(col_type, (sa.Integer, sa.Numeric)) and not isinstance(
+            col_type, sa.Boolean
+        )
+    if isinstance(value, float):
+        return isinstance(col_type, sa.Numeric)
+    if isinstance(value, dt.datetime):
+        return isinstance(col_type, sa.DateTime)
+    if isinstance(value, dt.date):
+        return isinstance(col_type, sa.Date) and not isinstance(col_type, sa.DateTime)
+    if isinstance(value, str):
+        return isinstance(col_type, (sa.String, sa.Text, sa.Enum))
+    return False
+
+
+class _RuleChecker:
+    """Collects the findings for one rule in one database."""
+
+    def __init__(
+        self, catalog: Catalog, database: str, rule: Rule, links: tuple[SubjectLink, ...] = ()
+    ) -> None:
+        self.catalog = catalog
+        self.database = database
+        self.rule = rule
+        self.links = links
+        self.findings: list[Finding] = []
+
+    def add(self, key: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding(self.database, f"{self.rule.key}.{key}", message, fix))
+
+    def table(self, key: str, name: str) -> sa.Table | None:
+        table = self.catalog.table(name)
+        if table is None:
+            if self.catalog.is_view(name):
+                self.add(
+                    key,
+                    f"{name!r} is a view, not a table",
+                    "point the rule at the table the view reads from",
+                )
+            else:
+                self.add(key, f"no table {name!r}", "check the table name (and its schema)")
+        return table
+
+    def column(self, table: sa.Table, key: str, name: str) -> sa.Column | None:
+        if name not in table.columns:
+            self.add(
+                key,
+                f"table {qualified_name(table)!r} has no column {name!r}",
+                "check the column name against the schema",
+            )
+            return None
+        return table.columns[name]
+
+    def temporal(self, table: sa.Table, key: str, name: str) -> sa.Column | None:
+        column = self.column(table, key, name)
+        if column is not None and not is_temporal(column, self.catalog.dialect):
+            self.add(
+                key,
+                f"column {name!r} is {column.type}, not a date or timestamp",
+                "name a DATE or TIMESTAMP column",
+            )
+            return None
+        return column
+
+    def check(self) -> list[Finding]:
+        rule = self.rule
+        table = self.table("table", rule.table)
+        if table is None:
+            return self.findings
+        if self.catalog.primary_key(table) is None:
+            self.add(
+                "table",
+                f"table {rule.table!r} has no single-column primary key",
+                "batches are keyed by the primary key; add one",
+            )
+        if rule.since:
+            self.temporal(table, "since", rule.since)
+        if rule.since_latest:
+            latest = rule.since_latest
+            related = self.table("since_latest.table", latest.table)
+            if related is not None:
+                self.temporal(related, "since_latest.column", latest.column)
+                self.column(related, "since_latest.key", latest.key)
+        for column_name, values in rule.only:
+            column = self.column(table, f"only.{column_name}", column_name)
+            if column is not None:
+                for value in values:
+                    if not _bindable(value, column):
+                        self.add(
+                            f"only.{column_name}",
+                            f"a {type(value).__name__} value cannot be compared with "
+                            f"column {column_name!r} of type {column.type}",
+                            "give a value of the column's type",
+                        )
+                        break
+        if rule.unless_after:
+            self.temporal(table, "unless_after", rule.unless_after)
+        if rule.unless_true:
+            column = self.column(table, "unless_true", rule.unless_true)
+            if column is not None and not is_boolean_like(column):
+                self.add(
+                    "unless_true",
+                    f"column {rule.unless_true!r} is {column.type}, not boolean",
+                    "name a BOOLEAN column",
+                )
+        for column_name, strategy in rule.columns:
+            column = self.column(table, f"columns.{column_name}", column_name)
+            if column is not None:
+                self.strategy_fits(table, column, strategy)
+        if rule.action == "delete":
+            self.deletion_is_complete(table)
+        return self.findings
+
+    def strategy_fits(self, table: sa.Table, column: sa.Column, strategy: str) -> None:
+        key = f"columns.{column.name}"
+        if column.primary_key:
+            self.add(
+                key,
+                "is the primary key; anonymising it would break references",
+                "remove it from the rule's columns",
+            )
+        elif strategy == "null" and not column.nullable:
+            self.add(
+                key,
+                'is NOT NULL, so strategy "null" cannot apply',
+                'use "redact" or "hash", or make the column nullable',
+            )
+        elif strategy in ("year", "month") and not is_temporal(column, self.catalog.dialect):
+            self.add(
+                key,
+                f"strategy {strategy!r} needs a date column, not {column.type}",
+                'use "null", "redact" or "hash"',
+            )
+        elif strategy in ("redact", "hash") and not is_string(column):
+            self.add(
+                key,
+                f"strategy {strategy!r} needs a text column, not {column.type}",
+                'use "null" (or "year"/"month" for dates)',
+            )
+        elif strategy == "hash" and (string_length(column) or MIN_HASH_LENGTH) < MIN_HASH_LENGTH:
+            self.add(
+                key,
+                f"is too short for a keyed hash (needs {MIN_HASH_LENGTH} characters)",
+                'use "null" or "redact"',
+            )
+
+    def deletion_is_complete(self, table: sa.Table) -> None:
+        """A delete must not fail on, or orphan, rows that reference the deleted ones."""
+        cascade = list(self.rule.cascade)
+        resolved = {qualified_name(table)}
+        children = {}
+        for i, name in enumerate(cascade):
+            child = self.table(f"cascade[{i}]", name)
+            if child is not None:
+                children[qualified_name(child)] = (i, child)
+        reachable = {qualified_name(table)}
+        # Walk parents before children so a grandchild listed in cascade is accepted
+        # once its own parent is.
+        frontier = [table]
+        while frontier:
+            parent = frontier.pop(0)
+            for ref in self.catalog.references_to(parent):
+                child_name = qualified_name(ref.child)
+                if child_name in children:
+                    reachable.add(child_name)
+                    if child_name not in resolved:
+                        resolved.add(child_name)
+                        frontier.append(ref.child)
+                elif ref.ondelete not in SELF_RESOLVING and child_name != qualified_name(parent):
+                    self.add(
+                        "action",
+                        f"deleting from {qualified_name(parent)!r} would break "
+                        f"rows of {child_name!r} that reference it "
+                        f"({', '.join(ref.columns)}, no ON DELETE CASCADE)",
+                        f"add {child_name!r} to the rule's cascade, or declare "
+                        "ON DELETE CASCADE/SET NULL",
+                    )
+        for link in self.links:
+            if link.table in children and link.references_table in reachable:
+                reachable.add(qualified_name(children[link.table][1]))
+        for child_name, (i, _child) in children.items():
+            if child_name not in reachable:
+                self.add(
+                    f"cascade[{i}]",
+                    f"table {child_name!r} has no foreign key to {self.rule.table!r} "
+                    "(directly, through another cascade table or a subject.links entry)",
+                    "remove it from cascade, or declare the foreign key",
+                )
+
+
+def check_rule(catalog: Catalog, database: str, rule: Rule, config: Config) -> list[Finding]:
+    """Return the findings for one rule against one reflected database."""
+    links = config.subject.links if config.subject else ()
+    return _RuleChecker(catalog, database, rule, links).check()
+
+
+def check_subject(catalog: Catalog, database: str, config: Config) -> list[Finding]:
+    """Return findings for `[subject]`: the tables and columns it names must exist."""
+    subject = config.subject
+    if subject is None:
+        return []
+    findings: list[Finding] = []
+
+    def need(key: str, table_name: str, columns: list[str]) -> None:
+        table = catalog.table(table_name)
+        if table is None:
+            findings.append(
+                Finding(
+                    database,
+                    key,
+                    f"no table {table_name!r}",
+                    "check the table name (and its schema)",
+                )
+            )
+            return
+        for column in columns:
+            if column not in table.columns:
+                findings.append(
+                    Finding(
+                        database,
+                        key,
+                        f"table {table_name!r} has no column {column!r}",
+                        "check the column name against the schema",
+                    )
+                )
+
+    need("subject.root", subject.root, [column for _kind, column in subject.identifiers])
+    for link in subject.links:
+        key = f"subject.links[{link.index}]"
+        need(key, link.table, [link.column, *[c for c, _v in link.only]])
+        need(f"{key}.references", link.references_table, [link.references_column])
+    for erase in subject.erase:
+        need(f"subject.erase.{erase.table}", erase.table, [c for c, _s in erase.columns])
+    return findings
