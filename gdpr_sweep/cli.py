@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from . import __version__
@@ -27,7 +26,7 @@ from .config import Config, load_config
 from .errors import GdprSweepError, UsageError
 from .periods import parse_as_of
 from .plan import Plan, build_plan
-from .render import dumps, print_findings, print_plan
+from .render import dumps, make_console, print_findings, print_plan
 
 
 class OneLineErrors(TyperGroup):
@@ -169,7 +168,7 @@ def _emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
     if as_json:
         typer.echo(document)
     else:
-        print_plan(Console(), plan)
+        print_plan(make_console(), plan)
         if out is not None:
             typer.echo(f"Plan written to {out}; apply it with: gdpr-sweep apply {out}")
     if plan.failures:
@@ -196,7 +195,7 @@ def check(
     with _errors_to_exit_codes(debug):
         config = load_config(config_path)
         result = check_config(config, database)
-        print_findings(Console(), result.findings, result.passed, result.unreachable)
+        print_findings(make_console(), result.findings, result.passed, result.unreachable)
         if result.findings:
             raise typer.Exit(2)
         if result.unreachable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -77,6 +78,12 @@ class TargetDatabase:
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
         """Connect, turning a connection failure into DatabaseUnavailable naming the database."""
+        if self.url.get_backend_name() == "sqlite":
+            path = self.url.database or ""
+            is_file_path = path not in ("", ":memory:") and not path.startswith("file:")
+            if is_file_path and not Path(path).is_file():
+                # Connecting would create an empty file: a typo must not do that.
+                raise DatabaseUnavailable(f"database {self.name}: no SQLite file {path!r}")
         try:
             connection = self.engine.connect()
         except sa.exc.DBAPIError as exc:

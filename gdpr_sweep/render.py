@@ -20,30 +20,33 @@ from .schema import Finding
 
 def plan_table(plan: Plan) -> Table:
     """Return the plan as a Rich table a DPO can read and sign off."""
-    local = plan.as_of
+    databases = sorted({item.database for item in plan.items})
+    many = len(databases) > 1
+    title = f"gdpr-sweep plan as of {plan.as_of.isoformat(timespec='seconds')} ({plan.timezone})"
+    if not many and databases:
+        controller = plan.items[0].controller
+        title += f"\ndatabase {databases[0]}" + (
+            f" · controller {controller}" if controller else ""
+        )
     table = Table(
-        title=f"gdpr-sweep plan as of {local.isoformat(timespec='seconds')} ({plan.timezone})",
-        caption=f"config {plan.config_digest[:19]}…  ·  due = rows the rule would act on; "
-        "held = due by time but kept by an exception",
-        show_lines=False,
+        title=title,
+        caption=f"config {plan.config_digest[:19]}… · due: rows the rule acts on · "
+        "held: due by time, kept by an exception",
     )
-    for header, justify in (
-        ("database", "left"),
-        ("rule", "left"),
-        ("table", "left"),
-        ("action", "left"),
-        ("after", "left"),
-        ("due before", "left"),
-        ("due", "right"),
-        ("held", "right"),
-        ("held because", "left"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    if many:
+        table.add_column("database", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("table", overflow="fold")
+    table.add_column("action", no_wrap=True)
+    table.add_column("after", no_wrap=True)
+    table.add_column("due before", no_wrap=True)
+    table.add_column("due", justify="right", no_wrap=True)
+    table.add_column("held", justify="right", no_wrap=True)
+    table.add_column("held because", overflow="fold")
     for item in plan.items:
         cutoff = dt.datetime.fromisoformat(item.cutoff).date().isoformat()
         reasons = "; ".join(f"{n} {reason}" for reason, n in item.held_by.items() if n)
-        table.add_row(
-            item.database,
+        row = [
             item.rule,
             item.table,
             item.action,
@@ -52,7 +55,8 @@ def plan_table(plan: Plan) -> Table:
             f"{item.due:,}",
             f"{item.held:,}",
             reasons,
-        )
+        ]
+        table.add_row(*([item.database, *row] if many else row))
     return table
 
 
@@ -68,7 +72,15 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"{len({i.database for i in plan.items})} database(s); nothing was changed."
     )
     for failure in plan.failures:
-        console.print(f"[bold red]failed[/]: {failure.error}", highlight=False)
+        console.print(f"[bold red]failed[/]: {failure.error}", highlight=False, soft_wrap=True)
+
+
+def make_console() -> Console:
+    """A console for stdout; when piped (cron mail, a file), wide enough not to wrap."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    return console
 
 
 def print_findings(

@@ -98,7 +98,7 @@ def compile_rule(
         column = table.columns[rule.unless_after]
         exceptions.append(
             Exception_(
-                f"unless_after: {rule.unless_after} is later than the as-of",
+                f"{rule.unless_after} is later",
                 sa.and_(column.is_not(None), later_than(column, dialect, as_of, tz)),
             )
         )
@@ -107,7 +107,7 @@ def compile_rule(
         # 2-valued on purpose (NULL is not true), so NOT(keeps) is exact.
         exceptions.append(
             Exception_(
-                f"unless_true: {rule.unless_true} is true",
+                f"{rule.unless_true} is true",
                 sa.and_(column.is_not(None), column != sa.false()),
             )
         )

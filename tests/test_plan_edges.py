@@ -302,8 +302,8 @@ def test_exceptions_are_held_with_reason(target_db: TargetDb, tmp_path, monkeypa
     assert item["due"] == 3
     assert item["held"] == 4
     assert item["held_by"] == {
-        "unless_after: storage_consent_until is later than the as-of": 3,
-        "unless_true: under_investigation is true": 2,
+        "storage_consent_until is later": 3,
+        "under_investigation is true": 2,
     }
 
 

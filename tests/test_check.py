@@ -1,0 +1,172 @@
+"""`check` (and the same validation inside `plan`) against real reflected schemas."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.conftest import TargetDb, run_cli, write_config
+
+
+def people_schema(ondelete: str | None = None) -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Table(
+        "candidate",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(120), nullable=False),
+        sa.Column("email", sa.String(254)),
+        sa.Column("phone", sa.String(8)),
+        sa.Column("status", sa.String(10)),
+        sa.Column("age", sa.Integer),
+        sa.Column("ended_at", sa.DateTime),
+        sa.Column("ended_label", sa.String(20)),
+    )
+    sa.Table(
+        "meeting",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "candidate_id",
+            sa.Integer,
+            sa.ForeignKey("candidate.id", ondelete=ondelete)
+            if ondelete
+            else sa.ForeignKey("candidate.id"),
+        ),
+        sa.Column("held_at", sa.DateTime),
+    )
+    sa.Table(
+        "minutes",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("meeting_id", sa.Integer, sa.ForeignKey("meeting.id")),
+    )
+    sa.Table("unrelated", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    return metadata
+
+
+def rule(
+    body: str, action: str = "delete", table: str = "candidate", since: str = "ended_at"
+) -> str:
+    return (
+        f'[[rules]]\nid = "r"\ntable = "{table}"\naction = "{action}"\n'
+        f'after = "6 months"\nsince = "{since}"\n{body}\n'
+    )
+
+
+def check(tmp_path, target_db, monkeypatch, body: str):
+    config = write_config(tmp_path, body, target_db.url, monkeypatch)
+    return config, run_cli("check", "-c", str(config))
+
+
+def test_valid_config_passes(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema())
+    _, result = check(tmp_path, target_db, monkeypatch, rule('cascade = ["meeting", "minutes"]'))
+    assert result.exit_code == 0, result.stdout
+    assert "database main: config matches the schema" in result.stdout
+
+
+def test_findings_name_the_key_and_the_fix(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema())
+    cases = {
+        rule("", table="nosuch"): "rules[0].table: no table 'nosuch'",
+        rule("", since="nosuch"): "rules[0].since: table 'candidate' has no column 'nosuch'",
+        rule("", since="ended_label"): "rules[0].since: column 'ended_label' is",
+        rule("only = { status = 3 }", action="delete"): "rules[0].only.status: a int value",
+        rule('only = { age = "x" }'): "rules[0].only.age: a str value",
+        rule('unless_true = "status"'): "rules[0].unless_true: column 'status'",
+        rule('unless_after = "status"'): "rules[0].unless_after: column 'status'",
+        rule(
+            'cascade = ["meeting", "minutes", "unrelated"]'
+        ): "rules[0].cascade[2]: table 'unrelated' has no foreign key to 'candidate'",
+        rule(
+            'columns = { name = "null" }', action="anonymise"
+        ): "rules[0].columns.name: is NOT NULL",
+        rule(
+            'columns = { phone = "hash" }', action="anonymise"
+        ): "rules[0].columns.phone: is too short for a keyed hash",
+        rule(
+            'columns = { age = "redact" }', action="anonymise"
+        ): "rules[0].columns.age: strategy 'redact' needs a text column",
+        rule(
+            'columns = { email = "year" }', action="anonymise"
+        ): "rules[0].columns.email: strategy 'year' needs a date column",
+        rule(
+            'columns = { id = "null" }', action="anonymise"
+        ): "rules[0].columns.id: is the primary key",
+    }
+    for body, expected in cases.items():
+        config, result = check(tmp_path, target_db, monkeypatch, body)
+        assert result.exit_code == 2, (body, result.stdout)
+        assert expected in result.stdout, (body, result.stdout)
+        assert "—" in result.stdout  # every finding says how to fix it
+        # `plan` refuses the same config with one line and exit 2.
+        planned = run_cli("plan", "-c", str(config))
+        assert planned.exit_code == 2, planned.stdout
+        assert planned.stderr.count("\n") == 1 and expected in planned.stderr
+
+
+def test_delete_on_referenced_table_needs_cascade(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema())
+    _, result = check(tmp_path, target_db, monkeypatch, rule(""))
+    assert result.exit_code == 2
+    assert "deleting from 'candidate' would break rows of 'meeting'" in result.stdout
+    # Cascading to meeting is not enough: minutes reference meeting in turn.
+    _, result = check(tmp_path, target_db, monkeypatch, rule('cascade = ["meeting"]'))
+    assert result.exit_code == 2
+    assert "deleting from 'meeting' would break rows of 'minutes'" in result.stdout
+
+
+def test_on_delete_cascade_in_schema_is_enough(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema(ondelete="CASCADE"))
+    _, result = check(tmp_path, target_db, monkeypatch, rule(""))
+    assert result.exit_code == 0, result.stdout
+
+
+def test_rule_on_a_view_is_refused(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema())
+    engine = target_db.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE VIEW candidate_view AS SELECT * FROM candidate")
+    engine.dispose()
+    _, result = check(tmp_path, target_db, monkeypatch, rule("", table="candidate_view"))
+    assert result.exit_code == 2
+    assert "'candidate_view' is a view, not a table" in result.stdout
+
+
+def test_subject_tables_and_columns_must_exist(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema(ondelete="CASCADE"))
+    body = rule("") + (
+        '[subject]\nroot = "candidate"\nidentifiers = { email = "email", cpr = "cpr" }\n'
+        '[[subject.links]]\ntable = "meeting"\ncolumn = "nosuch"\nreferences = "candidate.id"\n'
+    )
+    _, result = check(tmp_path, target_db, monkeypatch, body)
+    assert result.exit_code == 2
+    assert "subject.root: table 'candidate' has no column 'cpr'" in result.stdout
+    assert "subject.links[0]: table 'meeting' has no column 'nosuch'" in result.stdout
+
+
+def test_unreachable_database_is_named_and_others_still_planned(tmp_path, monkeypatch):
+    good = tmp_path / "good.db"
+    engine = sa.create_engine(f"sqlite:///{good}")
+    people_schema(ondelete="CASCADE").create_all(engine)
+    engine.dispose()
+    monkeypatch.setenv("DOWN_URL", "postgresql+psycopg://sweeper:s3cret@127.0.0.1:1/down")
+    config = tmp_path / "gdpr-sweep.toml"
+    config.write_text(
+        '[databases.good]\nurl = "sqlite:///good.db"\n'
+        '[databases.down]\nurl_env = "DOWN_URL"\n'
+        '[databases.missing]\nurl = "sqlite:///no-such-file.db"\n' + rule("")
+    )
+    result = run_cli("check", "-c", str(config))
+    assert result.exit_code == 3
+    assert "database down: cannot connect" in result.stdout
+    assert "database missing: no SQLite file" in result.stdout
+    assert not (tmp_path / "no-such-file.db").exists()
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "sweeper" not in result.stdout + result.stderr
+
+    result = run_cli("plan", "-c", str(config), "--json")
+    assert result.exit_code == 3
+    document = result.json()
+    assert [item["database"] for item in document["items"]] == ["good"]
+    assert sorted(f["database"] for f in document["failures"]) == ["down", "missing"]
