@@ -1,0 +1,47 @@
+"""Tables of the state database (the Alembic migrations create exactly these)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("command", sa.String(20), nullable=False),  # run | apply | erase
+    sa.Column("as_of", sa.String(40), nullable=False),  # ISO 8601 with offset
+    sa.Column("config_digest", sa.String(80), nullable=False),
+    sa.Column("plan_digest", sa.String(80)),
+    sa.Column("user_name", sa.String(120), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("tool_version", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),  # ISO 8601 UTC
+    sa.Column("finished_at", sa.String(40)),
+    # running | completed | partial | failed | refused | interrupted
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text),  # JSON: counts per database and rule, failures
+)
+
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),  # ISO 8601 UTC
+    # run-start | batch-start | batch | rule-done | run-end | recovered | ...
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("database_name", sa.String(64)),
+    sa.Column("rule_id", sa.String(100)),
+    sa.Column("table_name", sa.String(257)),
+    sa.Column("action", sa.String(20)),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("key_from", sa.String(128)),  # batch key range (exclusive lower bound)
+    sa.Column("key_to", sa.String(128)),  # ... inclusive upper bound
+    sa.Column("details", sa.Text),  # JSON, no personal values
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
+    sa.Index("ix_audit_entries_run_id", "run_id"),
+)
