@@ -23,10 +23,23 @@ from typer.core import TyperGroup
 from . import __version__
 from .checks import check_config
 from .config import Config, load_config
-from .errors import GdprSweepError, UsageError
+from .errors import GdprSweepError, Refused, UsageError
+from .keys import hash_key
 from .periods import parse_as_of
 from .plan import Plan, build_plan
-from .render import dumps, make_console, print_findings, print_plan
+from .render import (
+    RichProgress,
+    dumps,
+    make_console,
+    print_audit_run,
+    print_audit_runs,
+    print_findings,
+    print_plan,
+    print_run,
+)
+from .state.migrate import head_revision
+from .state.store import StateStore
+from .sweep import RunResult, apply_plan, load_plan, run_sweep
 
 
 class OneLineErrors(TyperGroup):
@@ -234,7 +247,10 @@ def plan(
     """
     with _errors_to_exit_codes(debug):
         config = load_config(config_path)
-        result = build_plan(config, _as_of(config, as_of), database, rule)
+        # A plan file carries keyed digests of the due keys, so apply can prove the
+        # due set is unchanged; they need the hash key.
+        key = hash_key(config) if out is not None else None
+        result = build_plan(config, _as_of(config, as_of), database, rule, digest_key=key)
         _emit_plan(result, as_json, out)
 
 
@@ -272,6 +288,209 @@ def demo(
                 f"\nNext: gdpr-sweep check -c {config_file}   "
                 f"gdpr-sweep plan -c {config_file} --json"
             )
+
+
+@app.command()
+def run(
+    config_path: ConfigOption = None,
+    as_of: AsOfOption = None,
+    database: DatabaseOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Act even when a rule would touch more than sweep.max_fraction of its table.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing on success (for cron: mail only failures)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Sweep: find what is due and anonymise or delete it, in batches, with an audit trail.
+
+    The nightly cron job. It takes the sweep lock (exit 4 if another sweep holds it),
+    marks runs a killed process left behind as interrupted, refuses a rule that would
+    touch more than sweep.max_fraction of its table (exit 5, unless --force), and
+    completes every other database when one fails (exit 3). Needs the hash key in the
+    environment variable named by sweep.hash_key_env.
+
+    Example:
+
+        gdpr-sweep run --quiet -c /etc/gdpr-sweep/gdpr-sweep.toml
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        console = make_console()
+        show_progress = console.is_terminal and not quiet and not as_json
+        with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
+            result = run_sweep(config, _as_of(config, as_of), database, force=force, progress=bars)
+        _emit_run(console, result, as_json, quiet)
+
+
+def _emit_run(console: Any, result: RunResult, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        typer.echo(dumps(result.to_json()))
+    elif not quiet:
+        print_run(console, result)
+    elif result.failures:
+        for failure in result.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PLAN", help="A plan file written by `plan --out`.", show_default=False
+        ),
+    ],
+    config_path: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Act even when a rule would touch more than sweep.max_fraction of its table.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Execute exactly a reviewed plan: same as-of, same config, same due rows.
+
+    Re-evaluates at the plan's pinned as-of and refuses (exit 5) when the config
+    changed or any rule's due rows differ from those reviewed. Without --yes it shows
+    the plan and asks (on a terminal only; scripts must pass --yes).
+
+    Example:
+
+        gdpr-sweep plan --out plan.json   # review and sign off, then:
+        gdpr-sweep apply plan.json --yes
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        reviewed = load_plan(plan_file)
+        console = make_console()
+        if not yes:
+            if not (sys.stdin.isatty() and console.is_terminal):
+                raise UsageError(
+                    "--yes: apply asks for confirmation on a terminal; "
+                    "pass --yes when running it from a script"
+                )
+            print_plan(console, reviewed)
+            if not typer.confirm("Apply this plan?", default=False):
+                typer.echo("Nothing was changed.")
+                raise typer.Exit(0)
+        show_progress = console.is_terminal and not as_json
+        with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
+            result = apply_plan(config, reviewed, force=force, progress=bars)
+        _emit_run(console, result, as_json, False)
+
+
+@app.command()
+def migrate(config_path: ConfigOption = None, debug: DebugOption = False) -> None:
+    """Create or upgrade the state database to the newest schema (also done on first use).
+
+    Example:
+
+        gdpr-sweep migrate -c /etc/gdpr-sweep/gdpr-sweep.toml
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        store = StateStore(config, None)
+        store.close()
+        typer.echo(f"state database at revision {head_revision()}")
+
+
+audit_app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    help="The audit trail: every run and batch, hash-chained.\n\nExample:\n\n"
+    "    gdpr-sweep audit list; gdpr-sweep audit show 42; gdpr-sweep audit verify",
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("list")
+def audit_list(
+    config_path: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the most recent runs, newest first.
+
+    Example:
+
+        gdpr-sweep audit list -n 10
+    """
+    with _errors_to_exit_codes(debug):
+        store = StateStore(load_config(config_path), None)
+        try:
+            runs = store.runs(limit)
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(dumps({"runs": runs}))
+        else:
+            print_audit_runs(make_console(), runs)
+
+
+@audit_app.command("show")
+def audit_show(
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="A run id from `audit list`.")],
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show one run and every audit entry it wrote.
+
+    Example:
+
+        gdpr-sweep audit show 42
+    """
+    with _errors_to_exit_codes(debug):
+        store = StateStore(load_config(config_path), None)
+        try:
+            run, entries = store.run(run_id)
+        finally:
+            store.close()
+        if run is None:
+            raise UsageError(f"RUN: no run {run_id}")
+        if as_json:
+            typer.echo(dumps({"run": run, "entries": entries}))
+        else:
+            print_audit_run(make_console(), run, entries)
+
+
+@audit_app.command("verify")
+def audit_verify(config_path: ConfigOption = None, debug: DebugOption = False) -> None:
+    """Check the audit trail's hash chain; exit 5 if any entry was edited, removed or moved.
+
+    Example:
+
+        gdpr-sweep audit verify || echo "audit trail altered" | mail -s gdpr-sweep dpo
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        store = StateStore(config, hash_key(config))
+        try:
+            checked, broken = store.verify()
+        finally:
+            store.close()
+        if broken is not None:
+            where = f"entry {broken.entry_id} " if broken.entry_id is not None else ""
+            raise Refused(
+                f"audit trail altered: {where}{broken.reason} ({checked} entries before it verify)"
+            )
+        typer.echo(f"audit trail intact: {checked} entries verify")
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ predicate the executor acts on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +40,8 @@ class PlanItem:
     held_by: dict[str, int] = field(default_factory=dict)
     basis: str | None = None
     controller: str | None = None
+    due_digest: str | None = None  # keyed digest of the due keys (plan files only)
+    table_rows: int | None = None  # rows in the table (run and apply, for max_fraction)
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,40 @@ def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, 
     return int(due), held_by
 
 
-def plan_database(
-    target: TargetDatabase, rules: tuple[Rule, ...], as_of: dt.datetime
-) -> list[PlanItem]:
-    """Count every applicable rule in one database, read-only."""
+def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, key: bytes) -> str:
+    """Return a keyed digest of the due rows' primary keys, streamed in key order.
+
+    A plan file carries it so `apply` can prove the due set is still the reviewed
+    one; the keys themselves never leave the database, and the digest reveals none.
+    """
+    mac = hmac.new(key, b"due-keys\x1f", hashlib.sha256)
+    result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
+        sa.select(compiled.primary_key).where(compiled.due).order_by(compiled.primary_key)
+    )
+    for partition in result.scalars().partitions():
+        mac.update("".join(f"{value}\x1e" for value in partition).encode("utf-8"))
+    return "hmac-sha256:" + mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A rule compiled and counted in one database: what plan shows and run executes."""
+
+    item: PlanItem
+    compiled: CompiledRule
+
+
+def evaluate_database(
+    target: TargetDatabase,
+    rules: tuple[Rule, ...],
+    as_of: dt.datetime,
+    digest_key: bytes | None = None,
+    with_table_rows: bool = False,
+) -> list[Evaluated]:
+    """Check, compile and count every applicable rule in one database, read-only."""
     settings = target.config.sweep
     applicable = [rule for rule in rules if rule.applies_to(target.name)]
-    items = []
+    evaluated = []
     with target.read_only() as connection:
         catalog = Catalog(connection)
         raise_findings(check_database(catalog, target, applicable))
@@ -119,22 +150,29 @@ def plan_database(
             compiled = compile_rule(catalog, rule, as_of, settings)
             due, held_by = count_rule(connection, compiled)
             held = held_by.pop("total", 0)
-            items.append(
-                PlanItem(
-                    database=target.name,
-                    rule=rule.id,
-                    table=rule.table,
-                    action=rule.action,
-                    after=str(rule.after),
-                    cutoff=compiled.cutoff.isoformat(),
-                    due=due,
-                    held=held,
-                    held_by=held_by,
-                    basis=rule.basis,
-                    controller=target.db.controller,
-                )
+            item = PlanItem(
+                database=target.name,
+                rule=rule.id,
+                table=rule.table,
+                action=rule.action,
+                after=str(rule.after),
+                cutoff=compiled.cutoff.isoformat(),
+                due=due,
+                held=held,
+                held_by=held_by,
+                basis=rule.basis,
+                controller=target.db.controller,
+                due_digest=due_keys_digest(connection, compiled, digest_key)
+                if digest_key is not None
+                else None,
+                table_rows=connection.execute(
+                    sa.select(sa.func.count()).select_from(compiled.table)
+                ).scalar_one()
+                if with_table_rows
+                else None,
             )
-    return items
+            evaluated.append(Evaluated(item, compiled))
+    return evaluated
 
 
 def build_plan(
@@ -142,11 +180,13 @@ def build_plan(
     as_of: dt.datetime,
     databases: Iterable[str] | None = None,
     rule_ids: Iterable[str] | None = None,
+    digest_key: bytes | None = None,
 ) -> Plan:
     """Return the plan for every selected database and rule; change nothing.
 
     A database that cannot be reached is recorded as a failure and the others are
     still planned; a config that does not match a database's schema stops the plan.
+    With `digest_key`, each item carries a keyed digest of its due keys (for `apply`).
     """
     rules = select_rules(config, rule_ids)
     targets = select_databases(config, databases)
@@ -154,7 +194,7 @@ def build_plan(
     failures: list[DatabaseFailure] = []
     for target in targets:
         try:
-            items.extend(plan_database(target, rules, as_of))
+            items.extend(e.item for e in evaluate_database(target, rules, as_of, digest_key))
         except DatabaseUnavailable as exc:
             failures.append(DatabaseFailure(target.name, str(exc)))
         finally:

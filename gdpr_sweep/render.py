@@ -12,10 +12,12 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .plan import Plan
 from .schema import Finding
+from .sweep import RunResult
 
 
 def plan_table(plan: Plan) -> Table:
@@ -92,6 +94,135 @@ def print_findings(
         console.print(f"[red]✗[/] {failure}", highlight=False, soft_wrap=True)
     for name in checked:
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
+
+
+class RichProgress:
+    """A progress bar per rule, on a terminal (implements execute.Progress)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def rule_started(self, database: str, rule: str, due: int) -> None:
+        self.task = self.bars.add_task(f"{database} · {rule}", total=due)
+
+    def advanced(self, rows: int) -> None:
+        self.bars.advance(self.task, rows)
+
+    def rule_finished(self) -> None:
+        self.task = None
+
+
+def print_run(console: Console, result: RunResult) -> None:
+    """Print what a run or apply did, rule by rule."""
+    table = Table(
+        title=f"gdpr-sweep run {result.run_id} as of "
+        f"{result.as_of.isoformat(timespec='seconds')}: {result.status}"
+    )
+    for header in (
+        "database",
+        "rule",
+        "table",
+        "action",
+        "due",
+        "held",
+        "done",
+        "batches",
+        "longest batch",
+    ):
+        numeric = header in ("due", "held", "done", "batches", "longest batch")
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+    for item in result.items:
+        table.add_row(
+            item.database,
+            item.rule,
+            item.table,
+            item.action,
+            f"{item.due:,}",
+            f"{item.held:,}",
+            f"{item.done:,}",
+            str(item.batches),
+            f"{item.longest_batch_seconds:.2f} s",
+        )
+    console.print(table)
+    done = sum(item.done for item in result.items)
+    console.print(f"{done:,} rows done; audit trail: gdpr-sweep audit show {result.run_id}")
+    for failure in result.failures:
+        console.print(f"[bold red]failed[/]: {failure['error']}", highlight=False, soft_wrap=True)
+
+
+def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
+    table = Table(title="gdpr-sweep runs (newest first)")
+    for header in (
+        "run",
+        "command",
+        "as of",
+        "started (UTC)",
+        "finished (UTC)",
+        "status",
+        "user@host",
+    ):
+        table.add_column(header, no_wrap=True)
+    for run in runs:
+        table.add_row(
+            str(run["id"]),
+            run["command"],
+            run["as_of"][:19],
+            run["started_at"][:19],
+            (run["finished_at"] or "")[:19],
+            run["status"],
+            f"{run['user_name']}@{run['host']}",
+        )
+    console.print(table)
+
+
+def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    console.print(
+        f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
+        f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
+        highlight=False,
+    )
+    table = Table()
+    for header in (
+        "entry",
+        "time (UTC)",
+        "kind",
+        "database",
+        "rule",
+        "table",
+        "action",
+        "rows",
+        "keys",
+    ):
+        table.add_column(header, no_wrap=header != "keys")
+    for e in entries:
+        keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
+        table.add_row(
+            str(e["id"]),
+            e["recorded_at"][:23],
+            e["kind"],
+            e["database_name"] or "",
+            e["rule_id"] or "",
+            e["table_name"] or "",
+            e["action"] or "",
+            "" if e["rows"] is None else f"{e['rows']:,}",
+            keys,
+        )
+    console.print(table)
 
 
 def dumps(document: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ ENGINE_ENV = {
     "mariadb": "GDPR_SWEEP_TEST_MARIADB_URL",
 }
 ENGINES = ["sqlite", "postgresql", "mariadb"]
+TEST_KEY = "test-secret-0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -35,6 +36,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     for name in list(os.environ):
         if name.startswith("GDPR_SWEEP_") and not name.startswith("GDPR_SWEEP_TEST_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("GDPR_SWEEP_KEY", TEST_KEY)
     monkeypatch.chdir(tmp_path)
 
 

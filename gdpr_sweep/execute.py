@@ -1,0 +1,256 @@
+"""Execute due rules in batches: set-based DELETE/UPDATE by primary-key range.
+
+Each batch is one transaction in the target database:
+
+1. find the batch's upper key: `SELECT max(pk) FROM (SELECT pk FROM t WHERE due AND
+   pk > :last ORDER BY pk LIMIT :n)` — one scalar, never the key set;
+2. record the intent (`batch-start`, the key range) in the audit trail;
+3. `DELETE`/`UPDATE ... WHERE pk > :last AND pk <= :upper AND due` — the due
+   predicate is evaluated again inside the statement, so a row that stopped being
+   due in the meantime is left alone; cascade children go first, selected by the
+   same range and predicate;
+4. commit, then record the outcome (`batch`, rows) in the audit trail.
+
+A process killed at any point leaves each batch committed or not; the next run marks
+the dead run interrupted and the due predicate finds exactly the rows left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from .config import Config, Rule
+from .keys import key_label
+from .rules import CompiledRule
+from .schema import Catalog, qualified_name
+from .state.store import StateStore
+from .strategies import HASH_PREFIX, hash_value, replacement
+
+
+class Progress(Protocol):
+    """What the executor reports while it works (the CLI draws it; the core does not)."""
+
+    def rule_started(self, database: str, rule: str, due: int) -> None: ...
+    def advanced(self, rows: int) -> None: ...
+    def rule_finished(self) -> None: ...
+
+
+class NoProgress:
+    def rule_started(self, database: str, rule: str, due: int) -> None:
+        pass
+
+    def advanced(self, rows: int) -> None:
+        pass
+
+    def rule_finished(self) -> None:
+        pass
+
+
+@dataclass
+class RuleResult:
+    """What one rule did in one database."""
+
+    rows: int = 0
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CascadeStep:
+    """Delete rows of `child` whose `column` points at `parent.referred` rows being deleted."""
+
+    child: sa.Table
+    column: str
+    parent: sa.Table
+    referred: str
+
+
+def cascade_steps(
+    catalog: Catalog, rule: Rule, table: sa.Table, config: Config
+) -> list[CascadeStep]:
+    """Return the rule's cascade tables with the link to their parent, parents first."""
+    children = {}
+    for name in rule.cascade:
+        child = catalog.table(name)
+        assert child is not None, "check_rule() verified the cascade tables"
+        children[qualified_name(child)] = child
+    links = config.subject.links if config.subject else ()
+    steps: list[CascadeStep] = []
+    placed = {qualified_name(table): table}
+    progress = True
+    while progress and len(steps) < len(children):
+        progress = False
+        for name, child in children.items():
+            if any(step.child is child for step in steps):
+                continue
+            step = _link_to_placed(catalog, child, placed, links)
+            if step is not None:
+                steps.append(step)
+                placed[name] = child
+                progress = True
+    return steps
+
+
+def _link_to_placed(
+    catalog: Catalog, child: sa.Table, placed: dict[str, sa.Table], links: tuple
+) -> CascadeStep | None:
+    for parent in placed.values():
+        for ref in catalog.references_to(parent):
+            if ref.child is child and len(ref.columns) == 1:
+                return CascadeStep(child, ref.columns[0], parent, ref.referred_columns[0])
+    for link in links:
+        parent = placed.get(link.references_table)
+        if parent is not None and catalog.table(link.table) is child and not link.only:
+            return CascadeStep(child, link.column, parent, link.references_column)
+    return None
+
+
+def _is_integer_key(column: sa.Column) -> bool:
+    return isinstance(column.type, sa.Integer)
+
+
+class RuleExecutor:
+    """Runs one compiled rule to completion in one database, batch by batch."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        compiled: CompiledRule,
+        cascade: list[CascadeStep],
+        *,
+        database: str,
+        batch_size: int,
+        key: bytes,
+        store: StateStore,
+        run_id: int,
+        progress: Progress,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.engine = engine
+        self.compiled = compiled
+        self.cascade = cascade
+        self.database = database
+        self.batch_size = batch_size
+        self.key = key
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress
+        self.should_stop = should_stop
+        self.pk = compiled.primary_key
+        self.dialect = engine.dialect.name
+        self.personal_key = not _is_integer_key(self.pk)
+
+    def label(self, value: Any) -> str | None:
+        return key_label(self.key, value, self.personal_key) if value is not None else None
+
+    def run(self) -> RuleResult:
+        result = RuleResult()
+        last: Any = None
+        while not self.should_stop():
+            started = time.perf_counter()
+            with self.engine.begin() as connection:
+                upper = self._batch_upper(connection, last)
+                if upper is None:
+                    break
+                in_range = (
+                    self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
+                )
+                audit = {
+                    "database": self.database,
+                    "rule": self.compiled.rule.id,
+                    "table": qualified_name(self.compiled.table),
+                    "action": self.compiled.rule.action,
+                    "key_from": self.label(last),
+                    "key_to": self.label(upper),
+                }
+                self.store.append(self.run_id, "batch-start", **audit)
+                if self.compiled.rule.action == "delete":
+                    rows = self._delete(connection, in_range)
+                else:
+                    rows = self._anonymise(connection, in_range)
+            elapsed = time.perf_counter() - started
+            self.store.append(
+                self.run_id, "batch", rows=rows, details={"seconds": round(elapsed, 3)}, **audit
+            )
+            result.rows += rows
+            result.batches += 1
+            result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+            self.progress.advanced(rows)
+            last = upper
+        return result
+
+    def _batch_upper(self, connection: sa.Connection, last: Any) -> Any:
+        inner = sa.select(self.pk.label("k")).where(self.compiled.due)
+        if last is not None:
+            inner = inner.where(self.pk > last)
+        batch = inner.order_by(self.pk).limit(self.batch_size).subquery("batch")
+        return connection.execute(sa.select(sa.func.max(batch.c.k))).scalar()
+
+    def _selected(self, table: sa.Table, column: str, in_range: ColumnElement[bool]) -> sa.Select:
+        """Return a SELECT of `table.column` for the rows this batch deletes (recursively)."""
+        if table is self.compiled.table:
+            return sa.select(table.columns[column]).where(in_range, self.compiled.due)
+        step = next(s for s in self.cascade if s.child is table)
+        parent_keys = self._selected(step.parent, step.referred, in_range)
+        return sa.select(table.columns[column]).where(table.columns[step.column].in_(parent_keys))
+
+    def _delete(self, connection: sa.Connection, in_range: ColumnElement[bool]) -> int:
+        # Children before parents: the deepest cascade table first.
+        for step in reversed(self.cascade):
+            parent_keys = self._selected(step.parent, step.referred, in_range)
+            connection.execute(
+                step.child.delete().where(step.child.columns[step.column].in_(parent_keys))
+            )
+        table = self.compiled.table
+        return connection.execute(table.delete().where(in_range, self.compiled.due)).rowcount
+
+    def _anonymise(self, connection: sa.Connection, in_range: ColumnElement[bool]) -> int:
+        table = self.compiled.table
+        columns = dict(self.compiled.rule.columns)
+        values = {
+            table.columns[name]: replacement(strategy, table.columns[name], self.dialect)
+            for name, strategy in columns.items()
+            if strategy != "hash"
+        }
+        hashed = [table.columns[name] for name, strategy in columns.items() if strategy == "hash"]
+        if not hashed:
+            statement = table.update().where(in_range, self.compiled.due).values(values)
+            return connection.execute(statement).rowcount
+        # HMAC is not portable SQL: read this batch's hash inputs, bind the pseudonyms.
+        rows = connection.execute(
+            sa.select(self.pk, *hashed).where(in_range, self.compiled.due)
+        ).all()
+        if not rows:
+            return 0
+        params = [
+            {
+                "_k": row[0],
+                **{f"_h{i}": self._pseudonym(col, row[i + 1]) for i, col in enumerate(hashed)},
+            }
+            for row in rows
+        ]
+        for i, column in enumerate(hashed):
+            values[column] = sa.bindparam(f"_h{i}", type_=column.type)
+        statement = table.update().where(self.pk == sa.bindparam("_k")).values(values)
+        connection.execute(statement, params)
+        return len(rows)
+
+    def _pseudonym(self, column: sa.Column, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.startswith(HASH_PREFIX)):
+            return value  # already a pseudonym: hashing it again would change it
+        return hash_value(value, self.key, getattr(column.type, "length", None))
+
+
+@dataclass
+class ExecutionSummary:
+    """Rows done per (database, rule), and per-database failures."""
+
+    done: dict[tuple[str, str], int] = field(default_factory=dict)
+    longest_batch_seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)

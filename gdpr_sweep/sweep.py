@@ -1,0 +1,311 @@
+"""`run` and `apply`: evaluate, guard, execute, and audit — under the sweep lock.
+
+`run_sweep()` is the whole cron job: it takes the lock (exit 4 when held), marks runs
+a killed process left behind as interrupted, evaluates every rule exactly as `plan`
+does, refuses when a guard trips (exit 5), then executes database by database. A
+database that fails is recorded and the others complete (exit 3).
+
+`apply_plan()` is the same with a reviewed plan file: it re-evaluates at the plan's
+pinned as-of and refuses (exit 5) unless the config digest and every rule's due set
+(count and keyed digest of the keys) are what was reviewed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .checks import select_databases
+from .config import Config
+from .engines import TargetDatabase, describe_failure
+from .errors import DatabaseUnavailable, Refused, UsageError
+from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
+from .keys import hash_key
+from .plan import Evaluated, Plan, evaluate_database, select_rules
+from .schema import Catalog
+from .state.lock import sweep_lock
+from .state.store import StateStore
+
+
+@dataclass
+class RunItem:
+    database: str
+    rule: str
+    table: str
+    action: str
+    cutoff: str
+    due: int
+    held: int
+    done: int = 0
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """The summary SPEC's `run --json` prints."""
+
+    run_id: int | None
+    as_of: dt.datetime
+    config_digest: str
+    status: str  # completed | partial | refused
+    items: list[RunItem] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    interrupted_runs: list[int] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return {"completed": 0, "partial": 3, "refused": 5}.get(self.status, 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "config_digest": self.config_digest,
+            "status": self.status,
+            "items": [vars(item) for item in self.items],
+            "failures": self.failures,
+            "interrupted_runs": self.interrupted_runs,
+        }
+
+
+@dataclass
+class _Evaluation:
+    target: TargetDatabase
+    evaluated: list[Evaluated] = field(default_factory=list)
+    error: str | None = None
+
+
+def _evaluate(
+    config: Config,
+    as_of: dt.datetime,
+    databases: Iterable[str] | None,
+    rule_ids: Iterable[str] | None,
+    digest_key: bytes | None,
+) -> list[_Evaluation]:
+    rules = select_rules(config, rule_ids)
+    evaluations = []
+    for target in select_databases(config, databases):
+        evaluation = _Evaluation(target)
+        try:
+            evaluation.evaluated = evaluate_database(
+                target, rules, as_of, digest_key=digest_key, with_table_rows=True
+            )
+        except DatabaseUnavailable as exc:
+            evaluation.error = str(exc)
+        except sa.exc.DBAPIError as exc:
+            evaluation.error = f"database {target.name}: {describe_failure(exc, target.url)}"
+        evaluations.append(evaluation)
+    return evaluations
+
+
+def _guard(config: Config, evaluations: list[_Evaluation], force: bool) -> None:
+    if force:
+        return
+    limit = config.sweep.max_fraction
+    for evaluation in evaluations:
+        for item in (e.item for e in evaluation.evaluated):
+            rows = item.table_rows or 0
+            if rows and item.due / rows > limit:
+                raise Refused(
+                    f"database {item.database}: rule {item.rule} would touch {item.due:,} of "
+                    f"{rows:,} rows of {item.table} ({item.due / rows:.0%}), more than "
+                    f"sweep.max_fraction {limit:g}; review with plan, then rerun with --force"
+                )
+
+
+def _compare(plan: Plan, evaluations: list[_Evaluation]) -> None:
+    """Refuse unless every reviewed item is due now exactly as it was reviewed."""
+    now = {(e.item.database, e.item.rule): e.item for ev in evaluations for e in ev.evaluated}
+    for failed in (ev for ev in evaluations if ev.error):
+        raise Refused(f"cannot re-check the plan: {failed.error}")
+    for item in plan.items:
+        current = now.pop((item.database, item.rule), None)
+        if current is None:
+            raise Refused(f"stale plan: rule {item.rule} in database {item.database} is gone")
+        if current.due != item.due or current.due_digest != item.due_digest:
+            raise Refused(
+                f"stale plan: rule {item.rule} in database {item.database} has {current.due:,} "
+                f"rows due now, the plan reviewed {item.due:,}"
+                + (" (a different set)" if current.due == item.due else "")
+                + "; make a new plan"
+            )
+    if now:
+        database, rule = next(iter(now))
+        raise Refused(f"stale plan: rule {rule} in database {database} is not in the plan")
+
+
+def _execute(
+    config: Config,
+    store: StateStore,
+    run_id: int,
+    key: bytes,
+    evaluations: list[_Evaluation],
+    progress: Progress,
+    result: RunResult,
+) -> None:
+    for evaluation in evaluations:
+        target = evaluation.target
+        if evaluation.error:
+            result.failures.append({"database": target.name, "error": evaluation.error})
+            store.append(
+                run_id, "database-failed", database=target.name, details={"error": evaluation.error}
+            )
+            continue
+        items = [
+            RunItem(
+                database=e.item.database,
+                rule=e.item.rule,
+                table=e.item.table,
+                action=e.item.action,
+                cutoff=e.item.cutoff,
+                due=e.item.due,
+                held=e.item.held,
+            )
+            for e in evaluation.evaluated
+        ]
+        result.items.extend(items)
+        try:
+            with target.connect() as connection:
+                catalog = Catalog(connection)
+                steps = {
+                    e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
+                    for e in evaluation.evaluated
+                }
+            for evaluated, item in zip(evaluation.evaluated, items, strict=True):
+                if item.due == 0:
+                    continue
+                progress.rule_started(item.database, item.rule, item.due)
+                outcome = RuleExecutor(
+                    target.engine,
+                    evaluated.compiled,
+                    steps[item.rule],
+                    database=target.name,
+                    batch_size=config.sweep.batch_size,
+                    key=key,
+                    store=store,
+                    run_id=run_id,
+                    progress=progress,
+                ).run()
+                progress.rule_finished()
+                item.done, item.batches = outcome.rows, outcome.batches
+                item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+                store.append(
+                    run_id,
+                    "rule-done",
+                    database=target.name,
+                    rule=item.rule,
+                    table=item.table,
+                    action=item.action,
+                    rows=item.done,
+                    details={"due": item.due, "held": item.held, "cutoff": item.cutoff},
+                )
+        except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+            message = (
+                str(exc)
+                if isinstance(exc, DatabaseUnavailable)
+                else f"database {target.name}: {describe_failure(exc, target.url)}"
+            )
+            result.failures.append({"database": target.name, "error": message})
+            store.append(
+                run_id, "database-failed", database=target.name, details={"error": message}
+            )
+        finally:
+            target.dispose()
+
+
+def run_sweep(
+    config: Config,
+    as_of: dt.datetime,
+    databases: Iterable[str] | None = None,
+    rule_ids: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    reviewed: Plan | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Evaluate and execute every due rule under the sweep lock; audit everything."""
+    key = hash_key(config)
+    store = StateStore(config, key)
+    try:
+        with sweep_lock(store.engine, store.url):
+            interrupted = store.mark_interrupted()
+            evaluations = _evaluate(
+                config, as_of, databases, rule_ids, key if reviewed is not None else None
+            )
+            command = "apply" if reviewed is not None else "run"
+            try:
+                if reviewed is not None:
+                    _compare(reviewed, evaluations)
+                _guard(config, evaluations, force)
+            except Refused as exc:
+                # Nothing was touched; the trail still shows that a sweep was refused.
+                refused_id = store.start_run(command, as_of)
+                store.finish_run(refused_id, "refused", {"reason": str(exc)})
+                raise
+            run_id = store.start_run(
+                command, as_of, plan_digest=reviewed.config_digest if reviewed else None
+            )
+            result = RunResult(
+                run_id, as_of, config.digest, "completed", interrupted_runs=interrupted
+            )
+            try:
+                _execute(config, store, run_id, key, evaluations, progress or NoProgress(), result)
+            except BaseException:
+                store.finish_run(run_id, "failed", result.to_json())
+                raise
+            if result.failures:
+                result.status = "partial"
+            store.finish_run(run_id, result.status, result.to_json())
+            return result
+    finally:
+        store.close()
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a plan file written by `plan --out`; exit 2 if it is not one."""
+    from .plan import PlanItem
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        as_of = dt.datetime.fromisoformat(document["as_of"])
+        items = [PlanItem(**item) for item in document["items"]]
+        if as_of.tzinfo is None:
+            raise ValueError("as_of has no offset")
+        if any(item.due_digest is None for item in items):
+            raise ValueError("made without --out")
+        return Plan(
+            as_of=as_of,
+            timezone=document["timezone"],
+            config_digest=document["config_digest"],
+            items=items,
+        )
+    except FileNotFoundError:
+        raise UsageError(f"PLAN: no file {str(path)!r}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"PLAN: {str(path)!r} is not a gdpr-sweep plan file ({exc})") from None
+
+
+def apply_plan(
+    config: Config, plan: Plan, *, force: bool = False, progress: Progress | None = None
+) -> RunResult:
+    """Execute exactly the reviewed plan, or refuse (exit 5) if anything changed."""
+    if plan.config_digest != config.digest:
+        raise Refused(
+            f"stale plan: it was made with config {plan.config_digest[:19]}…, the config is "
+            f"now {config.digest[:19]}…; make a new plan"
+        )
+    databases = sorted({item.database for item in plan.items})
+    rules = sorted({item.rule for item in plan.items})
+    known_dbs = {db.name for db in config.databases}
+    if not set(databases) <= known_dbs or not plan.items:
+        raise Refused("stale plan: it names databases the config does not have, or nothing")
+    return run_sweep(
+        config, plan.as_of, databases, rules, force=force, reviewed=plan, progress=progress
+    )
