@@ -54,6 +54,7 @@ class SweepSettings:
     """The `[sweep]` table."""
 
     state_url: str = "sqlite:///gdpr-sweep-state.db"
+    state_url_env: str | None = None  # an env var holding the state URL (with credentials)
     hash_key_env: str = "GDPR_SWEEP_KEY"
     timezone: str = "Europe/Copenhagen"
     fiscal_year_end: FiscalYearEnd = CALENDAR_YEAR_END
@@ -259,6 +260,12 @@ def database_url(config: Config, db: DatabaseConfig) -> URL:
 
 def state_url(config: Config) -> URL:
     """Return the URL of the tool's own state database."""
+    variable = config.sweep.state_url_env
+    if variable:
+        raw = os.environ.get(variable)
+        if not raw:
+            raise ConfigError(f"sweep.state_url_env: environment variable {variable} is not set")
+        return resolve_url(raw, "sweep.state_url_env", config.directory)
     return resolve_url(config.sweep.state_url, "sweep.state_url", config.directory)
 
 
@@ -491,8 +498,14 @@ def _parse_sweep(node: _Node) -> SweepSettings:
     url = resolve_url(state, node.key("state_url"), Path("."))
     if url.password:
         raise node.fail("state_url", "holds a password; pass secrets through the environment")
+    state_env = node.string("state_url_env")
+    if state_env is not None and not _ENV_RE.match(state_env):
+        raise node.fail("state_url_env", f"{state_env!r} is not an environment variable name")
+    if state_env is not None and "state_url" in node.value:
+        raise node.fail("state_url_env", "give state_url or state_url_env, not both")
     return SweepSettings(
         state_url=state,
+        state_url_env=state_env,
         hash_key_env=hash_key_env or defaults.hash_key_env,
         timezone=tz_name,
         fiscal_year_end=fiscal,

@@ -349,3 +349,35 @@ def test_run_output_holds_no_personal_value(target_db, tmp_path, monkeypatch):
     for marker in ("Person 1", "example.dk", "+45 0000", "note 1", "Firma", "Kontakt"):
         assert not any(marker in text for text in outputs), marker
         assert marker.encode() not in state, marker
+
+
+def test_postgresql_state_database_with_advisory_lock(tmp_path, monkeypatch):
+    """State on PostgreSQL (URL from state_url_env): migrated, audited, locked."""
+    from tests.conftest import ENGINE_ENV, _reset_server_database, _unavailable
+
+    url = os.environ.get(ENGINE_ENV["postgresql"])
+    if not url:
+        _unavailable("postgresql: set GDPR_SWEEP_TEST_PG_URL for the state-database test")
+    _reset_server_database(url, "postgresql")
+    target_db = TargetDb("sqlite", f"sqlite:///{tmp_path / 'target.db'}")
+    due = seed(target_db)
+    monkeypatch.setenv("STATE_URL", url)
+    cfg = config(tmp_path, target_db, monkeypatch)
+    cfg.write_text(cfg.read_text().replace('state_url = "sqlite:///state.db"',
+                                           'state_url_env = "STATE_URL"'))  # fmt: skip
+
+    holder = sa.create_engine(url)
+    with holder.connect() as connection:
+        from gdpr_sweep.state.lock import ADVISORY_LOCK_ID
+
+        connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+        locked = run_cli("run", "-c", str(cfg), "--as-of", AS_OF)
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
+    holder.dispose()
+    assert locked.exit_code == 4, locked.stderr
+
+    result = run_cli("run", "-c", str(cfg), "--as-of", AS_OF, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert sum(item["done"] for item in result.json()["items"]) == sum(map(len, due.values()))
+    assert run_cli("audit", "verify", "-c", str(cfg)).exit_code == 0
+    assert not (tmp_path / "state.db").exists()

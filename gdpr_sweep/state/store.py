@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 
 from .. import __version__
 from ..config import Config, state_url
-from ..errors import GdprSweepError
+from ..errors import DatabaseUnavailable
 from ..keys import keyed_hex
 from . import migrate
 from .models import audit_entries, runs
@@ -84,7 +84,7 @@ class StateStore:
         try:
             migrate.upgrade(self.engine)
         except sa.exc.OperationalError as exc:
-            raise GdprSweepError(
+            raise DatabaseUnavailable(
                 f"sweep.state_url: cannot open the state database ({type(exc.orig).__name__})"
             ) from None
 
