@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from .config import Config, Rule
-from .engines import TargetDatabase, open_targets
+from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .schema import Catalog, Finding, check_rule, check_subject
 
@@ -59,6 +61,10 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
                 findings = check_database(Catalog(connection), target, config.rules)
         except DatabaseUnavailable as exc:
             result.unreachable.append(str(exc))
+            continue
+        except sa.exc.DBAPIError as exc:
+            reason = describe_failure(exc, target.url)
+            result.unreachable.append(f"database {target.name}: {reason}")
             continue
         finally:
             target.dispose()

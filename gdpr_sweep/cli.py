@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +47,9 @@ class OneLineErrors(TyperGroup):
     """Report Click's usage errors as one line and exit 2, like our own errors."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        # Library warnings (e.g. SQLAlchemy on an odd URL argument) would add lines to
+        # an output whose errors are one line each; --debug shows tracebacks instead.
+        warnings.filterwarnings("ignore", category=sa.exc.SAWarning)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except typer.Abort:

@@ -225,6 +225,11 @@ def config_digest(config: Config) -> str:
     body = dataclasses.asdict(config)
     body.pop("path")
     body.pop("digest")
+    # Tables of TOML are unordered: their order in the file must not change the digest.
+    body["databases"] = sorted(body["databases"], key=lambda db: db["name"])
+    if body["subject"]:
+        body["subject"]["identifiers"] = sorted(body["subject"]["identifiers"])
+        body["subject"]["erase"] = sorted(body["subject"]["erase"], key=lambda e: e["table"])
     canonical = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -281,7 +286,8 @@ class _Node:
         self.present = present
 
     def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+        shown = name if name.isprintable() and name else repr(name)
+        return f"{self.path}.{shown}" if self.path else shown
 
     def fail(self, name: str | None, message: str) -> ConfigError:
         where = self.key(name) if name is not None else (self.path or "config")
@@ -391,6 +397,8 @@ def _type_name(value: Any) -> str:
 
 def _check_identifier(value: str, key: str) -> None:
     """Refuse identifiers no schema can hold; existence is checked against reflection."""
+    if not value.isprintable():
+        raise ConfigError(f"{key}: {value!r} is not a table or column name")
     parts = value.split(".")
     if len(value) > 2 * _MAX_IDENTIFIER + 1 or any(
         not p or len(p) > _MAX_IDENTIFIER for p in parts
@@ -401,7 +409,7 @@ def _check_identifier(value: str, key: str) -> None:
 
 
 def _check_column_name(value: str, key: str) -> None:
-    if "." in value or len(value) > _MAX_IDENTIFIER:
+    if not value or not value.isprintable() or "." in value or len(value) > _MAX_IDENTIFIER:
         raise ConfigError(f"{key}: {value!r} is not a column name")
 
 

@@ -26,6 +26,9 @@ Unit = Literal["day", "week", "month", "year"]
 #: come near it; the bound keeps date arithmetic far from year 1 and year 9999.
 MAX_PERIOD_DAYS = 200 * 366
 
+#: The as-of years accepted: far enough from year 1 and 9999 that no period can overflow.
+AS_OF_YEARS = (1800, 7999)
+
 _PERIOD_RE = re.compile(r"^\s*(\d{1,6})\s*(day|week|month|year)s?\s*$")
 _DAYS_PER_UNIT = {"day": 1, "week": 7, "month": 31, "year": 366}
 
@@ -170,15 +173,17 @@ def parse_as_of(text: str | None, tz: ZoneInfo, now: dt.datetime | None = None) 
     if text is None:
         return (now or dt.datetime.now(dt.UTC)).astimezone(tz)
     text = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return start_of_local_day(dt.date.fromisoformat(text), tz)
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            instant = start_of_local_day(dt.date.fromisoformat(text), tz)
+        else:
+            parsed = dt.datetime.fromisoformat(text)
+            instant = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed.astimezone(tz)
+    except (ValueError, OverflowError):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=tz)
-    return parsed.astimezone(tz)
+    if not AS_OF_YEARS[0] <= instant.year <= AS_OF_YEARS[1]:
+        raise ValueError(f"{text!r} is outside the years {AS_OF_YEARS[0]}-{AS_OF_YEARS[1]}")
+    return instant
 
 
 def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from . import __version__
 from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
-from .engines import TargetDatabase
+from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
 from .rules import CompiledRule, compile_rule
 from .schema import Catalog
@@ -197,6 +197,9 @@ def build_plan(
             items.extend(e.item for e in evaluate_database(target, rules, as_of, digest_key))
         except DatabaseUnavailable as exc:
             failures.append(DatabaseFailure(target.name, str(exc)))
+        except sa.exc.DBAPIError as exc:
+            reason = describe_failure(exc, target.url)
+            failures.append(DatabaseFailure(target.name, f"database {target.name}: {reason}"))
         finally:
             target.dispose()
     return Plan(
