@@ -24,7 +24,9 @@ from typer.core import TyperGroup
 from . import __version__
 from .checks import check_config
 from .config import Config, load_config
+from .erase import erase_subject, subject_hash
 from .errors import GdprSweepError, Refused, UsageError
+from .export import export_subject
 from .keys import hash_key
 from .periods import parse_as_of
 from .plan import Plan, build_plan
@@ -40,6 +42,7 @@ from .render import (
 )
 from .state.migrate import head_revision
 from .state.store import StateStore
+from .subject import parse_subject
 from .sweep import RunResult, apply_plan, load_plan, run_sweep
 
 
@@ -413,6 +416,97 @@ def migrate(config_path: ConfigOption = None, debug: DebugOption = False) -> Non
         typer.echo(f"state database at revision {head_revision()}")
 
 
+SubjectOption = Annotated[
+    str,
+    typer.Option(
+        "--subject",
+        "-s",
+        help="The person, as KIND=VALUE with a kind from "
+        "subject.identifiers (e.g. email=person@example.com).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def erase(
+    subject: SubjectOption,
+    config_path: ConfigOption = None,
+    database: DatabaseOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")
+    ] = False,
+    receipt: Annotated[
+        Path | None,
+        typer.Option("--receipt", help="Write the JSON receipt to this file.", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Erase one named person from every database: delete, anonymise or keep, per table.
+
+    Finds the person's rows through reflected foreign keys and subject.links, deletes
+    them children first, anonymises what kept rows still refer to, and keeps what the
+    law obliges (subject.erase.TABLE action = "keep") with the basis and the date it
+    ends. One transaction per database; a failed database leaves the others done (exit
+    3). The receipt names the person only as a keyed hash; a person not found is not
+    an error (exit 0, 0 rows).
+
+    Example:
+
+        gdpr-sweep erase --subject email=person@example.com --receipt receipt.json
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        result = erase_subject(
+            config, subject, parse_as_of(None, config.sweep.tz), databases=database, dry_run=dry_run
+        )
+        document = dumps(result.to_json())
+        if receipt is not None:
+            _write_private(receipt, document + "\n")
+        typer.echo(document if as_json else result.to_text())
+        raise typer.Exit(3 if result.failed else 0)
+
+
+@app.command()
+def export(
+    subject: SubjectOption,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The JSON file to write (owner-only: it holds the person's data).",
+            show_default=False,
+        ),
+    ],
+    config_path: ConfigOption = None,
+    database: DatabaseOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Export one named person's rows from every database as JSON (access, portability).
+
+    Streams every row the person has, in every table and database, to --out, created
+    owner-only. Dates, timestamps and decimals round-trip exactly; each table lists its
+    column types. Only counts reach the screen and the audit trail.
+
+    Example:
+
+        gdpr-sweep export --subject cpr=010190-9999 --out subject-access.json
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        result = export_subject(config, subject, out, databases=database)
+        rows = sum(result.rows.values())
+        typer.echo(
+            f"Exported {rows:,} row(s) from {len(result.rows)} table(s) to {out} "
+            f"(subject {result.subject[:24]}…)"
+        )
+        for failure in result.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+        raise typer.Exit(3 if result.failures else 0)
+
+
 audit_app = typer.Typer(
     cls=OneLineErrors,
     no_args_is_help=True,
@@ -472,6 +566,40 @@ def audit_show(
             typer.echo(dumps({"run": run, "entries": entries}))
         else:
             print_audit_run(make_console(), run, entries)
+
+
+@audit_app.command("find")
+def audit_find(
+    subject: SubjectOption,
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Answer "was this person erased?" by hashing the identifier again.
+
+    The trail stores only a keyed hash of each erased or exported subject; this hashes
+    KIND=VALUE with the same key and lists the runs that name it.
+
+    Example:
+
+        gdpr-sweep audit find --subject email=person@example.com
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        kind, _column, value = parse_subject(subject, config)
+        key = hash_key(config)
+        hashed = subject_hash(key, kind, value)
+        store = StateStore(config, key)
+        try:
+            runs = store.runs_for_subject(hashed)
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(dumps({"subject": hashed, "runs": runs}))
+        elif not runs:
+            typer.echo(f"No run names subject {hashed[:24]}…")
+        else:
+            print_audit_runs(make_console(), runs)
 
 
 @audit_app.command("verify")

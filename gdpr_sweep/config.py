@@ -682,9 +682,11 @@ def _parse_subject(node: _Node, rule_ids: set[str]) -> SubjectConfig:
         entry = erase_node.table(table, required=True)
         entry.only_keys({"action", "columns", "rule", "basis"})
         action = _choice(entry, "action", ERASE_ACTIONS, "delete")
+        # With "delete", columns say how to anonymise rows that must stay because kept
+        # or anonymised rows still reference them.
         columns = _parse_strategies(entry, "columns", required=action == "anonymise")
-        if action != "anonymise" and columns:
-            raise entry.fail("columns", 'only applies to action "anonymise"')
+        if action == "keep" and columns:
+            raise entry.fail("columns", 'does not apply to action "keep"')
         rule = entry.string("rule")
         if rule is not None and rule not in rule_ids:
             close = difflib.get_close_matches(rule, sorted(rule_ids), n=1)

@@ -45,6 +45,18 @@ def create_target_engine(url: URL) -> Engine:
     return engine
 
 
+def describe_write_failure(exc: BaseException) -> str:
+    """Name a failed statement without its message, which may quote a row's values.
+
+    MariaDB's "Duplicate entry 'x' for key" and PostgreSQL's DETAIL lines carry
+    values; while writing personal data only the error's class and code are safe.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if getattr(orig, "args", None) else "")
+    code_text = f" {code}" if isinstance(code, (int, str)) and str(code).isalnum() else ""
+    return f"the statement failed ({type(orig).__name__}{code_text})"
+
+
 def describe_failure(exc: BaseException, url: URL) -> str:
     """Return the driver's reason in one line, with the URL's credentials masked."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()

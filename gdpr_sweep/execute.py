@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -211,46 +211,56 @@ class RuleExecutor:
         return connection.execute(table.delete().where(in_range, self.compiled.due)).rowcount
 
     def _anonymise(self, connection: sa.Connection, in_range: ColumnElement[bool]) -> int:
-        table = self.compiled.table
-        columns = dict(self.compiled.rule.columns)
-        values = {
-            table.columns[name]: replacement(strategy, table.columns[name], self.dialect)
-            for name, strategy in columns.items()
-            if strategy != "hash"
+        return anonymise_rows(
+            connection,
+            self.compiled.table,
+            self.pk,
+            self.compiled.rule.columns,
+            sa.and_(in_range, self.compiled.due),
+            self.key,
+        )
+
+
+def anonymise_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    pk: sa.Column,
+    columns: tuple[tuple[str, str], ...],
+    where: ColumnElement[bool],
+    key: bytes,
+) -> int:
+    """Apply the strategies to the rows matching `where`; return how many rows.
+
+    Without `hash` this is one set-based UPDATE. HMAC is not portable SQL, so with
+    `hash` the rows' inputs are read (the caller bounds them: one batch, or one
+    person's rows) and the pseudonyms bound in one executemany UPDATE by key.
+    """
+    dialect = connection.dialect.name
+    values = {
+        table.columns[name]: replacement(strategy, table.columns[name], dialect)
+        for name, strategy in columns
+        if strategy != "hash"
+    }
+    hashed = [table.columns[name] for name, strategy in columns if strategy == "hash"]
+    if not hashed:
+        return connection.execute(table.update().where(where).values(values)).rowcount
+    rows = connection.execute(sa.select(pk, *hashed).where(where)).all()
+    if not rows:
+        return 0
+    params = [
+        {
+            "_k": row[0],
+            **{f"_h{i}": _pseudonym(col, row[i + 1], key) for i, col in enumerate(hashed)},
         }
-        hashed = [table.columns[name] for name, strategy in columns.items() if strategy == "hash"]
-        if not hashed:
-            statement = table.update().where(in_range, self.compiled.due).values(values)
-            return connection.execute(statement).rowcount
-        # HMAC is not portable SQL: read this batch's hash inputs, bind the pseudonyms.
-        rows = connection.execute(
-            sa.select(self.pk, *hashed).where(in_range, self.compiled.due)
-        ).all()
-        if not rows:
-            return 0
-        params = [
-            {
-                "_k": row[0],
-                **{f"_h{i}": self._pseudonym(col, row[i + 1]) for i, col in enumerate(hashed)},
-            }
-            for row in rows
-        ]
-        for i, column in enumerate(hashed):
-            values[column] = sa.bindparam(f"_h{i}", type_=column.type)
-        statement = table.update().where(self.pk == sa.bindparam("_k")).values(values)
-        connection.execute(statement, params)
-        return len(rows)
-
-    def _pseudonym(self, column: sa.Column, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and value.startswith(HASH_PREFIX)):
-            return value  # already a pseudonym: hashing it again would change it
-        return hash_value(value, self.key, getattr(column.type, "length", None))
+        for row in rows
+    ]
+    for i, column in enumerate(hashed):
+        values[column] = sa.bindparam(f"_h{i}", type_=column.type)
+    connection.execute(table.update().where(pk == sa.bindparam("_k")).values(values), params)
+    return len(rows)
 
 
-@dataclass
-class ExecutionSummary:
-    """Rows done per (database, rule), and per-database failures."""
-
-    done: dict[tuple[str, str], int] = field(default_factory=dict)
-    longest_batch_seconds: float = 0.0
-    failures: list[dict[str, str]] = field(default_factory=list)
+def _pseudonym(column: sa.Column, value: Any, key: bytes) -> Any:
+    if value is None or (isinstance(value, str) and value.startswith(HASH_PREFIX)):
+        return value  # already a pseudonym: hashing it again would change it
+    return hash_value(value, key, getattr(column.type, "length", None))

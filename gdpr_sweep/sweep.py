@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from .checks import select_databases
 from .config import Config
-from .engines import TargetDatabase, describe_failure
+from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, Refused, UsageError
 from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
 from .keys import hash_key
@@ -210,7 +210,7 @@ def _execute(
             message = (
                 str(exc)
                 if isinstance(exc, DatabaseUnavailable)
-                else f"database {target.name}: {describe_failure(exc, target.url)}"
+                else f"database {target.name}: {describe_write_failure(exc)}"
             )
             result.failures.append({"database": target.name, "error": message})
             store.append(

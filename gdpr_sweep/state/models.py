@@ -23,6 +23,8 @@ runs = sa.Table(
     # running | completed | partial | failed | refused | interrupted
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("summary", sa.Text),  # JSON: counts per database and rule, failures
+    sa.Column("subject_hash", sa.String(100)),  # erase/export: keyed hash, never the value
+    sa.Index("ix_runs_subject_hash", "subject_hash"),
 )
 
 audit_entries = sa.Table(

@@ -93,7 +93,13 @@ class StateStore:
 
     # --- runs ---------------------------------------------------------------------
 
-    def start_run(self, command: str, as_of: dt.datetime, plan_digest: str | None = None) -> int:
+    def start_run(
+        self,
+        command: str,
+        as_of: dt.datetime,
+        plan_digest: str | None = None,
+        subject_hash: str | None = None,
+    ) -> int:
         """Record a new run as `running`, with a `run-start` audit entry; return its id."""
         with self.engine.begin() as connection:
             run_id = connection.execute(
@@ -108,6 +114,7 @@ class StateStore:
                     tool_version=__version__,
                     started_at=utc_now(),
                     status="running",
+                    subject_hash=subject_hash,
                 )
             ).inserted_primary_key[0]
             self._append(
@@ -119,6 +126,7 @@ class StateStore:
                     "as_of": as_of.isoformat(),
                     "config_digest": self.config.digest,
                     "plan_digest": plan_digest,
+                    "subject": subject_hash,
                 },
             )
         return int(run_id)
@@ -193,6 +201,13 @@ class StateStore:
         with self.engine.connect() as connection:
             rows = connection.execute(
                 sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs).where(runs.c.subject_hash == subject_hash).order_by(runs.c.id)
             ).mappings()
             return [dict(row) for row in rows]
 

@@ -1,0 +1,195 @@
+"""Export a named person's rows from every database as one JSON document (GDPR art. 15, 20).
+
+The document is personal data by intent: it is written only to the file given, created
+owner-only, and streamed row by row (never a whole table in memory). Nothing of it
+reaches logs or the audit trail, which records counts and the subject's keyed hash.
+
+Values round-trip: dates and timestamps as ISO 8601 text, decimals as exact decimal
+text, binary as base64; each table lists its column types so a reader can restore them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from . import __version__
+from .checks import raise_findings, select_databases
+from .config import Config
+from .engines import describe_failure
+from .erase import subject_hash
+from .errors import DatabaseUnavailable, SchemaError, UsageError
+from .keys import hash_key
+from .schema import Catalog, check_subject, qualified_name
+from .state.store import StateStore
+from .subject import SubjectRows, build_graph, parse_subject
+
+
+def encode_value(value: Any) -> Any:
+    """Return a JSON-safe form of a column value that loses nothing."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+@dataclass
+class ExportResult:
+    subject: str
+    path: Path
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "out": str(self.path),
+            "tables": [{"database": db, "table": t, "rows": n} for (db, t), n in self.rows.items()],
+            "failures": self.failures,
+        }
+
+
+def _write_database(
+    out: IO[str],
+    connection: sa.Connection,
+    catalog: Catalog,
+    config: Config,
+    column: str,
+    value: str,
+    result: ExportResult,
+    database: str,
+) -> None:
+    graph = build_graph(catalog, config, column)
+    rows = SubjectRows(graph, value)
+    out.write('"tables": [')
+    for t_index, table in enumerate(graph.order):
+        name = qualified_name(table)
+        types = {c.name: str(c.type) for c in table.columns}
+        out.write(("," if t_index else "") + "\n      {")
+        out.write(f'"table": {json.dumps(name)}, "columns": {json.dumps(types)}, "rows": [')
+        order = list(table.primary_key.columns) or list(table.columns)
+        stream = connection.execution_options(stream_results=True, yield_per=1000).execute(
+            sa.select(table).where(rows.of(table)).order_by(*order)
+        )
+        count = 0
+        for row in stream.mappings():
+            record = {key: encode_value(val) for key, val in row.items()}
+            out.write(
+                ("," if count else "") + "\n        " + json.dumps(record, ensure_ascii=False)
+            )
+            count += 1
+        out.write("\n      ]}")
+        result.rows[(database, name)] = count
+    out.write("\n    ]")
+
+
+def export_subject(
+    config: Config, subject: str, out_path: Path, *, databases: list[str] | None = None
+) -> ExportResult:
+    """Write every row of the person, in every selected database, to `out_path`."""
+    kind, column, value = parse_subject(subject, config)
+    key = hash_key(config)
+    hashed = subject_hash(key, kind, value)
+    targets = select_databases(config, databases)
+    result = ExportResult(hashed, out_path)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {str(out_path)!r} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            out.write("{\n")
+            out.write(
+                f'  "format": "gdpr-sweep export 1", "gdpr_sweep_version": "{__version__}",\n'
+            )
+            out.write(f'  "subject": {json.dumps(hashed)}, "exported_at": "{now}",\n')
+            out.write('  "databases": [')
+            for index, target in enumerate(targets):
+                out.write(("," if index else "") + "\n    {")
+                out.write(
+                    f'"database": {json.dumps(target.name)}, '
+                    f'"controller": {json.dumps(target.db.controller)}, '
+                )
+                # Each database goes to an unnamed scratch file first, so one that fails
+                # half-way leaves a valid document with its error instead.
+                with tempfile.TemporaryFile("w+", encoding="utf-8", dir=out_path.parent) as part:
+                    try:
+                        with target.read_only() as connection:
+                            catalog = Catalog(connection)
+                            raise_findings(check_subject(catalog, target.name, config))
+                            _write_database(
+                                part,
+                                connection,
+                                catalog,
+                                config,
+                                column,
+                                value,
+                                result,
+                                target.name,
+                            )
+                        part.write(', "error": null}')
+                        part.seek(0)
+                        shutil.copyfileobj(part, out)
+                    except (DatabaseUnavailable, SchemaError, sa.exc.DBAPIError) as exc:
+                        message = (
+                            str(exc)
+                            if not isinstance(exc, sa.exc.DBAPIError)
+                            else f"database {target.name}: {describe_failure(exc, target.url)}"
+                        )
+                        result.failures.append({"database": target.name, "error": message})
+                        for key_ in [k for k in result.rows if k[0] == target.name]:
+                            del result.rows[key_]
+                        out.write(f'"tables": [], "error": {json.dumps(message)}}}')
+                    finally:
+                        target.dispose()
+            out.write("\n  ]\n}\n")
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _audit(config, key, hashed, result)
+    return result
+
+
+def _audit(config: Config, key: bytes, hashed: str, result: ExportResult) -> None:
+    """Record that the person's data was exported: counts only."""
+    store = StateStore(config, key)
+    try:
+        run_id = store.start_run("export", dt.datetime.now(dt.UTC), subject_hash=hashed)
+        for (database, table), rows in result.rows.items():
+            store.append(
+                run_id,
+                "export",
+                database=database,
+                table=table,
+                action="exported",
+                rows=rows,
+                details={"subject": hashed},
+            )
+        store.finish_run(
+            run_id,
+            "partial" if result.failures else "completed",
+            {"subject": hashed, "failures": result.failures},
+        )
+    finally:
+        store.close()
