@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from .config import Config, Rule
 from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
-from .schema import Catalog, Finding, check_rule, check_subject
+from .schema import Catalog, Finding, check_rule, check_subject, qualified_name
 
 
 @dataclass
@@ -45,8 +45,35 @@ def check_database(
     return findings
 
 
+def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Finding]:
+    """Warn about subject-graph columns without an index: erasing through them scans."""
+    config = target.config
+    if config.subject is None or not config.subject.identifiers:
+        return []
+    from .subject import build_graph  # the graph needs a valid subject section first
+
+    findings = []
+    root = catalog.table(config.subject.root)
+    assert root is not None
+    graph = build_graph(catalog, config, config.subject.identifiers[0][1])
+    needed = [(root, column, f"subject.identifiers.{kind}")
+              for kind, column in config.subject.identifiers]  # fmt: skip
+    needed += [(e.child, e.column, f"subject: {qualified_name(e.child)}.{e.column}")
+               for e in graph.edges]  # fmt: skip
+    for table, column, key in needed:
+        if not catalog.is_indexed(table, column):
+            findings.append(Finding(
+                target.name, key,
+                f"{qualified_name(table)}.{column} has no index, so finding a person's "
+                "rows through it scans the whole table",
+                f"add an index on {qualified_name(table)} ({column})", warning=True,
+            ))  # fmt: skip
+    return findings
+
+
 def raise_findings(findings: list[Finding]) -> None:
-    """Stop with the first finding (exit 2); `check` lists them all."""
+    """Stop with the first error finding (exit 2); `check` lists them all."""
+    findings = [f for f in findings if not f.warning]
     if findings:
         more = f" (and {len(findings) - 1} more: run gdpr-sweep check)" if len(findings) > 1 else ""
         raise SchemaError(findings[0].line() + more)
@@ -58,7 +85,10 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
     for target in select_databases(config, databases):
         try:
             with target.read_only() as connection:
-                findings = check_database(Catalog(connection), target, config.rules)
+                catalog = Catalog(connection)
+                findings = check_database(catalog, target, config.rules)
+                if not findings:
+                    findings = unindexed_subject_links(catalog, target)
         except DatabaseUnavailable as exc:
             result.unreachable.append(str(exc))
             continue
@@ -69,6 +99,6 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
         finally:
             target.dispose()
         result.findings.extend(findings)
-        if not findings:
+        if not any(not f.warning for f in findings):
             result.passed.append(target.name)
     return result

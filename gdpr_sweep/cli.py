@@ -216,7 +216,7 @@ def check(
         config = load_config(config_path)
         result = check_config(config, database)
         print_findings(make_console(), result.findings, result.passed, result.unreachable)
-        if result.findings:
+        if any(not finding.warning for finding in result.findings):
             raise typer.Exit(2)
         if result.unreachable:
             raise typer.Exit(3)

@@ -200,7 +200,7 @@ def demo_metadata() -> MetaData:
         pk(),
         Column("name", String(120)),
         Column("email", String(254), unique=True),
-        Column("cpr", String(11)),
+        Column("cpr", String(11), index=True),
         Column("phone", String(20)),
         Column("address", String(200)),
         Column("birth_date", Date),
@@ -262,7 +262,7 @@ def demo_metadata() -> MetaData:
         pk(),
         # Polymorphic: data_item_id is a candidate.id (type 100) or a project.id (type 200).
         Column("data_item_type", Integer, nullable=False),
-        Column("data_item_id", Integer, nullable=False),
+        Column("data_item_id", Integer, nullable=False, index=True),
         Column("filename", String(200), nullable=False),
         Column("content", Text),
         Column("uploaded_at", DateTime, nullable=False),

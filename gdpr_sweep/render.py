@@ -89,7 +89,8 @@ def print_findings(
     console: Console, findings: list[Finding], checked: list[str], failures: list[str]
 ) -> None:
     for finding in findings:
-        console.print(f"[red]✗[/] {finding.line()}", highlight=False, soft_wrap=True)
+        mark = "[yellow]![/]" if finding.warning else "[red]✗[/]"
+        console.print(f"{mark} {finding.line()}", highlight=False, soft_wrap=True)
     for failure in failures:
         console.print(f"[red]✗[/] {failure}", highlight=False, soft_wrap=True)
     for name in checked:

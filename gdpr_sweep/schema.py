@@ -30,6 +30,7 @@ class Finding:
     key: str
     message: str
     fix: str = ""
+    warning: bool = False  # worth fixing, but nothing would go wrong (exit 0)
 
     def line(self) -> str:
         text = f"database {self.database}: {self.key}: {self.message}"
@@ -89,6 +90,16 @@ class Catalog:
                 found = None
             self._tables[name] = found
         return self._tables[name]
+
+    def is_indexed(self, table: sa.Table, column: str) -> bool:
+        """Is `column` the leading column of an index, unique constraint or primary key?"""
+        if [c.name for c in table.primary_key.columns][:1] == [column]:
+            return True
+        schema, name = table.schema, table.name
+        leading = [ix["column_names"][:1] for ix in self.inspector.get_indexes(name, schema)]
+        leading += [uc["column_names"][:1] for uc in
+                    self.inspector.get_unique_constraints(name, schema)]  # fmt: skip
+        return [column] in leading
 
     def primary_key(self, table: sa.Table) -> sa.Column | None:
         """Return the single-column primary key (keyset batching needs one)."""

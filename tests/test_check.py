@@ -170,3 +170,16 @@ def test_unreachable_database_is_named_and_others_still_planned(tmp_path, monkey
     document = result.json()
     assert [item["database"] for item in document["items"]] == ["good"]
     assert sorted(f["database"] for f in document["failures"]) == ["down", "missing"]
+
+
+def test_unindexed_subject_columns_are_warnings(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(people_schema(ondelete="CASCADE"))
+    body = rule("") + '[subject]\nroot = "candidate"\nidentifiers = { email = "email" }\n'
+    _, result = check(tmp_path, target_db, monkeypatch, body)
+    assert result.exit_code == 0, result.stdout
+    assert "subject.identifiers.email: candidate.email has no index" in result.stdout
+    # InnoDB indexes every foreign-key column by itself; SQLite and PostgreSQL do not.
+    unindexed = target_db.engine_name != "mariadb"
+    assert ("meeting.candidate_id has no index" in result.stdout) == unindexed
+    assert ("minutes.meeting_id has no index" in result.stdout) == unindexed
+    assert "database main: config matches the schema" in result.stdout
