@@ -11,6 +11,7 @@ from .config import Config, Rule
 from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .schema import Catalog, Finding, check_rule, check_subject, qualified_name
+from .subject import build_graph
 
 
 @dataclass
@@ -50,8 +51,6 @@ def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Fi
     config = target.config
     if config.subject is None or not config.subject.identifiers:
         return []
-    from .subject import build_graph  # the graph needs a valid subject section first
-
     findings = []
     root = catalog.table(config.subject.root)
     assert root is not None

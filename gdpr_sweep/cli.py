@@ -27,6 +27,7 @@ from .config import Config, load_config
 from .erase import erase_subject, subject_hash
 from .errors import GdprSweepError, Refused, UsageError
 from .export import export_subject
+from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
 from .periods import parse_as_of
 from .plan import Plan, build_plan
@@ -37,6 +38,7 @@ from .render import (
     print_audit_run,
     print_audit_runs,
     print_findings,
+    print_holds,
     print_plan,
     print_run,
 )
@@ -505,6 +507,100 @@ def export(
         for failure in result.failures:
             typer.echo(f"error: {failure['error']}", err=True)
         raise typer.Exit(3 if result.failures else 0)
+
+
+hold_app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    help="Legal holds on single rows: a held row is never deleted or anonymised.\n\n"
+    "Example:\n\n    gdpr-sweep hold add -d aarhus -t cctv_recording -k 4711 "
+    '--reason "police request 2026-118" --until 2027-01-31',
+)
+app.add_typer(hold_app, name="hold")
+
+
+@hold_app.command("add")
+def hold_add(
+    database: Annotated[
+        str, typer.Option("--database", "-d", help="The database.", show_default=False)
+    ],
+    table: Annotated[str, typer.Option("--table", "-t", help="The table.", show_default=False)],
+    key: Annotated[
+        str, typer.Option("--key", "-k", help="The row's integer primary key.", show_default=False)
+    ],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="Why (a case number; no personal data: the audit trail and hold list show it).",
+            show_default=False,
+        ),
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last day of the hold (YYYY-MM-DD); without it, until released.",
+            show_default=False,
+        ),
+    ] = None,
+    config_path: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Hold one row: no rule and no erasure touches it while the hold lasts.
+
+    The row must exist (exit 2 otherwise). A hold with --until lapses by itself after
+    that day; `hold release ID` ends it early.
+
+    Example:
+
+        gdpr-sweep hold add -d aarhus -t cctv_recording -k 4711 --reason "case 2026-118"
+    """
+    with _errors_to_exit_codes(debug):
+        hold = add_hold(load_config(config_path), database, table, key, reason, until)
+        typer.echo(
+            f"hold {hold.id}: {hold.database}.{hold.table} row {hold.key}, "
+            f"until {hold.until or 'released'}"
+        )
+
+
+@hold_app.command("list")
+def hold_list(
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """List holds: active, lapsed and released.
+
+    Example:
+
+        gdpr-sweep hold list
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        holds = list_holds(config)
+        today = parse_as_of(None, config.sweep.tz).date()
+        if as_json:
+            typer.echo(dumps({"holds": [{**vars(h), "status": h.status_on(today)} for h in holds]}))
+        else:
+            print_holds(make_console(), holds, today)
+
+
+@hold_app.command("release")
+def hold_release(
+    hold_id: Annotated[int, typer.Argument(metavar="ID", help="A hold id from `hold list`.")],
+    config_path: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """End a hold: the row is swept again by the rules that apply to it.
+
+    Example:
+
+        gdpr-sweep hold release 7
+    """
+    with _errors_to_exit_codes(debug):
+        hold = release_hold(load_config(config_path), hold_id)
+        typer.echo(f"hold {hold.id} released")
 
 
 audit_app = typer.Typer(

@@ -29,6 +29,7 @@ from .config import Config, EraseAction
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, SchemaError
 from .execute import anonymise_rows
+from .holds import HeldKeys, active_holds
 from .keys import hash_key, keyed_hex
 from .periods import add_period, local_date
 from .schema import Catalog, check_subject, qualified_name
@@ -38,6 +39,8 @@ from .subject import SubjectGraph, SubjectRows, build_graph, erase_action, parse
 
 #: FK actions with which deleting a parent neither fails nor removes the child.
 _DETACHES = {"SET NULL", "SET DEFAULT"}
+
+LEGAL_HOLD_BASIS = "legal hold (gdpr-sweep hold list)"
 
 BACKUP_NOTE = (
     "Backups are not altered by this erasure: they expire on their own schedule, and a "
@@ -153,10 +156,21 @@ class ErasureResult:
 class _Planner:
     """The predicates and counts for one database's erasure."""
 
-    def __init__(self, config: Config, graph: SubjectGraph, rows: SubjectRows) -> None:
+    def __init__(
+        self,
+        config: Config,
+        graph: SubjectGraph,
+        rows: SubjectRows,
+        held_keys: dict[str, list[int]],
+    ) -> None:
         self.config = config
         self.graph = graph
         self.rows = rows
+        self._held: dict[int, ColumnElement[bool] | None] = {}
+        for table in graph.order:
+            keys = held_keys.get(qualified_name(table))
+            pk = next(iter(table.primary_key.columns), None)
+            self._held[id(table)] = pk.in_(sorted(keys)) if keys and pk is not None else None
         self._stays: dict[int, ColumnElement[bool] | None] = {}
         for table in graph.children_first():
             self._stays[id(table)] = self._compute_stays(table)
@@ -164,11 +178,16 @@ class _Planner:
     def action(self, table: sa.Table) -> EraseAction:
         return erase_action(self.config, table)
 
+    def held(self, table: sa.Table) -> ColumnElement[bool] | None:
+        """Rows of `table` under a legal hold (None: none)."""
+        return self._held[id(table)]
+
     def remains(self, table: sa.Table) -> ColumnElement[bool] | None:
         """Rows of the person in `table` that will still exist afterwards (None: none)."""
         if self.action(table).action in ("keep", "anonymise"):
             return sa.true()
-        return self._stays[id(table)]
+        parts = [p for p in (self._stays[id(table)], self._held[id(table)]) if p is not None]
+        return sa.or_(*parts) if parts else None
 
     def stays(self, table: sa.Table) -> ColumnElement[bool] | None:
         return self._stays[id(table)]
@@ -224,7 +243,12 @@ def _kept_until(
 
 
 def _erase_database(
-    target: TargetDatabase, column: str, value: str, key: bytes, dry_run: bool
+    target: TargetDatabase,
+    column: str,
+    value: str,
+    key: bytes,
+    dry_run: bool,
+    holds: HeldKeys,
 ) -> list[TableOutcome]:
     config = target.config
     outcomes: list[TableOutcome] = []
@@ -234,7 +258,8 @@ def _erase_database(
         raise_findings(check_subject(catalog, target.name, config))
         graph = build_graph(catalog, config, column)
         rows = SubjectRows(graph, value)
-        planner = _Planner(config, graph, rows)
+        held = {table: keys for (db, table), keys in holds.items() if db == target.name}
+        planner = _Planner(config, graph, rows, held)
         # One transaction for the whole database (it began with the reflection above):
         # committed at the end, rolled back on any error.
         try:
@@ -260,6 +285,13 @@ def _erase_table(
     mine = planner.rows.of(table)
     action = planner.action(table)
     pk = next(iter(table.primary_key.columns), None)
+    outcomes = []
+    held = planner.held(table)
+    if held is not None and action.action != "keep":
+        on_hold = _count(connection, table, mine, held)
+        if on_hold:
+            outcomes.append(TableOutcome(database, name, "kept", on_hold, basis=LEGAL_HOLD_BASIS))
+        mine = sa.and_(mine, sa.not_(held))
     if action.action == "keep":
         rows = _count(connection, table, mine)
         if not rows:
@@ -272,8 +304,7 @@ def _erase_table(
             if dry_run
             else _anonymise(connection, table, pk, action, mine, key)
         )
-        return [TableOutcome(database, name, "anonymised", rows)] if rows else []
-    outcomes = []
+        return outcomes + ([TableOutcome(database, name, "anonymised", rows)] if rows else [])
     stays = planner.stays(table)
     if stays is not None:
         staying = _count(connection, table, mine, stays)
@@ -327,11 +358,16 @@ def erase_subject(
     key = hash_key(config)
     hashed = subject_hash(key, kind, value)
     targets = select_databases(config, databases)
+    holds = active_holds(config, local_date(as_of, config.sweep.tz))
     store = StateStore(config, key)
     try:
         if dry_run:
             return ErasureResult(
-                None, as_of, hashed, True, [_database(t, column, value, key, True) for t in targets]
+                None,
+                as_of,
+                hashed,
+                True,
+                [_database(t, column, value, key, True, holds) for t in targets],
             )
         with sweep_lock(store.engine, store.url):
             store.mark_interrupted()
@@ -339,7 +375,7 @@ def erase_subject(
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
-                    outcome = _database(target, column, value, key, False)
+                    outcome = _database(target, column, value, key, False, holds)
                     outcomes.append(outcome)
                     _audit_outcome(store, run_id, hashed, outcome)
             except BaseException:
@@ -376,11 +412,11 @@ def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: Databas
 
 
 def _database(
-    target: TargetDatabase, column: str, value: str, key: bytes, dry_run: bool
+    target: TargetDatabase, column: str, value: str, key: bytes, dry_run: bool, holds: HeldKeys
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        outcome.tables = _erase_database(target, column, value, key, dry_run)
+        outcome.tables = _erase_database(target, column, value, key, dry_run, holds)
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)
     except sa.exc.DBAPIError as exc:

@@ -21,8 +21,10 @@ from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
+from .holds import HeldKeys, active_holds
+from .periods import local_date
 from .rules import CompiledRule, compile_rule
-from .schema import Catalog
+from .schema import Catalog, qualified_name
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def evaluate_database(
     as_of: dt.datetime,
     digest_key: bytes | None = None,
     with_table_rows: bool = False,
+    holds: HeldKeys | None = None,
 ) -> list[Evaluated]:
     """Check, compile and count every applicable rule in one database, read-only."""
     settings = target.config.sweep
@@ -147,7 +150,10 @@ def evaluate_database(
         catalog = Catalog(connection)
         raise_findings(check_database(catalog, target, applicable))
         for rule in applicable:
-            compiled = compile_rule(catalog, rule, as_of, settings)
+            table = catalog.table(rule.table)
+            assert table is not None
+            held = (holds or {}).get((target.name, qualified_name(table)), [])
+            compiled = compile_rule(catalog, rule, as_of, settings, held)
             due, held_by = count_rule(connection, compiled)
             held = held_by.pop("total", 0)
             item = PlanItem(
@@ -190,11 +196,13 @@ def build_plan(
     """
     rules = select_rules(config, rule_ids)
     targets = select_databases(config, databases)
+    holds = active_holds(config, local_date(as_of, config.sweep.tz))
     items: list[PlanItem] = []
     failures: list[DatabaseFailure] = []
     for target in targets:
         try:
-            items.extend(e.item for e in evaluate_database(target, rules, as_of, digest_key))
+            evaluated = evaluate_database(target, rules, as_of, digest_key, holds=holds)
+            items.extend(e.item for e in evaluated)
         except DatabaseUnavailable as exc:
             failures.append(DatabaseFailure(target.name, str(exc)))
         except sa.exc.DBAPIError as exc:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .holds import Hold
 from .plan import Plan
 from .schema import Finding
 from .sweep import RunResult
@@ -222,6 +223,25 @@ def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[st
             e["action"] or "",
             "" if e["rows"] is None else f"{e['rows']:,}",
             keys,
+        )
+    console.print(table)
+
+
+def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:
+    table = Table(title="gdpr-sweep holds")
+    for header in ("id", "status", "database", "table", "key", "until", "reason", "by", "since"):
+        table.add_column(header, no_wrap=header not in ("reason",))
+    for hold in holds:
+        table.add_row(
+            str(hold.id),
+            hold.status_on(today),
+            hold.database,
+            hold.table,
+            str(hold.key),
+            str(hold.until or ""),
+            hold.reason,
+            hold.created_by,
+            hold.created_at[:19],
         )
     console.print(table)
 

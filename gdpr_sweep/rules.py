@@ -14,6 +14,7 @@ batches. Both take the predicate from here, so they cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,8 @@ from .config import Rule, SweepSettings
 from .periods import due_before, fiscal_due_before, local_date, start_of_local_day
 from .schema import Catalog
 from .strategies import pending
+
+LEGAL_HOLD = "legal hold"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,11 @@ def cutoff_date(rule: Rule, as_of: dt.datetime, settings: SweepSettings) -> dt.d
 
 
 def compile_rule(
-    catalog: Catalog, rule: Rule, as_of: dt.datetime, settings: SweepSettings
+    catalog: Catalog,
+    rule: Rule,
+    as_of: dt.datetime,
+    settings: SweepSettings,
+    held_keys: Sequence[int] = (),
 ) -> CompiledRule:
     """Build the predicates of `rule` against reflected tables (checked beforehand)."""
     dialect = catalog.dialect
@@ -111,6 +118,8 @@ def compile_rule(
                 sa.and_(column.is_not(None), column != sa.false()),
             )
         )
+    if held_keys:
+        exceptions.append(Exception_(LEGAL_HOLD, pk.in_(sorted(set(held_keys)))))
     return CompiledRule(
         rule=rule,
         table=table,

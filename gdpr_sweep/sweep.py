@@ -26,7 +26,9 @@ from .config import Config
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, Refused, UsageError
 from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
+from .holds import active_holds
 from .keys import hash_key
+from .periods import local_date
 from .plan import Evaluated, Plan, evaluate_database, select_rules
 from .schema import Catalog
 from .state.lock import sweep_lock
@@ -90,12 +92,13 @@ def _evaluate(
     digest_key: bytes | None,
 ) -> list[_Evaluation]:
     rules = select_rules(config, rule_ids)
+    holds = active_holds(config, local_date(as_of, config.sweep.tz))
     evaluations = []
     for target in select_databases(config, databases):
         evaluation = _Evaluation(target)
         try:
             evaluation.evaluated = evaluate_database(
-                target, rules, as_of, digest_key=digest_key, with_table_rows=True
+                target, rules, as_of, digest_key=digest_key, with_table_rows=True, holds=holds
             )
         except DatabaseUnavailable as exc:
             evaluation.error = str(exc)

@@ -306,3 +306,23 @@ def test_one_database_down_the_other_is_erased(tmp_path, monkeypatch):
     assert {e["database"] for e in document["erased"]} == {"archive"}
     failed = [db for db in document["databases"] if db["error"]]
     assert [db["database"] for db in failed] == ["crm"]
+
+
+def test_erase_honours_a_legal_hold(target_db, tmp_path, monkeypatch):
+    config = setup(target_db, tmp_path, monkeypatch)
+    held = run_cli("hold", "add", "-c", str(config), "-d", "crm", "-t", "counselling_case",
+                   "-k", "1", "--reason", "complaint 2026-7")  # fmt: skip
+    assert held.exit_code == 0, held.stderr
+    result = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    kept = {(k["database"], k["table"]): k for k in document["kept"]}
+    assert kept[("crm", "counselling_case")]["rows"] == 1
+    assert kept[("crm", "counselling_case")]["basis"].startswith("legal hold")
+    erased = {(e["database"], e["table"], e["action"]) for e in document["erased"]}
+    assert ("crm", "counselling_case", "deleted") not in erased
+    assert ("archive", "counselling_case", "deleted") in erased  # the hold is crm's only
+    assert ("crm", "case_note", "deleted") in erased
+    after = dump(target_db.url)
+    assert [r["id"] for r in after["counselling_case"]] == [1, 2]
+    assert [r["candidate_id"] for r in after["counselling_case"] if r["id"] == 1] == [1]

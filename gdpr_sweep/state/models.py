@@ -47,3 +47,21 @@ audit_entries = sa.Table(
     sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
     sa.Index("ix_audit_entries_run_id", "run_id"),
 )
+
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("database_name", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(257), nullable=False),
+    # Holds need an integer primary key: a key that could itself be personal (an
+    # e-mail address) is never stored.
+    sa.Column("row_key", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),  # user@host
+    sa.Column("created_at", sa.String(40), nullable=False),  # ISO 8601 UTC
+    sa.Column("until", sa.Date),  # the hold lapses after this local date
+    sa.Column("released_at", sa.String(40)),
+    sa.Column("released_by", sa.String(255)),
+    sa.Index("ix_holds_target", "database_name", "table_name"),
+)

@@ -14,6 +14,8 @@ import getpass
 import json
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +70,11 @@ class BrokenEntry:
 
 
 def create_state_engine(url: URL) -> sa.Engine:
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Wait for another process's write instead of failing at once.
+        return sa.create_engine(url, connect_args={"timeout": 30})
     return sa.create_engine(url)
 
 
@@ -81,6 +86,8 @@ class StateStore:
         self.key = key
         self.url = state_url(config)
         self.engine = create_state_engine(self.url)
+        # Threads of one process (run --jobs) append one at a time.
+        self._write_lock = threading.Lock()
         try:
             migrate.upgrade(self.engine)
         except sa.exc.OperationalError as exc:
@@ -224,9 +231,21 @@ class StateStore:
     # --- the audit trail -------------------------------------------------------------
 
     def append(self, run_id: int, kind: str, **fields: Any) -> str:
-        """Append one entry in its own transaction; return its hash."""
-        with self.engine.begin() as connection:
-            return self._append(connection, run_id, kind, **fields)
+        """Append one entry in its own transaction; return its hash.
+
+        Another process (a `hold add` beside a running sweep) may append at the same
+        moment; both read the same head, one insert fails on the entry id, and it is
+        retried on the new head — so the chain stays one line.
+        """
+        for attempt in range(50):
+            try:
+                with self._write_lock, self.engine.begin() as connection:
+                    return self._append(connection, run_id, kind, **fields)
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                if attempt == 49:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _append(
         self,
