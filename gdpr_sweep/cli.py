@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from .errors import GdprSweepError, Refused, UsageError
 from .export import export_subject
 from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
+from .logs import setup_logging
+from .metrics import render_metrics, write_metrics
 from .periods import parse_as_of
 from .plan import Plan, build_plan
 from .render import (
@@ -128,8 +131,32 @@ def main_callback(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="GDPR_SWEEP_LOG_FORMAT",
+            help="Logs on stderr as text or json (one object per line).",
+        ),
+    ] = "text",
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            envvar="GDPR_SWEEP_LOG_LEVEL",
+            help="warning (default: quiet unless something is wrong), info or debug.",
+        ),
+    ] = "warning",
 ) -> None:
     """Retention and erasure sweeper for relational databases."""
+    for option, value, allowed in (
+        ("--log-format", log_format, ("text", "json")),
+        ("--log-level", log_level.lower(), ("debug", "info", "warning", "error")),
+    ):
+        if value not in allowed:
+            typer.echo(f"error: {option}: use {' or '.join(allowed)}", err=True)
+            raise typer.Exit(2)
+    setup_logging(log_format, log_level)
 
 
 @contextlib.contextmanager
@@ -304,6 +331,16 @@ def run(
     config_path: ConfigOption = None,
     as_of: AsOfOption = None,
     database: DatabaseOption = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=64,
+            help="Sweep this many databases at once (each with its own connections).",
+        ),
+    ] = 1,
     force: Annotated[
         bool,
         typer.Option(
@@ -318,6 +355,16 @@ def run(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            help="Write Prometheus "
+            "text-format metrics here (atomically), e.g. for node-exporter's "
+            "textfile collector.",
+            show_default=False,
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Sweep: find what is due and anonymise or delete it, in batches, with an audit trail.
@@ -330,15 +377,50 @@ def run(
 
     Example:
 
-        gdpr-sweep run --quiet -c /etc/gdpr-sweep/gdpr-sweep.toml
+        gdpr-sweep run --quiet --jobs 4 --metrics-file /var/lib/node_exporter/gdpr.prom
     """
     with _errors_to_exit_codes(debug):
         config = load_config(config_path)
         console = make_console()
         show_progress = console.is_terminal and not quiet and not as_json
-        with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
-            result = run_sweep(config, _as_of(config, as_of), database, force=force, progress=bars)
+        started = time.monotonic()
+        result: RunResult | None = None
+        status = "failed"
+        try:
+            with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
+                result = run_sweep(
+                    config, _as_of(config, as_of), database, force=force, progress=bars, jobs=jobs
+                )
+            status = result.status
+        except GdprSweepError as exc:
+            status = {4: "locked", 5: "refused"}.get(exc.exit_code, "failed")
+            raise
+        finally:
+            if metrics_file is not None:
+                _write_run_metrics(
+                    config, metrics_file, result, status, time.monotonic() - started, database
+                )
         _emit_run(console, result, as_json, quiet)
+
+
+def _write_run_metrics(
+    config: Config,
+    path: Path,
+    result: RunResult | None,
+    status: str,
+    duration: float,
+    databases: list[str] | None,
+) -> None:
+    store = StateStore(config, None)
+    try:
+        last_success = store.last_success()
+    finally:
+        store.close()
+    names = [db.name for db in config.databases if not databases or db.name in databases]
+    try:
+        write_metrics(path, render_metrics(result, status, duration, last_success, names))
+    except OSError as exc:
+        raise UsageError(f"--metrics-file: cannot write {str(path)!r} ({exc.strerror})") from None
 
 
 def _emit_run(console: Any, result: RunResult, as_json: bool, quiet: bool) -> None:

@@ -34,21 +34,25 @@ from .strategies import HASH_PREFIX, hash_value, replacement
 
 
 class Progress(Protocol):
-    """What the executor reports while it works (the CLI draws it; the core does not)."""
+    """What the executor reports while it works (the CLI draws it; the core does not).
 
-    def rule_started(self, database: str, rule: str, due: int) -> None: ...
-    def advanced(self, rows: int) -> None: ...
-    def rule_finished(self) -> None: ...
+    `rule_started` returns a token the other two calls get back, so databases swept in
+    parallel (`run --jobs`) each report their own rule.
+    """
+
+    def rule_started(self, database: str, rule: str, due: int) -> object: ...
+    def advanced(self, token: object, rows: int) -> None: ...
+    def rule_finished(self, token: object) -> None: ...
 
 
 class NoProgress:
-    def rule_started(self, database: str, rule: str, due: int) -> None:
+    def rule_started(self, database: str, rule: str, due: int) -> object:
+        return None
+
+    def advanced(self, token: object, rows: int) -> None:
         pass
 
-    def advanced(self, rows: int) -> None:
-        pass
-
-    def rule_finished(self) -> None:
+    def rule_finished(self, token: object) -> None:
         pass
 
 
@@ -130,6 +134,7 @@ class RuleExecutor:
         store: StateStore,
         run_id: int,
         progress: Progress,
+        due: int = 0,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine = engine
@@ -141,6 +146,7 @@ class RuleExecutor:
         self.store = store
         self.run_id = run_id
         self.progress = progress
+        self.due = due
         self.should_stop = should_stop
         self.pk = compiled.primary_key
         self.dialect = engine.dialect.name
@@ -150,6 +156,13 @@ class RuleExecutor:
         return key_label(self.key, value, self.personal_key) if value is not None else None
 
     def run(self) -> RuleResult:
+        token = self.progress.rule_started(self.database, self.compiled.rule.id, self.due)
+        try:
+            return self._run(token)
+        finally:
+            self.progress.rule_finished(token)
+
+    def _run(self, token: object) -> RuleResult:
         result = RuleResult()
         last: Any = None
         while not self.should_stop():
@@ -181,7 +194,7 @@ class RuleExecutor:
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
-            self.progress.advanced(rows)
+            self.progress.advanced(token, rows)
             last = upper
         return result
 

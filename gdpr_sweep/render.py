@@ -110,7 +110,6 @@ class RichProgress:
             console=console,
             transient=False,
         )
-        self.task: Any = None
 
     def __enter__(self) -> RichProgress:
         self.bars.start()
@@ -119,14 +118,14 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.bars.stop()
 
-    def rule_started(self, database: str, rule: str, due: int) -> None:
-        self.task = self.bars.add_task(f"{database} · {rule}", total=due)
+    def rule_started(self, database: str, rule: str, due: int) -> object:
+        return self.bars.add_task(f"{database} · {rule}", total=due)
 
-    def advanced(self, rows: int) -> None:
-        self.bars.advance(self.task, rows)
+    def advanced(self, token: object, rows: int) -> None:
+        self.bars.advance(token, rows)  # type: ignore[arg-type]
 
-    def rule_finished(self) -> None:
-        self.task = None
+    def rule_finished(self, token: object) -> None:
+        pass
 
 
 def print_run(console: Console, result: RunResult) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from .plan import Evaluated, Plan, evaluate_database, select_rules
 from .schema import Catalog
 from .state.lock import sweep_lock
 from .state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,11 +94,12 @@ def _evaluate(
     databases: Iterable[str] | None,
     rule_ids: Iterable[str] | None,
     digest_key: bytes | None,
+    jobs: int = 1,
 ) -> list[_Evaluation]:
     rules = select_rules(config, rule_ids)
     holds = active_holds(config, local_date(as_of, config.sweep.tz))
-    evaluations = []
-    for target in select_databases(config, databases):
+
+    def evaluate(target: TargetDatabase) -> _Evaluation:
         evaluation = _Evaluation(target)
         try:
             evaluation.evaluated = evaluate_database(
@@ -104,8 +109,9 @@ def _evaluate(
             evaluation.error = str(exc)
         except sa.exc.DBAPIError as exc:
             evaluation.error = f"database {target.name}: {describe_failure(exc, target.url)}"
-        evaluations.append(evaluation)
-    return evaluations
+        return evaluation
+
+    return _per_database(evaluate, select_databases(config, databases), jobs)
 
 
 def _guard(config: Config, evaluations: list[_Evaluation], force: bool) -> None:
@@ -144,83 +150,101 @@ def _compare(plan: Plan, evaluations: list[_Evaluation]) -> None:
         raise Refused(f"stale plan: rule {rule} in database {database} is not in the plan")
 
 
-def _execute(
+def _execute_database(
     config: Config,
     store: StateStore,
     run_id: int,
     key: bytes,
-    evaluations: list[_Evaluation],
+    evaluation: _Evaluation,
     progress: Progress,
-    result: RunResult,
-) -> None:
-    for evaluation in evaluations:
-        target = evaluation.target
-        if evaluation.error:
-            result.failures.append({"database": target.name, "error": evaluation.error})
+) -> tuple[list[RunItem], str | None]:
+    """Execute one database's due rules; return its items and its failure, if any."""
+    target = evaluation.target
+    if evaluation.error:
+        store.append(
+            run_id, "database-failed", database=target.name, details={"error": evaluation.error}
+        )
+        log.error("database failed", extra={"event": "database-failed", "database": target.name})
+        return [], evaluation.error
+    items = [
+        RunItem(
+            database=e.item.database,
+            rule=e.item.rule,
+            table=e.item.table,
+            action=e.item.action,
+            cutoff=e.item.cutoff,
+            due=e.item.due,
+            held=e.item.held,
+        )
+        for e in evaluation.evaluated
+    ]
+    try:
+        with target.connect() as connection:
+            catalog = Catalog(connection)
+            steps = {
+                e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
+                for e in evaluation.evaluated
+            }
+        for evaluated, item in zip(evaluation.evaluated, items, strict=True):
+            if item.due == 0:
+                continue
+            outcome = RuleExecutor(
+                target.engine,
+                evaluated.compiled,
+                steps[item.rule],
+                database=target.name,
+                batch_size=config.sweep.batch_size,
+                key=key,
+                store=store,
+                run_id=run_id,
+                progress=progress,
+                due=item.due,
+            ).run()
+            item.done, item.batches = outcome.rows, outcome.batches
+            item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
             store.append(
-                run_id, "database-failed", database=target.name, details={"error": evaluation.error}
+                run_id,
+                "rule-done",
+                database=target.name,
+                rule=item.rule,
+                table=item.table,
+                action=item.action,
+                rows=item.done,
+                details={"due": item.due, "held": item.held, "cutoff": item.cutoff},
             )
-            continue
-        items = [
-            RunItem(
-                database=e.item.database,
-                rule=e.item.rule,
-                table=e.item.table,
-                action=e.item.action,
-                cutoff=e.item.cutoff,
-                due=e.item.due,
-                held=e.item.held,
+            log.info(
+                "rule done",
+                extra={
+                    "event": "rule-done",
+                    "database": target.name,
+                    "rule": item.rule,
+                    "rows": item.done,
+                },
             )
-            for e in evaluation.evaluated
-        ]
-        result.items.extend(items)
-        try:
-            with target.connect() as connection:
-                catalog = Catalog(connection)
-                steps = {
-                    e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
-                    for e in evaluation.evaluated
-                }
-            for evaluated, item in zip(evaluation.evaluated, items, strict=True):
-                if item.due == 0:
-                    continue
-                progress.rule_started(item.database, item.rule, item.due)
-                outcome = RuleExecutor(
-                    target.engine,
-                    evaluated.compiled,
-                    steps[item.rule],
-                    database=target.name,
-                    batch_size=config.sweep.batch_size,
-                    key=key,
-                    store=store,
-                    run_id=run_id,
-                    progress=progress,
-                ).run()
-                progress.rule_finished()
-                item.done, item.batches = outcome.rows, outcome.batches
-                item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
-                store.append(
-                    run_id,
-                    "rule-done",
-                    database=target.name,
-                    rule=item.rule,
-                    table=item.table,
-                    action=item.action,
-                    rows=item.done,
-                    details={"due": item.due, "held": item.held, "cutoff": item.cutoff},
-                )
-        except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, DatabaseUnavailable)
-                else f"database {target.name}: {describe_write_failure(exc)}"
-            )
-            result.failures.append({"database": target.name, "error": message})
-            store.append(
-                run_id, "database-failed", database=target.name, details={"error": message}
-            )
-        finally:
-            target.dispose()
+        return items, None
+    except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+        message = (
+            str(exc)
+            if isinstance(exc, DatabaseUnavailable)
+            else f"database {target.name}: {describe_write_failure(exc)}"
+        )
+        store.append(run_id, "database-failed", database=target.name, details={"error": message})
+        log.error("database failed", extra={"event": "database-failed", "database": target.name})
+        return items, message
+    finally:
+        target.dispose()
+
+
+def _per_database(function: Callable[[Any], Any], inputs: list[Any], jobs: int) -> list[Any]:
+    """Apply `function` to each database's input, `jobs` at a time, results in input order.
+
+    Each database has its own engine and transactions, so one tenant's failure or slow
+    lock never stops another's; the state store serialises audit appends.
+    """
+    if jobs <= 1 or len(inputs) <= 1:
+        return [function(item) for item in inputs]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gdpr-sweep") as pool:
+        return list(pool.map(function, inputs))
 
 
 def run_sweep(
@@ -232,6 +256,7 @@ def run_sweep(
     force: bool = False,
     reviewed: Plan | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> RunResult:
     """Evaluate and execute every due rule under the sweep lock; audit everything."""
     key = hash_key(config)
@@ -240,7 +265,7 @@ def run_sweep(
         with sweep_lock(store.engine, store.url):
             interrupted = store.mark_interrupted()
             evaluations = _evaluate(
-                config, as_of, databases, rule_ids, key if reviewed is not None else None
+                config, as_of, databases, rule_ids, key if reviewed is not None else None, jobs
             )
             command = "apply" if reviewed is not None else "run"
             try:
@@ -259,13 +284,34 @@ def run_sweep(
                 run_id, as_of, config.digest, "completed", interrupted_runs=interrupted
             )
             try:
-                _execute(config, store, run_id, key, evaluations, progress or NoProgress(), result)
+                outcomes = _per_database(
+                    lambda ev: _execute_database(
+                        config, store, run_id, key, ev, progress or NoProgress()
+                    ),
+                    evaluations,
+                    jobs,
+                )
+                for evaluation, (items, failure) in zip(evaluations, outcomes, strict=True):
+                    result.items.extend(items)
+                    if failure:
+                        result.failures.append(
+                            {"database": evaluation.target.name, "error": failure}
+                        )
             except BaseException:
                 store.finish_run(run_id, "failed", result.to_json())
                 raise
             if result.failures:
                 result.status = "partial"
             store.finish_run(run_id, result.status, result.to_json())
+            log.info(
+                "sweep finished",
+                extra={
+                    "event": "run-end",
+                    "run_id": run_id,
+                    "status": result.status,
+                    "rows": sum(item.done for item in result.items),
+                },
+            )
             return result
     finally:
         store.close()

@@ -211,6 +211,16 @@ class StateStore:
             ).mappings()
             return [dict(row) for row in rows]
 
+    def last_success(self) -> float | None:
+        """Unix time at which the last sweep (run or apply) completed without failures."""
+        with self.engine.connect() as connection:
+            finished = connection.execute(
+                sa.select(sa.func.max(runs.c.finished_at)).where(
+                    runs.c.command.in_(("run", "apply")), runs.c.status == "completed"
+                )
+            ).scalar()
+        return dt.datetime.fromisoformat(finished).timestamp() if finished else None
+
     def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             rows = connection.execute(

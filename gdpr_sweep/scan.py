@@ -1,0 +1,441 @@
+"""`gdpr-sweep scan`: personal-looking columns that no rule or subject table covers.
+
+The question a data-protection officer asks: "what personal data do we keep forever by
+accident?" For every table of every selected database (default schema, tables only,
+not views) the scan looks at the column *names* — reflection only, no row is ever read —
+and reports:
+
+- `uncovered-column`: a column whose name looks personal and that nothing removes:
+  no `delete` rule for its table (a delete removes every column, and so does being a
+  rule's `cascade` child), no `anonymise` rule for its table that lists it in `columns`,
+  and its table is not in the subject graph (an erasure request removes the person's
+  rows; counted only when `[subject]` is valid for that database);
+- `table-without-rule`: a table holding a personal-looking column that no rule names at
+  all (as its table or as a cascade child) — even if erasure on request covers it, since
+  without a rule its rows are kept until someone asks, i.e. forever.
+
+A column "looks personal" when one of `DEFAULT_PATTERNS` or the caller's extra patterns
+finds a match (case-insensitive `re.search`) in its name as written or in its
+snake_case form (`contactEmail` → `contact_email`). The default patterns match whole
+words of a name (a word ends at `_`, a digit or the end of the name), so `filename`,
+`file_name`, `table_name`, `schema_name`, `company_name`, `hostname`, `cvr` and
+`automobile` are not personal, while `first_name`, `FirstName`, `email2`, `fornavn` and
+`recipient_cpr` are. Choices: `name`/`navn` on its own is personal only as a column's
+whole name, otherwise only with a prefix that says whose (`first_`, `customer_`,
+`for`, `efter` ...), so `company_name`, `product_name` and `display_name` are not;
+`username`/`brugernavn` *are* (an online identifier, GDPR art. 4(1)); `nickname` and
+`kaldenavn` are not (add them with an extra pattern); salary, `wage` and `løn` are, but
+`wage_subsidy`/`løntilskud` flags are not; `account_number` is, though a bookkeeping
+schema may use it for ledger accounts (pass it in `ignore`).
+
+Primary-key and foreign-key columns are never reported as columns: no strategy can
+anonymise a key, and a foreign key's value lives in the parent table, which is scanned
+itself. A personal-looking primary key that is not an integer (a table keyed by e-mail
+address) still makes its table one that needs a rule.
+
+The tool's own state tables (`alembic_version`, `runs`, `audit_entries`, `holds`) are
+skipped when the scanned database is the state database, or holds tables of exactly
+that shape. Findings and errors name databases, tables, columns and patterns, never a
+value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from .checks import select_databases
+from .config import Config, Rule, state_url
+from .engines import TargetDatabase, describe_failure
+from .errors import ConfigError, DatabaseUnavailable, GdprSweepError
+from .schema import Catalog, check_subject, qualified_name, split_name
+from .subject import build_graph
+
+UNCOVERED_COLUMN = "uncovered-column"
+TABLE_WITHOUT_RULE = "table-without-rule"
+
+_L = r"(?<![a-z])"  # a word starts: the name's start, "_", a digit
+_R = r"(?![a-z])"  # a word ends
+
+
+def _words(pattern: str) -> str:
+    """Spell out the word boundaries `<` (a word starts) and `>` (a word ends)."""
+    return pattern.replace("<", _L).replace(">", _R)
+
+
+#: Case-insensitive regexes; a column whose name (or snake_case name) matches one
+#: looks personal. English and Danish naming habits, one pattern per kind of data.
+DEFAULT_PATTERNS: tuple[str, ...] = tuple(
+    _words(pattern)
+    for pattern in (
+        # a person's name: "name"/"navn" as the whole name, or with a prefix saying whose
+        # (never file_name, table_name, schema_name, company_name, product_name ...)
+        r"^(?:name|navn)$|<(?:first|last|middle|full|given|family|maiden|sur|person"
+        r"|participant|recipient|contact|customer|patient|employee|candidate|applicant"
+        r"|visitor|guest|member|student|owner|holder|user|fore?|efter|mellem|fulde?|fuldt"
+        r"|kunde|deltager|bruger|modtager|kontakt)_?(?:name|navn)>",
+        # e-mail
+        r"<e_?mail|<mail(?:_?ad(?:d?ress|resse))?$",
+        # telephone
+        r"phone|<mobil|<(?:tlf|telefon|fax|msisdn)|<tel(?:_?(?:no|nr))?>",
+        # national identity numbers and identity documents
+        r"<(?:cpr|ssn)|social_?security|<person_?(?:nummer|nr|no)>|national_?id|<tax_?id>"
+        r"|passport|<pas_?(?:nr|nummer)|driv(?:er|ing)s?_?licen[cs]e|k(?:ø|oe)rekort",
+        # postal address
+        r"addr|adresse|<adr>|street|<(?:vej|gade)(?:_?navn)?>|<post(?:al|_?(?:code|nr|nummer))"
+        r"|<zip(?:_?code)?>|<(?:hus_?(?:nr|nummer)|house_?(?:number|no|nr))",
+        # date of birth
+        r"birth|<dob>|f(?:ø|oe|o)dsel|<f(?:ø|oe)dt>",
+        # free text about a person
+        r"<(?:notes?|notat(?:er)?|comments?|remarks?|kommentar(?:er)?"
+        r"|bem(?:æ|ae)rkning(?:er)?|free_?text|fritekst)>",
+        # health (GDPR art. 9)
+        r"health|diagnos|medic(?:al|ation|in)|helbred|sygdom|<sick|handicap|disabilit|allerg",
+        # other special categories (GDPR art. 9)
+        r"religio|ethnic|etnisk|sexual|biometri|genetic|genetisk|fingerprint|trade_?union"
+        r"|fagforening|politic|politisk|<(?:race|gender|sex|k(?:ø|oe)n)>",
+        # online identifiers
+        r"<ip(?:v[46])?(?:_?addr(?:ess)?)?>",
+        # CV / résumé
+        r"<cv>|<r[eé]sum[eé]>|curriculum",
+        # pay (a wage-subsidy flag is not pay)
+        r"salar|payroll|<(?:wages?|løn|loen)>(?!_?(?:subsid|tilskud))",
+        # bank and card numbers
+        r"iban|<(?:bank_?)?account_?(?:number|no|nr)>|bank_?account|<konto_?(?:nr|nummer)"
+        r"|card_?(?:number|no|nr)|credit_?card|kreditkort",
+    )
+)
+
+#: What each default pattern looks for, in words, for the messages.
+PATTERN_LABELS: dict[str, str] = dict(
+    zip(
+        DEFAULT_PATTERNS,
+        (
+            "a person's name",
+            "an e-mail address",
+            "a phone number",
+            "an identity number or document",
+            "a postal address",
+            "a date of birth",
+            "free text about a person",
+            "health data",
+            "special-category data",
+            "an IP address",
+            "a CV",
+            "pay",
+            "a bank or card number",
+        ),
+        strict=True,
+    )
+)
+
+
+@dataclass(frozen=True)
+class ScanFinding:
+    """One personal-looking column, or table, that nothing removes on a schedule."""
+
+    database: str
+    table: str  # qualified name
+    column: str | None  # None for a table-level finding
+    kind: str  # "uncovered-column" | "table-without-rule"
+    pattern: str | None  # the pattern that matched (for columns)
+    message: str  # one line: database, table, column, and how to fix it
+
+
+@dataclass
+class ScanResult:
+    """Findings, the databases scanned, and those unreachable (one line each)."""
+
+    findings: list[ScanFinding] = field(default_factory=list)
+    scanned: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scanned": list(self.scanned),
+            "unreachable": list(self.unreachable),
+            "findings": [asdict(finding) for finding in self.findings],
+        }
+
+
+# --- patterns ------------------------------------------------------------------------------
+
+
+def compile_patterns(
+    patterns: tuple[str, ...] | list[str], key: str = "scan.patterns"
+) -> list[tuple[str, re.Pattern[str]]]:
+    """Compile case-insensitive patterns; a bad one is a ConfigError naming `key[i]`."""
+    compiled = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{key}[{i}]: must be a non-empty regular expression")
+        try:
+            compiled.append((pattern, re.compile(pattern, re.IGNORECASE)))
+        except re.error as exc:
+            raise ConfigError(
+                f"{key}[{i}]: {pattern!r} is not a regular expression ({exc})"
+            ) from None
+    return compiled
+
+
+_DEFAULT_COMPILED = compile_patterns(DEFAULT_PATTERNS, "DEFAULT_PATTERNS")
+
+
+def snake_case(name: str) -> str:
+    """`contactEmail` → `contact_email`, `IPAddress` → `ip_address`, `First Name` → `first_name`."""
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    return re.sub(r"[\W_]+", "_", text).strip("_").lower()
+
+
+def personal_pattern(
+    column: str, patterns: list[tuple[str, re.Pattern[str]]] | None = None
+) -> str | None:
+    """Return the first pattern that makes `column` look personal, or None."""
+    snake = snake_case(column)
+    for text, regex in patterns if patterns is not None else _DEFAULT_COMPILED:
+        if regex.search(column) or regex.search(snake):
+            return text
+    return None
+
+
+# --- coverage ------------------------------------------------------------------------------
+
+TableKey = tuple[str | None, str]
+
+
+@dataclass
+class _Coverage:
+    """What the config does to each table of one database, keyed by (schema, table)."""
+
+    deleted_by: dict[TableKey, list[str]] = field(default_factory=dict)  # rule ids
+    cascaded_by: dict[TableKey, list[str]] = field(default_factory=dict)
+    anonymised_by: dict[TableKey, list[Rule]] = field(default_factory=dict)
+    subject_tables: set[TableKey] = field(default_factory=set)
+
+    def has_rule(self, key: TableKey) -> bool:
+        return bool(self.deleted_by.get(key) or self.cascaded_by.get(key)) or bool(
+            self.anonymised_by.get(key)
+        )
+
+    def deletes(self, key: TableKey) -> bool:
+        return bool(self.deleted_by.get(key) or self.cascaded_by.get(key))
+
+    def anonymises(self, key: TableKey, column: str) -> bool:
+        return any(column in dict(rule.columns) for rule in self.anonymised_by.get(key, []))
+
+
+def _key(catalog: Catalog, name: str) -> TableKey:
+    """The (schema, table) a config name refers to, the default schema spelt out."""
+    schema, table = split_name(name)
+    return (schema or catalog.inspector.default_schema_name, table)
+
+
+def _table_key(catalog: Catalog, table: sa.Table) -> TableKey:
+    return (table.schema or catalog.inspector.default_schema_name, table.name)
+
+
+def _coverage(catalog: Catalog, database: str, config: Config) -> _Coverage:
+    coverage = _Coverage()
+    for rule in config.rules_for(database):
+        key = _key(catalog, rule.table)
+        if rule.action == "delete":
+            coverage.deleted_by.setdefault(key, []).append(rule.id)
+            for child in rule.cascade:
+                coverage.cascaded_by.setdefault(_key(catalog, child), []).append(rule.id)
+        else:
+            coverage.anonymised_by.setdefault(key, []).append(rule)
+    subject = config.subject
+    if subject is not None and subject.identifiers and not check_subject(catalog, database, config):
+        graph = build_graph(catalog, config, subject.identifiers[0][1])
+        coverage.subject_tables = {_table_key(catalog, table) for table in graph.order}
+    return coverage
+
+
+# --- the tool's own tables -------------------------------------------------------------------
+
+
+def _state_tables() -> dict[str, set[str]]:
+    """Our state tables' names and their NOT NULL columns (present since the first migration)."""
+    from .state.models import metadata
+
+    shapes = {"alembic_version": {"version_num"}}
+    for table in metadata.tables.values():
+        shapes[table.name] = {c.name for c in table.columns if not c.nullable}
+    return shapes
+
+
+def _same_database(a: URL, b: URL) -> bool:
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        if not a.database or not b.database or ":memory:" in (a.database, b.database):
+            return False
+        return Path(a.database).resolve() == Path(b.database).resolve()
+    return (a.host, a.port, a.database) == (b.host, b.port, b.database)
+
+
+def _is_state_database(config: Config, target: TargetDatabase) -> bool:
+    try:
+        return _same_database(state_url(config), target.url)
+    except GdprSweepError:  # the state URL's variable is not set: not comparable
+        return False
+
+
+def _is_own_table(table: sa.Table, is_state_db: bool, shapes: dict[str, set[str]]) -> bool:
+    if table.name not in shapes:
+        return False
+    return is_state_db or shapes[table.name] <= {c.name for c in table.columns}
+
+
+# --- the scan ------------------------------------------------------------------------------
+
+
+def _ignored(ignore: tuple[str, ...], table: str, column: str | None = None) -> bool:
+    names = [table.lower()] if column is None else [table.lower(), f"{table}.{column}".lower()]
+    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in ignore for name in names)
+
+
+def scan_database(
+    catalog: Catalog,
+    database: str,
+    config: Config,
+    patterns: list[tuple[str, re.Pattern[str]]],
+    skip_own_tables: bool = False,
+    ignore: tuple[str, ...] = (),
+) -> list[ScanFinding]:
+    """Return the findings for one reflected database (reflection only; no row is read)."""
+    coverage = _coverage(catalog, database, config)
+    shapes = _state_tables()
+    findings: list[ScanFinding] = []
+    for name in sorted(catalog.inspector.get_table_names()):
+        table = catalog.table(name)
+        if table is None or _is_own_table(table, skip_own_tables, shapes):
+            continue
+        qualified = qualified_name(table)
+        if _ignored(ignore, qualified):
+            continue
+        key = _table_key(catalog, table)
+        foreign = {c for fk in table.foreign_key_constraints for c in fk.column_keys}
+        personal: list[str] = []
+        uncovered: list[ScanFinding] = []
+        for column in table.columns:
+            if column.name in foreign or _ignored(ignore, qualified, column.name):
+                continue
+            pattern = personal_pattern(column.name, patterns)
+            if pattern is None:
+                continue
+            if column.primary_key:
+                # Never reported itself, but a key like an e-mail address is personal.
+                if not isinstance(column.type, sa.Integer):
+                    personal.append(column.name)
+                continue
+            personal.append(column.name)
+            if (
+                coverage.deletes(key)
+                or coverage.anonymises(key, column.name)
+                or key in coverage.subject_tables
+            ):
+                continue
+            uncovered.append(
+                ScanFinding(
+                    database,
+                    qualified,
+                    column.name,
+                    UNCOVERED_COLUMN,
+                    pattern,
+                    _column_message(database, qualified, column.name, pattern, coverage, key),
+                )
+            )
+        if personal and not coverage.has_rule(key):
+            findings.append(
+                ScanFinding(
+                    database,
+                    qualified,
+                    None,
+                    TABLE_WITHOUT_RULE,
+                    None,
+                    _table_message(database, qualified, personal, key in coverage.subject_tables),
+                )
+            )
+        findings.extend(uncovered)
+    return findings
+
+
+def _column_message(
+    database: str, table: str, column: str, pattern: str, coverage: _Coverage, key: TableKey
+) -> str:
+    rules = [rule.id for rule in coverage.anonymised_by.get(key, [])]
+    why = PATTERN_LABELS.get(pattern) or f"matches {pattern!r}"
+    if rules:
+        fix = (
+            f"add {column!r} to the columns of rule {rules[0]!r}"
+            if len(rules) == 1
+            else f"add {column!r} to the columns of one of the rules {', '.join(map(repr, rules))}"
+        )
+    else:
+        fix = f"add a delete rule for {table!r}, or an anonymise rule that lists {column!r}"
+    return (
+        f"database {database}: table {table!r}, column {column!r} looks personal "
+        f"({why}) but no rule removes it, so it is kept forever — {fix}"
+    )
+
+
+def _table_message(database: str, table: str, personal: list[str], in_subject: bool) -> str:
+    columns = ", ".join(map(repr, personal))
+    erasure = (
+        "erasure on request reaches it, but nothing removes it on a schedule"
+        if in_subject
+        else "its rows are kept forever"
+    )
+    return (
+        f"database {database}: table {table!r} holds personal-looking columns ({columns}) "
+        f"but no rule names it, so {erasure} — add a delete or anonymise rule for "
+        f"{table!r}, or list it in a delete rule's cascade"
+    )
+
+
+def scan_config(
+    config: Config,
+    databases: list[str] | None = None,
+    extra_patterns: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+) -> ScanResult:
+    """Reflect every selected database and report personal data that no rule removes.
+
+    `extra_patterns` are added to `DEFAULT_PATTERNS` (an invalid one is a ConfigError).
+    `ignore` holds case-insensitive globs of `TABLE` or `TABLE.COLUMN` names known not to
+    be personal (or handled elsewhere); they are never reported.
+    """
+    patterns = _DEFAULT_COMPILED + compile_patterns(extra_patterns)
+    result = ScanResult()
+    for target in select_databases(config, databases):
+        try:
+            with target.read_only() as connection:
+                catalog = Catalog(connection)
+                findings = scan_database(
+                    catalog,
+                    target.name,
+                    config,
+                    patterns,
+                    skip_own_tables=_is_state_database(config, target),
+                    ignore=ignore,
+                )
+        except DatabaseUnavailable as exc:
+            result.unreachable.append(str(exc))
+            continue
+        except sa.exc.DBAPIError as exc:
+            reason = describe_failure(exc, target.url)
+            result.unreachable.append(f"database {target.name}: {reason}")
+            continue
+        finally:
+            target.dispose()
+        result.findings.extend(findings)
+        result.scanned.append(target.name)
+    return result
