@@ -45,6 +45,7 @@ from .render import (
     print_plan,
     print_run,
 )
+from .scan import scan_config
 from .state.migrate import head_revision
 from .state.store import StateStore
 from .subject import parse_subject
@@ -589,6 +590,53 @@ def export(
         for failure in result.failures:
             typer.echo(f"error: {failure['error']}", err=True)
         raise typer.Exit(3 if result.failures else 0)
+
+
+@app.command()
+def scan(
+    config_path: ConfigOption = None,
+    database: DatabaseOption = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 5 when anything is found (for CI of a customer's schema)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """List personal-looking columns that no rule and no subject table covers.
+
+    The first question a DPO asks: what personal data do we keep forever by accident?
+    Reflects every database (no row is read) and reports columns whose names look
+    personal (name, e-mail, phone, CPR, address, birth, notes, health, ... plus
+    sweep.personal_column_patterns) that no rule deletes or anonymises, and tables
+    holding such columns that no retention rule names at all.
+
+    Example:
+
+        gdpr-sweep scan --strict || echo "uncovered personal data"
+    """
+    with _errors_to_exit_codes(debug):
+        config = load_config(config_path)
+        result = scan_config(
+            config, database, config.sweep.personal_column_patterns, config.sweep.scan_ignore
+        )
+        if as_json:
+            typer.echo(dumps(result.to_json()))
+        else:
+            console = make_console()
+            for finding in result.findings:
+                console.print(f"[yellow]![/] {finding.message}", highlight=False, soft_wrap=True)
+            for failure in result.unreachable:
+                console.print(f"[red]✗[/] {failure}", highlight=False, soft_wrap=True)
+            console.print(
+                f"{len(result.findings)} finding(s) in {len(result.scanned)} database(s) scanned."
+            )
+        if result.unreachable:
+            raise typer.Exit(3)
+        if strict and result.findings:
+            raise typer.Exit(5)
 
 
 hold_app = typer.Typer(

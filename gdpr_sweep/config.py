@@ -60,6 +60,10 @@ class SweepSettings:
     fiscal_year_end: FiscalYearEnd = CALENDAR_YEAR_END
     batch_size: int = 5000
     max_fraction: float = 0.5
+    # `scan`: more column-name regexes that look personal, and TABLE / TABLE.COLUMN
+    # globs known not to be (never reported).
+    personal_column_patterns: tuple[str, ...] = ()
+    scan_ignore: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -519,7 +523,19 @@ def _parse_sweep(node: _Node) -> SweepSettings:
         fiscal_year_end=fiscal,
         batch_size=node.integer("batch_size", defaults.batch_size, 1, 1_000_000),
         max_fraction=node.number("max_fraction", defaults.max_fraction, 0.0, 1.0),
+        personal_column_patterns=_regexes(node, "personal_column_patterns"),
+        scan_ignore=node.string_list("scan_ignore"),
     )
+
+
+def _regexes(node: _Node, name: str) -> tuple[str, ...]:
+    patterns = node.string_list(name)
+    for i, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{node.key(name)}[{i}]: not a regular expression ({exc})") from None
+    return patterns
 
 
 def _parse_databases(node: _Node) -> tuple[DatabaseConfig, ...]:

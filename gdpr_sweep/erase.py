@@ -32,7 +32,7 @@ from .execute import anonymise_rows
 from .holds import HeldKeys, active_holds
 from .keys import hash_key, keyed_hex
 from .periods import add_period, local_date
-from .schema import Catalog, check_subject, qualified_name
+from .schema import Catalog, Reference, check_subject, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
 from .subject import SubjectGraph, SubjectRows, build_graph, erase_action, parse_subject
@@ -41,6 +41,7 @@ from .subject import SubjectGraph, SubjectRows, build_graph, erase_action, parse
 _DETACHES = {"SET NULL", "SET DEFAULT"}
 
 LEGAL_HOLD_BASIS = "legal hold (gdpr-sweep hold list)"
+SHARED_BASIS = "shared with another person whose data it also is"
 
 BACKUP_NOTE = (
     "Backups are not altered by this erasure: they expire on their own schedule, and a "
@@ -153,60 +154,251 @@ class ErasureResult:
         return "\n".join(lines)
 
 
+Key = tuple[Any, ...]
+_CHUNK = 500  # keys per statement: far below every engine's bound-parameter limit
+
+
 class _Planner:
-    """The predicates and counts for one database's erasure."""
+    """Which of the person's rows in each table are deleted, anonymised or kept, and why.
+
+    Evaluated before anything changes, as SQL predicates over the untouched database:
+    - held: under a legal hold;
+    - shared: referenced (through a foreign key that would fail or cascade) by rows
+      that are not this person's — another person's link row, say — so kept as is;
+    - staying: referenced by this person's rows that remain (kept, anonymised, held or
+      shared), so anonymised instead of deleted.
+    """
 
     def __init__(
         self,
         config: Config,
+        catalog: Catalog,
         graph: SubjectGraph,
         rows: SubjectRows,
         held_keys: dict[str, list[int]],
     ) -> None:
         self.config = config
+        self.catalog = catalog
         self.graph = graph
         self.rows = rows
+        self.in_graph = {id(t) for t in graph.order}
         self._held: dict[int, ColumnElement[bool] | None] = {}
         for table in graph.order:
             keys = held_keys.get(qualified_name(table))
             pk = next(iter(table.primary_key.columns), None)
             self._held[id(table)] = pk.in_(sorted(keys)) if keys and pk is not None else None
-        self._stays: dict[int, ColumnElement[bool] | None] = {}
-        for table in graph.children_first():
-            self._stays[id(table)] = self._compute_stays(table)
+        self._memo: dict[tuple[str, int], ColumnElement[bool] | None] = {}
+        self._busy: set[tuple[str, int]] = set()
 
     def action(self, table: sa.Table) -> EraseAction:
         return erase_action(self.config, table)
 
     def held(self, table: sa.Table) -> ColumnElement[bool] | None:
-        """Rows of `table` under a legal hold (None: none)."""
         return self._held[id(table)]
 
+    def _binding_refs(self, table: sa.Table) -> list[Reference]:
+        return [
+            ref
+            for ref in self.catalog.references_to(table)
+            if len(ref.columns) == 1 and (ref.ondelete or "") not in _DETACHES
+        ]
+
+    def _memoised(self, kind: str, table: sa.Table, build: Any) -> ColumnElement[bool] | None:
+        slot = (kind, id(table))
+        if slot not in self._memo:
+            if slot in self._busy:
+                return None  # a cycle of references: do not follow it round again
+            self._busy.add(slot)
+            try:
+                self._memo[slot] = build()
+            finally:
+                self._busy.discard(slot)
+        return self._memo[slot]
+
+    def shared(self, table: sa.Table) -> ColumnElement[bool] | None:
+        def build() -> ColumnElement[bool] | None:
+            clauses = []
+            for ref in self._binding_refs(table):
+                column = ref.child.columns[ref.columns[0]]
+                others = (
+                    sa.not_(self.rows.of(ref.child))
+                    if id(ref.child) in self.in_graph
+                    else sa.true()
+                )
+                clauses.append(
+                    table.columns[ref.referred_columns[0]].in_(
+                        sa.select(column).where(column.is_not(None), others)
+                    )
+                )
+            return sa.or_(*clauses) if clauses else None
+
+        return self._memoised("shared", table, build)
+
     def remains(self, table: sa.Table) -> ColumnElement[bool] | None:
-        """Rows of the person in `table` that will still exist afterwards (None: none)."""
+        """The person's rows in `table` that will still exist afterwards (None: none)."""
         if self.action(table).action in ("keep", "anonymise"):
             return sa.true()
-        parts = [p for p in (self._stays[id(table)], self._held[id(table)]) if p is not None]
-        return sa.or_(*parts) if parts else None
+        parts = [self.held(table), self.shared(table), self.staying(table)]
+        present = [p for p in parts if p is not None]
+        return sa.or_(*present) if present else None
 
-    def stays(self, table: sa.Table) -> ColumnElement[bool] | None:
-        return self._stays[id(table)]
+    def staying(self, table: sa.Table) -> ColumnElement[bool] | None:
+        def build() -> ColumnElement[bool] | None:
+            clauses = []
+            for ref in self._binding_refs(table):
+                if id(ref.child) not in self.in_graph:
+                    continue
+                remaining = self.remains(ref.child)
+                if remaining is None:
+                    continue
+                column = ref.child.columns[ref.columns[0]]
+                clauses.append(
+                    table.columns[ref.referred_columns[0]].in_(
+                        sa.select(column).where(
+                            self.rows.of(ref.child), remaining, column.is_not(None)
+                        )
+                    )
+                )
+            return sa.or_(*clauses) if clauses else None
 
-    def _compute_stays(self, table: sa.Table) -> ColumnElement[bool] | None:
-        """Rows of a table that remaining rows reference through a binding foreign key."""
-        clauses = []
-        for edge in self.graph.referencing(table):
-            if not edge.is_foreign_key or (edge.ondelete or "") in _DETACHES:
-                continue
-            remaining = self.remains(edge.child)
-            if remaining is None:
-                continue
-            column = edge.child.columns[edge.column]
-            referencing = sa.select(column).where(
-                self.rows.of(edge.child), remaining, column.is_not(None)
+        return self._memoised("staying", table, build)
+
+    def deletion_order(self) -> list[sa.Table]:
+        """Graph tables with every table that references another before it (FK-safe)."""
+        referencing = {
+            id(t): {
+                id(r.child)
+                for r in self.catalog.references_to(t)
+                if id(r.child) in self.in_graph and r.child is not t
+            }
+            for t in self.graph.order
+        }
+        order: list[sa.Table] = []
+        done: set[int] = set()
+        remaining = list(reversed(self.graph.order))
+        while remaining:
+            chosen = next((t for t in remaining if referencing[id(t)] <= done), remaining[0])
+            order.append(chosen)
+            done.add(id(chosen))
+            remaining.remove(chosen)
+        return order
+
+
+@dataclass
+class _TablePlan:
+    """The person's rows of one table, by primary key, sorted into what happens to them."""
+
+    table: sa.Table
+    action: EraseAction
+    keep: list[Key] = field(default_factory=list)  # the table's own "keep"
+    held: list[Key] = field(default_factory=list)
+    shared: list[Key] = field(default_factory=list)
+    anonymise: list[Key] = field(default_factory=list)
+    delete: list[Key] = field(default_factory=list)
+    anonymise_note: str | None = None
+
+
+def _pk_columns(table: sa.Table) -> list[sa.Column]:
+    return list(table.primary_key.columns)
+
+
+def _keys(connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool]) -> list[Key]:
+    pk = _pk_columns(table)
+    return [tuple(row) for row in connection.execute(sa.select(*pk).where(*where).order_by(*pk))]
+
+
+def _key_match(table: sa.Table, keys: list[Key]) -> ColumnElement[bool]:
+    pk = _pk_columns(table)
+    if len(pk) == 1:
+        return pk[0].in_([k[0] for k in keys])
+    return sa.tuple_(*pk).in_(keys)
+
+
+def _plan_table(connection: sa.Connection, planner: _Planner, table: sa.Table) -> _TablePlan:
+    action = planner.action(table)
+    plan = _TablePlan(table, action)
+    mine = planner.rows.of(table)
+    if action.action == "keep":
+        plan.keep = _keys(connection, table, mine) if _pk_columns(table) else []
+        return plan
+    if not _pk_columns(table):
+        raise SchemaError(
+            f"subject.erase.{qualified_name(table)}: the table has no primary key, so its "
+            "rows cannot be erased one by one; add a primary key"
+        )
+    taken: set[Key] = set()
+
+    def take(where: ColumnElement[bool] | None) -> list[Key]:
+        if where is None:
+            return []
+        found = [k for k in _keys(connection, table, mine, where) if k not in taken]
+        taken.update(found)
+        return found
+
+    plan.held = take(planner.held(table))
+    if action.action == "anonymise":
+        plan.anonymise = [k for k in _keys(connection, table, mine) if k not in taken]
+        return plan
+    plan.shared = take(planner.shared(table))
+    plan.anonymise = take(planner.staying(table))
+    if plan.anonymise:
+        plan.anonymise_note = "kept rows still refer to it"
+    plan.delete = [k for k in _keys(connection, table, mine) if k not in taken]
+    return plan
+
+
+def _outcomes(
+    connection: sa.Connection, database: str, planner: _Planner, plan: _TablePlan
+) -> list[TableOutcome]:
+    name = qualified_name(plan.table)
+    outcomes = []
+    if plan.action.action == "keep":
+        where = planner.rows.of(plan.table)
+        rows = len(plan.keep) if _pk_columns(plan.table) else _count(connection, plan.table, where)
+        if rows:
+            basis, until = _kept_until(connection, planner.config, plan.action, plan.table, where)
+            outcomes.append(
+                TableOutcome(database, name, "kept", rows, basis, until, plan.action.rule)
             )
-            clauses.append(table.columns[edge.referred].in_(referencing))
-        return sa.or_(*clauses) if clauses else None
+        return outcomes
+    if plan.held:
+        outcomes.append(
+            TableOutcome(database, name, "kept", len(plan.held), basis=LEGAL_HOLD_BASIS)
+        )
+    if plan.shared:
+        outcomes.append(TableOutcome(database, name, "kept", len(plan.shared), basis=SHARED_BASIS))
+    if plan.anonymise:
+        outcomes.append(
+            TableOutcome(
+                database, name, "anonymised", len(plan.anonymise), note=plan.anonymise_note
+            )
+        )
+    if plan.delete:
+        outcomes.append(TableOutcome(database, name, "deleted", len(plan.delete)))
+    return outcomes
+
+
+def _apply(connection: sa.Connection, plan: _TablePlan, key: bytes) -> None:
+    table = plan.table
+    if plan.anonymise:
+        if not plan.action.columns:
+            raise SchemaError(
+                f"subject.erase.{qualified_name(table)}: {len(plan.anonymise)} row(s) must "
+                "stay because kept or anonymised rows reference them, and no columns are "
+                f"configured to anonymise them — add columns to [subject.erase."
+                f"{qualified_name(table)}]"
+            )
+        pk = _pk_columns(table)
+        for chunk in _chunks(plan.anonymise):
+            anonymise_rows(
+                connection, table, pk[0], plan.action.columns, _key_match(table, chunk), key
+            )
+    for chunk in _chunks(plan.delete):
+        connection.execute(table.delete().where(_key_match(table, chunk)))
+
+
+def _chunks(keys: list[Key]) -> list[list[Key]]:
+    return [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
 
 
 def _count(connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool]) -> int:
@@ -242,6 +434,12 @@ def _kept_until(
     return basis, add_period(latest, rule.after).isoformat()
 
 
+@dataclass
+class _DatabaseErasure:
+    outcomes: list[TableOutcome]
+    plans: list[_TablePlan]
+
+
 def _erase_database(
     target: TargetDatabase,
     column: str,
@@ -249,9 +447,16 @@ def _erase_database(
     key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-) -> list[TableOutcome]:
+    record: Any = None,
+) -> _DatabaseErasure:
+    """Sort the person's rows first, then act on them by key, referencing rows first.
+
+    The sorting reads the untouched database, so a table found through a link that
+    points "upwards" (a shared note found through a link table) is sorted correctly
+    before the link rows it was found through are deleted. One transaction: committed
+    at the end, rolled back on any error.
+    """
     config = target.config
-    outcomes: list[TableOutcome] = []
     context = target.read_only() if dry_run else target.connect()
     with context as connection:
         catalog = Catalog(connection)
@@ -259,90 +464,24 @@ def _erase_database(
         graph = build_graph(catalog, config, column)
         rows = SubjectRows(graph, value)
         held = {table: keys for (db, table), keys in holds.items() if db == target.name}
-        planner = _Planner(config, graph, rows, held)
-        # One transaction for the whole database (it began with the reflection above):
-        # committed at the end, rolled back on any error.
+        planner = _Planner(config, catalog, graph, rows, held)
         try:
-            for table in graph.children_first():
-                outcomes.extend(_erase_table(connection, target.name, planner, table, key, dry_run))
+            plans = {id(t): _plan_table(connection, planner, t) for t in graph.order}
+            outcomes = [
+                outcome
+                for table in graph.children_first()
+                for outcome in _outcomes(connection, target.name, planner, plans[id(table)])
+            ]
             if not dry_run:
+                if record is not None:
+                    record([plans[id(t)] for t in graph.order])
+                for table in planner.deletion_order():
+                    _apply(connection, plans[id(table)], key)
                 connection.commit()
         except BaseException:
             connection.rollback()
             raise
-    return outcomes
-
-
-def _erase_table(
-    connection: sa.Connection,
-    database: str,
-    planner: _Planner,
-    table: sa.Table,
-    key: bytes,
-    dry_run: bool,
-) -> list[TableOutcome]:
-    name = qualified_name(table)
-    mine = planner.rows.of(table)
-    action = planner.action(table)
-    pk = next(iter(table.primary_key.columns), None)
-    outcomes = []
-    held = planner.held(table)
-    if held is not None and action.action != "keep":
-        on_hold = _count(connection, table, mine, held)
-        if on_hold:
-            outcomes.append(TableOutcome(database, name, "kept", on_hold, basis=LEGAL_HOLD_BASIS))
-        mine = sa.and_(mine, sa.not_(held))
-    if action.action == "keep":
-        rows = _count(connection, table, mine)
-        if not rows:
-            return []
-        basis, until = _kept_until(connection, planner.config, action, table, mine)
-        return [TableOutcome(database, name, "kept", rows, basis, until, action.rule)]
-    if action.action == "anonymise":
-        rows = (
-            _count(connection, table, mine)
-            if dry_run
-            else _anonymise(connection, table, pk, action, mine, key)
-        )
-        return outcomes + ([TableOutcome(database, name, "anonymised", rows)] if rows else [])
-    stays = planner.stays(table)
-    if stays is not None:
-        staying = _count(connection, table, mine, stays)
-        if staying and not action.columns:
-            raise SchemaError(
-                f"database {database}: subject.erase.{name}: {staying} row(s) must stay because "
-                "kept or anonymised rows reference them, and no columns are configured to "
-                "anonymise them — add columns to [subject.erase." + name + "]"
-            )
-        if staying:
-            if not dry_run:
-                staying = _anonymise(connection, table, pk, action, sa.and_(mine, stays), key)
-            outcomes.append(
-                TableOutcome(
-                    database, name, "anonymised", staying, note="kept rows still refer to it"
-                )
-            )
-        mine = sa.and_(mine, sa.not_(stays))
-    if dry_run:
-        deleted = _count(connection, table, mine)
-    else:
-        deleted = connection.execute(table.delete().where(mine)).rowcount
-    if deleted:
-        outcomes.append(TableOutcome(database, name, "deleted", deleted))
-    return outcomes
-
-
-def _anonymise(
-    connection: sa.Connection,
-    table: sa.Table,
-    pk: sa.Column | None,
-    action: EraseAction,
-    where: ColumnElement[bool],
-    key: bytes,
-) -> int:
-    if pk is None:
-        raise SchemaError(f"subject.erase.{qualified_name(table)}: the table has no primary key")
-    return anonymise_rows(connection, table, pk, action.columns, where, key)
+    return _DatabaseErasure(outcomes, list(plans.values()))
 
 
 def erase_subject(
@@ -416,7 +555,7 @@ def _database(
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        outcome.tables = _erase_database(target, column, value, key, dry_run, holds)
+        outcome.tables = _erase_database(target, column, value, key, dry_run, holds).outcomes
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)
     except sa.exc.DBAPIError as exc:

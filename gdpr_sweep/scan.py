@@ -34,9 +34,9 @@ itself. A personal-looking primary key that is not an integer (a table keyed by 
 address) still makes its table one that needs a rule.
 
 The tool's own state tables (`alembic_version`, `runs`, `audit_entries`, `holds`) are
-skipped when the scanned database is the state database, or holds tables of exactly
-that shape. Findings and errors name databases, tables, columns and patterns, never a
-value.
+skipped when the scanned database is the state database, or when a table of that name
+has every NOT NULL column of ours (a state database reached under another URL).
+Findings and errors name databases, tables, columns and patterns, never a value.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from .config import Config, Rule, state_url
 from .engines import TargetDatabase, describe_failure
 from .errors import ConfigError, DatabaseUnavailable, GdprSweepError
 from .schema import Catalog, check_subject, qualified_name, split_name
+from .state.models import metadata as state_metadata
 from .subject import build_graph
 
 UNCOVERED_COLUMN = "uncovered-column"
@@ -220,9 +221,7 @@ class _Coverage:
     subject_tables: set[TableKey] = field(default_factory=set)
 
     def has_rule(self, key: TableKey) -> bool:
-        return bool(self.deleted_by.get(key) or self.cascaded_by.get(key)) or bool(
-            self.anonymised_by.get(key)
-        )
+        return self.deletes(key) or bool(self.anonymised_by.get(key))
 
     def deletes(self, key: TableKey) -> bool:
         return bool(self.deleted_by.get(key) or self.cascaded_by.get(key))
@@ -263,10 +262,8 @@ def _coverage(catalog: Catalog, database: str, config: Config) -> _Coverage:
 
 def _state_tables() -> dict[str, set[str]]:
     """Our state tables' names and their NOT NULL columns (present since the first migration)."""
-    from .state.models import metadata
-
     shapes = {"alembic_version": {"version_num"}}
-    for table in metadata.tables.values():
+    for table in state_metadata.tables.values():
         shapes[table.name] = {c.name for c in table.columns if not c.nullable}
     return shapes
 

@@ -63,9 +63,19 @@ class Catalog:
         self._tables: dict[str, sa.Table | None] = {}
         self._views: dict[str | None, set[str]] = {}
         self._references: dict[str | None, dict[str, list[dict[str, Any]]]] = {}
+        self._schemas: set[str] | None = None
+
+    def has_schema(self, schema: str | None) -> bool:
+        if schema is None:
+            return True
+        if self._schemas is None:
+            self._schemas = set(self.inspector.get_schema_names())
+        return schema in self._schemas
 
     def is_view(self, name: str) -> bool:
         schema, table = split_name(name)
+        if not self.has_schema(schema):
+            return False
         if schema not in self._views:
             self._views[schema] = set(self.inspector.get_view_names(schema=schema))
         return table in self._views[schema]
@@ -76,7 +86,7 @@ class Catalog:
             schema, table = split_name(name)
             found: sa.Table | None
             try:
-                if self.is_view(name):
+                if not self.has_schema(schema) or self.is_view(name):
                     found = None
                 else:
                     found = sa.Table(
