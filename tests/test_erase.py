@@ -326,3 +326,59 @@ def test_erase_honours_a_legal_hold(target_db, tmp_path, monkeypatch):
     after = dump(target_db.url)
     assert [r["id"] for r in after["counselling_case"]] == [1, 2]
     assert [r["candidate_id"] for r in after["counselling_case"] if r["id"] == 1] == [1]
+
+
+SHARED_CONFIG = """
+[sweep]
+state_url = "sqlite:///state.db"
+[databases.crm]
+url_env = "CRM_URL"
+[subject]
+root = "candidate"
+identifiers = { email = "email" }
+[[subject.links]]
+table = "meeting_note"
+column = "id"
+references = "candidate_meeting_note.note_id"
+"""
+
+
+def test_a_row_shared_with_another_person_is_kept(target_db, tmp_path, monkeypatch):
+    m = sa.MetaData()
+    sa.Table("candidate", m, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("email", sa.String(254)))  # fmt: skip
+    sa.Table("meeting_note", m, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("body", sa.Text))  # fmt: skip
+    sa.Table(
+        "candidate_meeting_note", m,
+        sa.Column("candidate_id", sa.Integer, sa.ForeignKey("candidate.id"), primary_key=True),
+        sa.Column("note_id", sa.Integer, sa.ForeignKey("meeting_note.id"), primary_key=True),
+    )  # fmt: skip
+    target_db.create(m, {
+        "candidate": [{"id": 1, "email": EMAIL}, {"id": 2, "email": OTHER_EMAIL}],
+        "meeting_note": [{"id": 10, "body": "joint meeting"}, {"id": 11, "body": "only hers"},
+                         {"id": 12, "body": "only his"}],
+        "candidate_meeting_note": [{"candidate_id": 1, "note_id": 10},
+                                   {"candidate_id": 2, "note_id": 10},
+                                   {"candidate_id": 1, "note_id": 11},
+                                   {"candidate_id": 2, "note_id": 12}],
+    })  # fmt: skip
+    monkeypatch.setenv("CRM_URL", target_db.url)
+    config = tmp_path / "gdpr-sweep.toml"
+    config.write_text(SHARED_CONFIG)
+    result = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert {(k["table"], k["rows"], k["basis"]) for k in document["kept"]} == {
+        ("meeting_note", 1, "shared with another person whose data it also is")
+    }
+    erased = {(e["table"], e["action"]): e["rows"] for e in document["erased"]}
+    assert erased == {("candidate_meeting_note", "deleted"): 2, ("meeting_note", "deleted"): 1,
+                      ("candidate", "deleted"): 1}  # fmt: skip
+    after = dump(target_db.url)
+    assert [r["id"] for r in after["candidate"]] == [2]
+    assert [r["id"] for r in after["meeting_note"]] == [10, 12]
+    assert sorted((r["candidate_id"], r["note_id"]) for r in after["candidate_meeting_note"]) == [
+        (2, 10),
+        (2, 12),
+    ]
