@@ -45,6 +45,7 @@ from .render import (
     print_plan,
     print_run,
 )
+from .replay import replay
 from .scan import scan_config
 from .state.migrate import head_revision
 from .state.store import StateStore
@@ -637,6 +638,54 @@ def scan(
             raise typer.Exit(3)
         if strict and result.findings:
             raise typer.Exit(5)
+
+
+@app.command("replay")
+def replay_command(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="Re-apply erasures made on or after "
+            "this date (YYYY-MM-DD): the date of the backup that was restored.",
+            show_default=False,
+        ),
+    ],
+    config_path: ConfigOption = None,
+    database: DatabaseOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Re-apply recorded erasures after a database was restored from a backup.
+
+    Every erasure records the primary keys it deleted or anonymised (keys only). After
+    restoring a backup taken on DATE, replay deletes and anonymises those rows again.
+    Idempotent and audited; retention rules need no replay (the next run sweeps).
+
+    Example:
+
+        gdpr-sweep replay --since 2026-11-01 --database aarhus
+    """
+    with _errors_to_exit_codes(debug):
+        result = replay(load_config(config_path), since, database, dry_run)
+        if as_json:
+            typer.echo(dumps(result.to_json()))
+        else:
+            verb = "would be" if dry_run else "were"
+            for t in result.tables:
+                typer.echo(
+                    f"database {t['database']}: {t['rows']} row(s) of {t['table']} "
+                    f"{verb} {t['action']} again"
+                )
+            if result.skipped:
+                typer.echo(
+                    f"{result.skipped} recorded key(s) were stored as keyed hashes "
+                    "(not integer keys) and cannot be replayed"
+                )
+            for failure in result.failures:
+                typer.echo(f"error: {failure['error']}", err=True)
+        raise typer.Exit(3 if result.failures else 0)
 
 
 hold_app = typer.Typer(

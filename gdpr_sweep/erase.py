@@ -18,6 +18,7 @@ read-only transaction and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, SchemaError
 from .execute import anonymise_rows
 from .holds import HeldKeys, active_holds
-from .keys import hash_key, keyed_hex
+from .keys import hash_key, key_label, keyed_hex
 from .periods import add_period, local_date
 from .schema import Catalog, Reference, check_subject, qualified_name
 from .state.lock import sweep_lock
@@ -44,8 +45,9 @@ LEGAL_HOLD_BASIS = "legal hold (gdpr-sweep hold list)"
 SHARED_BASIS = "shared with another person whose data it also is"
 
 BACKUP_NOTE = (
-    "Backups are not altered by this erasure: they expire on their own schedule, and a "
-    "database restored from a backup is swept again by gdpr-sweep's retention rules."
+    "Backups are not altered by this erasure: they expire on their own schedule. If a "
+    "database is restored from a backup, `gdpr-sweep replay` re-applies this erasure "
+    "from the keys recorded for it, and the retention rules sweep the rest again."
 )
 
 
@@ -514,7 +516,11 @@ def erase_subject(
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
-                    outcome = _database(target, column, value, key, False, holds)
+
+                    def record(plans: list[_TablePlan], name: str = target.name) -> None:
+                        store.record_erased(run_id, name, _erased_records(plans, key))
+
+                    outcome = _database(target, column, value, key, False, holds, record)
                     outcomes.append(outcome)
                     _audit_outcome(store, run_id, hashed, outcome)
             except BaseException:
@@ -528,6 +534,34 @@ def erase_subject(
             return result
     finally:
         store.close()
+
+
+def _erased_records(plans: list[_TablePlan], key: bytes) -> list[dict[str, Any]]:
+    """The keys to record for replay: integers as they are, anything else as a keyed hash."""
+    records = []
+    for plan in plans:
+        table = qualified_name(plan.table)
+        strategies = json.dumps([list(c) for c in plan.action.columns])
+        for action, keys in (("deleted", plan.delete), ("anonymised", plan.anonymise)):
+            for row_key in keys:
+                replayable = all(isinstance(v, int) for v in row_key)
+                stored = (
+                    json.dumps(list(row_key))
+                    if replayable
+                    else json.dumps(
+                        key_label(key, json.dumps(list(row_key), default=str), personal=True)
+                    )
+                )
+                records.append(
+                    {
+                        "table_name": table,
+                        "action": action,
+                        "row_key": stored,
+                        "replayable": replayable,
+                        "strategies": strategies if action == "anonymised" else None,
+                    }
+                )
+    return records
 
 
 def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: DatabaseOutcome) -> None:
@@ -551,11 +585,19 @@ def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: Databas
 
 
 def _database(
-    target: TargetDatabase, column: str, value: str, key: bytes, dry_run: bool, holds: HeldKeys
+    target: TargetDatabase,
+    column: str,
+    value: str,
+    key: bytes,
+    dry_run: bool,
+    holds: HeldKeys,
+    record: Any = None,
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        outcome.tables = _erase_database(target, column, value, key, dry_run, holds).outcomes
+        outcome.tables = _erase_database(
+            target, column, value, key, dry_run, holds, record
+        ).outcomes
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)
     except sa.exc.DBAPIError as exc:

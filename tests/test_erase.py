@@ -382,3 +382,48 @@ def test_a_row_shared_with_another_person_is_kept(target_db, tmp_path, monkeypat
         (2, 10),
         (2, 12),
     ]
+
+
+def restore(url: str, snapshot: dict[str, list[dict]]) -> None:
+    """Put every table back as it was: a backup restored."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        metadata = sa.MetaData()
+        metadata.reflect(connection)
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+        for table in metadata.sorted_tables:
+            if snapshot.get(table.name):
+                connection.execute(table.insert(), snapshot[table.name])
+    engine.dispose()
+
+
+def test_replay_after_restore_erases_the_person_again(target_db, tmp_path, monkeypatch):
+    config = setup(target_db, tmp_path, monkeypatch)
+    backup = dump(target_db.url)
+    result = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}")
+    assert result.exit_code == 0, result.stderr
+    assert "gdpr-sweep replay" in result.stdout  # the receipt says how a restore is handled
+    erased = dump(target_db.url)
+
+    restore(target_db.url, backup)
+    assert dump(target_db.url) == backup
+    dry = run_cli("replay", "-c", str(config), "--since", "2000-01-01", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert dump(target_db.url) == backup
+    replayed = run_cli("replay", "-c", str(config), "--since", "2000-01-01", "--json")
+    assert replayed.exit_code == 0, replayed.stderr
+    assert dry.json()["tables"] == replayed.json()["tables"]
+    assert dump(target_db.url) == erased  # the person is gone again, nobody else touched
+
+    again = run_cli("replay", "-c", str(config), "--since", "2000-01-01", "--json")
+    assert again.exit_code == 0
+    assert all(t["rows"] == 0 or t["action"] == "anonymised" for t in again.json()["tables"])
+    assert dump(target_db.url) == erased
+    # Erasures before --since are not replayed.
+    later = run_cli("replay", "-c", str(config), "--since", "2999-01-01", "--json")
+    assert later.json()["tables"] == []
+    assert run_cli("audit", "verify", "-c", str(config)).exit_code == 0
+    state = (tmp_path / "state.db").read_bytes()
+    for marker in MARKERS:
+        assert marker.encode() not in state

@@ -65,3 +65,19 @@ holds = sa.Table(
     sa.Column("released_by", sa.String(255)),
     sa.Index("ix_holds_target", "database_name", "table_name"),
 )
+
+erased_rows = sa.Table(
+    "erased_rows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("database_name", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(257), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # deleted | anonymised
+    # JSON list of the primary-key values; a key that is not made of integers may be
+    # personal, so it is stored as a keyed hash and cannot be replayed.
+    sa.Column("row_key", sa.Text, nullable=False),
+    sa.Column("replayable", sa.Boolean, nullable=False),
+    sa.Column("strategies", sa.Text),  # JSON [[column, strategy], ...] for anonymised rows
+    sa.Index("ix_erased_rows_run", "run_id"),
+)

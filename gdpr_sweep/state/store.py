@@ -29,7 +29,7 @@ from ..config import Config, state_url
 from ..errors import DatabaseUnavailable
 from ..keys import keyed_hex
 from . import migrate
-from .models import audit_entries, runs
+from .models import audit_entries, erased_rows, runs
 
 GENESIS = "0" * 64
 _HASHED_FIELDS = (
@@ -220,6 +220,27 @@ class StateStore:
                 )
             ).scalar()
         return dt.datetime.fromisoformat(finished).timestamp() if finished else None
+
+    def record_erased(self, run_id: int, database: str, rows: list[dict[str, Any]]) -> None:
+        """Record the keys of rows an erasure is about to delete or anonymise."""
+        if not rows:
+            return
+        with self._write_lock, self.engine.begin() as connection:
+            connection.execute(
+                erased_rows.insert(),
+                [{"run_id": run_id, "database_name": database, **row} for row in rows],
+            )
+
+    def erased_since(self, since: str) -> list[dict[str, Any]]:
+        """Rows recorded by erasures that started at or after `since` (ISO), oldest first."""
+        with self.engine.connect() as connection:
+            result = connection.execute(
+                sa.select(erased_rows, runs.c.started_at)
+                .join(runs, runs.c.id == erased_rows.c.run_id)
+                .where(runs.c.command == "erase", runs.c.started_at >= since)
+                .order_by(erased_rows.c.id)
+            ).mappings()
+            return [dict(row) for row in result]
 
     def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
