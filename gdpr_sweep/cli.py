@@ -32,7 +32,7 @@ from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
 from .logs import setup_logging
 from .metrics import render_metrics, write_metrics
-from .periods import parse_as_of
+from .periods import parse_as_of, parse_duration
 from .plan import Plan, build_plan
 from .render import (
     RichProgress,
@@ -50,7 +50,8 @@ from .scan import scan_config
 from .state.migrate import head_revision
 from .state.store import StateStore
 from .subject import parse_subject
-from .sweep import RunResult, apply_plan, load_plan, run_sweep
+from .sweep import RunResult, SweepOptions, apply_plan, load_plan, run_sweep
+from .sweep import verify_only as verify_only_sweep
 
 
 class OneLineErrors(TyperGroup):
@@ -195,6 +196,15 @@ def _as_of(config: Config, text: str | None) -> dt.datetime:
         return parse_as_of(text, config.sweep.tz)
     except ValueError as exc:
         raise UsageError(f"--as-of: {exc}") from None
+
+
+def _duration(option: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -367,6 +377,32 @@ def run(
             show_default=False,
         ),
     ] = None,
+    max_runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--max-runtime",
+            help="Stop cleanly between batches after this long "
+            "(e.g. 45m, 2h); the next run carries on. Exit 0, 'incomplete'.",
+            show_default=False,
+        ),
+    ] = None,
+    pause: Annotated[
+        float,
+        typer.Option(
+            "--pause-between-batches",
+            min=0.0,
+            max=60.0,
+            help="Seconds to sleep after each batch, to spare the application.",
+        ),
+    ] = 0.0,
+    verify_only: Annotated[
+        bool,
+        typer.Option(
+            "--verify-only",
+            help="Only count what is still due (changing nothing); "
+            "exit 3 if anything is, for monitoring after the nightly run.",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Sweep: find what is due and anonymise or delete it, in batches, with an audit trail.
@@ -389,10 +425,19 @@ def run(
         result: RunResult | None = None
         status = "failed"
         try:
-            with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
-                result = run_sweep(
-                    config, _as_of(config, as_of), database, force=force, progress=bars, jobs=jobs
-                )
+            options = SweepOptions(
+                force=force,
+                jobs=jobs,
+                pause=pause,
+                max_runtime=_duration("--max-runtime", max_runtime),
+            )
+            if verify_only:
+                result = verify_only_sweep(config, _as_of(config, as_of), database, jobs)
+            else:
+                with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
+                    result = run_sweep(
+                        config, _as_of(config, as_of), database, options=options, progress=bars
+                    )
             status = result.status
         except GdprSweepError as exc:
             status = {4: "locked", 5: "refused"}.get(exc.exit_code, "failed")
@@ -483,7 +528,7 @@ def apply(
                 raise typer.Exit(0)
         show_progress = console.is_terminal and not as_json
         with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
-            result = apply_plan(config, reviewed, force=force, progress=bars)
+            result = apply_plan(config, reviewed, options=SweepOptions(force=force), progress=bars)
         _emit_run(console, result, as_json, False)
 
 

@@ -26,7 +26,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .errors import ConfigError
-from .periods import FiscalYearEnd, Period, load_timezone, parse_fiscal_year_end, parse_period
+from .periods import (
+    FiscalYearEnd,
+    Period,
+    load_timezone,
+    parse_duration,
+    parse_fiscal_year_end,
+    parse_period,
+)
 
 DEFAULT_CONFIG_NAME = "gdpr-sweep.toml"
 CALENDAR_YEAR_END = FiscalYearEnd(12, 31)
@@ -64,6 +71,9 @@ class SweepSettings:
     # globs known not to be (never reported).
     personal_column_patterns: tuple[str, ...] = ()
     scan_ignore: tuple[str, ...] = ()
+    # Per batch, on PostgreSQL and MariaDB: give up rather than stall the application.
+    lock_timeout: float | None = None  # seconds
+    statement_timeout: float | None = None  # seconds
 
     @property
     def tz(self) -> ZoneInfo:
@@ -525,7 +535,19 @@ def _parse_sweep(node: _Node) -> SweepSettings:
         max_fraction=node.number("max_fraction", defaults.max_fraction, 0.0, 1.0),
         personal_column_patterns=_regexes(node, "personal_column_patterns"),
         scan_ignore=node.string_list("scan_ignore"),
+        lock_timeout=_duration(node, "lock_timeout"),
+        statement_timeout=_duration(node, "statement_timeout"),
     )
+
+
+def _duration(node: _Node, name: str) -> float | None:
+    text = node.string(name)
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise node.fail(name, str(exc)) from None
 
 
 def _regexes(node: _Node, name: str) -> tuple[str, ...]:

@@ -115,6 +115,31 @@ def _link_to_placed(
     return None
 
 
+def session_timeouts(
+    dialect: str, lock_timeout: float | None, statement_timeout: float | None
+) -> list[str]:
+    """Statements that bound one batch's lock wait and run time (PostgreSQL, MariaDB).
+
+    On PostgreSQL `SET LOCAL` lasts for the batch's transaction; on MariaDB the session
+    values are set before each batch. A batch that times out fails its database (exit 3)
+    with nothing half-done, and the next run carries on.
+    """
+    statements = []
+    if dialect == "postgresql":
+        if lock_timeout:
+            statements.append(f"SET LOCAL lock_timeout = {int(lock_timeout * 1000)}")
+        if statement_timeout:
+            statements.append(f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}")
+    elif dialect in ("mysql", "mariadb"):
+        if lock_timeout:
+            statements.append(
+                f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}"
+            )
+        if statement_timeout:
+            statements.append(f"SET SESSION max_statement_time = {statement_timeout:.3f}")
+    return statements
+
+
 def _is_integer_key(column: sa.Column) -> bool:
     return isinstance(column.type, sa.Integer)
 
@@ -136,6 +161,9 @@ class RuleExecutor:
         progress: Progress,
         due: int = 0,
         should_stop: Callable[[], bool] = lambda: False,
+        pause: float = 0.0,
+        lock_timeout: float | None = None,
+        statement_timeout: float | None = None,
     ) -> None:
         self.engine = engine
         self.compiled = compiled
@@ -148,6 +176,8 @@ class RuleExecutor:
         self.progress = progress
         self.due = due
         self.should_stop = should_stop
+        self.pause = pause
+        self.timeouts = session_timeouts(engine.dialect.name, lock_timeout, statement_timeout)
         self.pk = compiled.primary_key
         self.dialect = engine.dialect.name
         self.personal_key = not _is_integer_key(self.pk)
@@ -168,6 +198,8 @@ class RuleExecutor:
         while not self.should_stop():
             started = time.perf_counter()
             with self.engine.begin() as connection:
+                for statement in self.timeouts:
+                    connection.exec_driver_sql(statement)
                 upper = self._batch_upper(connection, last)
                 if upper is None:
                     break
@@ -196,6 +228,8 @@ class RuleExecutor:
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
             self.progress.advanced(token, rows)
             last = upper
+            if self.pause:
+                time.sleep(self.pause)  # let the application beside us breathe
         return result
 
     def _batch_upper(self, connection: sa.Connection, last: Any) -> Any:

@@ -72,6 +72,12 @@ def render_metrics(
         [(_labels(database=db), 1.0 if db in failed else 0.0) for db in databases],
     )
     metric(
+        "gdpr_sweep_incomplete",
+        "gauge",
+        "1 if the last sweep stopped at --max-runtime with rows left, else 0.",
+        [("", 1.0 if status == "incomplete" else 0.0)],
+    )
+    metric(
         "gdpr_sweep_failures",
         "gauge",
         "Databases that failed in the last sweep.",
@@ -82,6 +88,7 @@ def render_metrics(
         ("gdpr_sweep_rows_done", "Rows deleted or anonymised by the last sweep.", "done"),
         ("gdpr_sweep_rows_due", "Rows due at the last sweep's as-of.", "due"),
         ("gdpr_sweep_rows_held", "Rows kept by an exception or a hold.", "held"),
+        ("gdpr_sweep_rows_left", "Rows still due when the last sweep ended.", "left"),
         (
             "gdpr_sweep_longest_batch_seconds",
             "Longest single batch (lock-hold time).",

@@ -189,3 +189,19 @@ def parse_as_of(text: str | None, tz: ZoneInfo, now: dt.datetime | None = None) 
 def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
     """Return the local calendar date of an aware instant in `tz`."""
     return instant.astimezone(tz).date()
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Parse "45m", "90s", "1h30m", "500ms" into seconds; ValueError if it is not one."""
+    compact = text.replace(" ", "") if isinstance(text, str) else ""
+    parts = _DURATION_RE.findall(compact)
+    if not compact or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f'{text!r} is not a duration (e.g. "45m", "90s", "1h30m")')
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    seconds = sum(float(number) * scale[unit] for number, unit in parts)
+    if not 0 < seconds <= 7 * 24 * 3600:
+        raise ValueError(f"{text!r} must be more than 0 and at most a week")
+    return seconds

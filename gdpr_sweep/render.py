@@ -142,10 +142,11 @@ def print_run(console: Console, result: RunResult) -> None:
         "due",
         "held",
         "done",
+        "left",
         "batches",
         "longest batch",
     ):
-        numeric = header in ("due", "held", "done", "batches", "longest batch")
+        numeric = header in ("due", "held", "done", "left", "batches", "longest batch")
         table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
     for item in result.items:
         table.add_row(
@@ -156,12 +157,18 @@ def print_run(console: Console, result: RunResult) -> None:
             f"{item.due:,}",
             f"{item.held:,}",
             f"{item.done:,}",
+            f"{item.left:,}",
             str(item.batches),
             f"{item.longest_batch_seconds:.2f} s",
         )
     console.print(table)
     done = sum(item.done for item in result.items)
-    console.print(f"{done:,} rows done; audit trail: gdpr-sweep audit show {result.run_id}")
+    trail = f"; audit trail: gdpr-sweep audit show {result.run_id}" if result.run_id else ""
+    console.print(f"{done:,} rows done{trail}")
+    if result.status == "incomplete":
+        console.print(
+            f"incomplete: {result.rows_left:,} rows left (--max-runtime); the next run carries on"
+        )
     for failure in result.failures:
         console.print(f"[bold red]failed[/]: {failure['error']}", highlight=False, soft_wrap=True)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ class RunItem:
     done: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0
+    left: int = 0  # still due when the run ended (verification recount)
 
 
 @dataclass
@@ -67,7 +70,11 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return {"completed": 0, "partial": 3, "refused": 5}.get(self.status, 1)
+        return {"completed": 0, "incomplete": 0, "partial": 3, "refused": 5}.get(self.status, 1)
+
+    @property
+    def rows_left(self) -> int:
+        return sum(item.left for item in self.items)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,7 @@ class RunResult:
             "items": [vars(item) for item in self.items],
             "failures": self.failures,
             "interrupted_runs": self.interrupted_runs,
+            "rows_left": self.rows_left,
         }
 
 
@@ -150,6 +158,29 @@ def _compare(plan: Plan, evaluations: list[_Evaluation]) -> None:
         raise Refused(f"stale plan: rule {rule} in database {database} is not in the plan")
 
 
+@dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs: guards, parallelism and its nightly window."""
+
+    force: bool = False
+    jobs: int = 1
+    max_runtime: float | None = None  # seconds; stop cleanly between batches after it
+    pause: float = 0.0  # seconds to sleep after each batch
+
+
+class _Window:
+    """The time a sweep may take; when it is up every executor stops before its next batch."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.stopped = threading.Event()
+
+    def is_up(self) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped.set()
+        return self.stopped.is_set()
+
+
 def _execute_database(
     config: Config,
     store: StateStore,
@@ -157,8 +188,10 @@ def _execute_database(
     key: bytes,
     evaluation: _Evaluation,
     progress: Progress,
+    options: SweepOptions,
+    window: _Window,
 ) -> tuple[list[RunItem], str | None]:
-    """Execute one database's due rules; return its items and its failure, if any."""
+    """Execute one database's due rules, then verify; return its items and any failure."""
     target = evaluation.target
     if evaluation.error:
         store.append(
@@ -178,6 +211,7 @@ def _execute_database(
         )
         for e in evaluation.evaluated
     ]
+    settings = config.sweep
     try:
         with target.connect() as connection:
             catalog = Catalog(connection)
@@ -186,19 +220,23 @@ def _execute_database(
                 for e in evaluation.evaluated
             }
         for evaluated, item in zip(evaluation.evaluated, items, strict=True):
-            if item.due == 0:
+            if item.due == 0 or window.is_up():
                 continue
             outcome = RuleExecutor(
                 target.engine,
                 evaluated.compiled,
                 steps[item.rule],
                 database=target.name,
-                batch_size=config.sweep.batch_size,
+                batch_size=settings.batch_size,
                 key=key,
                 store=store,
                 run_id=run_id,
                 progress=progress,
                 due=item.due,
+                should_stop=window.is_up,
+                pause=options.pause,
+                lock_timeout=settings.lock_timeout,
+                statement_timeout=settings.statement_timeout,
             ).run()
             item.done, item.batches = outcome.rows, outcome.batches
             item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
@@ -221,7 +259,7 @@ def _execute_database(
                     "rows": item.done,
                 },
             )
-        return items, None
+        return items, _verify(target, store, run_id, evaluation, items, window)
     except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
         message = (
             str(exc)
@@ -233,6 +271,48 @@ def _execute_database(
         return items, message
     finally:
         target.dispose()
+
+
+def _verify(
+    target: TargetDatabase,
+    store: StateStore,
+    run_id: int,
+    evaluation: _Evaluation,
+    items: list[RunItem],
+    window: _Window,
+) -> str | None:
+    """Count each rule's due set again, same as-of: anything left is reported (exit 3).
+
+    A row skipped, or old data inserted while the sweep ran, shows up here. When the
+    nightly window ran out, rows left are expected: recorded, not a failure.
+    """
+    with target.read_only() as connection:
+        for evaluated, item in zip(evaluation.evaluated, items, strict=True):
+            item.left = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(evaluated.compiled.table)
+                .where(evaluated.compiled.due)
+            ).scalar_one()
+    left = [item for item in items if item.left]
+    for item in left:
+        store.append(
+            run_id,
+            "left-after-run" if window.stopped.is_set() else "verify-failed",
+            database=item.database,
+            rule=item.rule,
+            table=item.table,
+            action=item.action,
+            rows=item.left,
+        )
+    if left and not window.stopped.is_set():
+        log.error(
+            "rows still due after the run",
+            extra={"event": "verify-failed", "database": target.name},
+        )
+        return f"database {target.name}: " + ", ".join(
+            f"rule {item.rule}: {item.left:,} row(s) still due after the run" for item in left
+        )
+    return None
 
 
 def _per_database(function: Callable[[Any], Any], inputs: list[Any], jobs: int) -> list[Any]:
@@ -247,31 +327,74 @@ def _per_database(function: Callable[[Any], Any], inputs: list[Any], jobs: int) 
         return list(pool.map(function, inputs))
 
 
+def verify_only(
+    config: Config,
+    as_of: dt.datetime,
+    databases: Iterable[str] | None = None,
+    jobs: int = 1,
+) -> RunResult:
+    """Count what is still due, changing nothing (monitoring after the nightly run)."""
+    evaluations = _evaluate(config, as_of, databases, None, None, jobs)
+    result = RunResult(None, as_of, config.digest, "completed")
+    for evaluation in evaluations:
+        if evaluation.error:
+            result.failures.append({"database": evaluation.target.name, "error": evaluation.error})
+        for e in evaluation.evaluated:
+            i = e.item
+            result.items.append(
+                RunItem(
+                    database=i.database,
+                    rule=i.rule,
+                    table=i.table,
+                    action=i.action,
+                    cutoff=i.cutoff,
+                    due=i.due,
+                    held=i.held,
+                    left=i.due,
+                )
+            )
+            if i.due:
+                result.failures.append(
+                    {
+                        "database": i.database,
+                        "error": f"database {i.database}: rule {i.rule}: {i.due:,} row(s) due",
+                    }
+                )
+    if result.failures:
+        result.status = "partial"
+    return result
+
+
 def run_sweep(
     config: Config,
     as_of: dt.datetime,
     databases: Iterable[str] | None = None,
     rule_ids: Iterable[str] | None = None,
     *,
-    force: bool = False,
+    options: SweepOptions | None = None,
     reviewed: Plan | None = None,
     progress: Progress | None = None,
-    jobs: int = 1,
 ) -> RunResult:
     """Evaluate and execute every due rule under the sweep lock; audit everything."""
+    options = options or SweepOptions()
     key = hash_key(config)
     store = StateStore(config, key)
     try:
         with sweep_lock(store.engine, store.url):
             interrupted = store.mark_interrupted()
             evaluations = _evaluate(
-                config, as_of, databases, rule_ids, key if reviewed is not None else None, jobs
+                config,
+                as_of,
+                databases,
+                rule_ids,
+                key if reviewed is not None else None,
+                options.jobs,
             )
             command = "apply" if reviewed is not None else "run"
             try:
                 if reviewed is not None:
                     _compare(reviewed, evaluations)
-                _guard(config, evaluations, force)
+                _guard(config, evaluations, options.force)
             except Refused as exc:
                 # Nothing was touched; the trail still shows that a sweep was refused.
                 refused_id = store.start_run(command, as_of)
@@ -283,13 +406,21 @@ def run_sweep(
             result = RunResult(
                 run_id, as_of, config.digest, "completed", interrupted_runs=interrupted
             )
+            window = _Window(options.max_runtime)
             try:
                 outcomes = _per_database(
                     lambda ev: _execute_database(
-                        config, store, run_id, key, ev, progress or NoProgress()
+                        config,
+                        store,
+                        run_id,
+                        key,
+                        ev,
+                        progress or NoProgress(),
+                        options,
+                        window,
                     ),
                     evaluations,
-                    jobs,
+                    options.jobs,
                 )
                 for evaluation, (items, failure) in zip(evaluations, outcomes, strict=True):
                     result.items.extend(items)
@@ -302,6 +433,11 @@ def run_sweep(
                 raise
             if result.failures:
                 result.status = "partial"
+            elif window.stopped.is_set() and result.rows_left:
+                result.status = "incomplete"
+                store.append(
+                    run_id, "stopped", rows=result.rows_left, details={"reason": "max-runtime"}
+                )
             store.finish_run(run_id, result.status, result.to_json())
             log.info(
                 "sweep finished",
@@ -342,7 +478,11 @@ def load_plan(path: Path) -> Plan:
 
 
 def apply_plan(
-    config: Config, plan: Plan, *, force: bool = False, progress: Progress | None = None
+    config: Config,
+    plan: Plan,
+    *,
+    options: SweepOptions | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Execute exactly the reviewed plan, or refuse (exit 5) if anything changed."""
     if plan.config_digest != config.digest:
@@ -356,5 +496,5 @@ def apply_plan(
     if not set(databases) <= known_dbs or not plan.items:
         raise Refused("stale plan: it names databases the config does not have, or nothing")
     return run_sweep(
-        config, plan.as_of, databases, rules, force=force, reviewed=plan, progress=progress
+        config, plan.as_of, databases, rules, options=options, reviewed=plan, progress=progress
     )
