@@ -8,6 +8,7 @@ any SQL is built from it; the compiler (`rules.py`) only ever uses the reflected
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,48 @@ class Catalog:
         leading += [uc["column_names"][:1] for uc in
                     self.inspector.get_unique_constraints(name, schema)]  # fmt: skip
         return [column] in leading
+
+    def foreign_key_columns(self, table: sa.Table) -> set[str]:
+        fks = self.inspector.get_foreign_keys(table.name, table.schema)
+        return {column for fk in fks for column in fk["constrained_columns"]}
+
+    def is_unique(self, table: sa.Table, column: str) -> bool:
+        """Is `column` alone UNIQUE (a unique constraint or a unique index)?"""
+        uniques = [
+            uc["column_names"]
+            for uc in self.inspector.get_unique_constraints(table.name, table.schema)
+        ]
+        uniques += [
+            ix["column_names"]
+            for ix in self.inspector.get_indexes(table.name, table.schema)
+            if ix.get("unique")
+        ]
+        return [column] in uniques
+
+    def check_constraints(self, table: sa.Table) -> list[dict[str, Any]]:
+        try:
+            return list(self.inspector.get_check_constraints(table.name, table.schema))
+        except NotImplementedError:
+            return []
+
+    def evaluate_check(self, expression: str) -> bool | None:
+        """Let the engine evaluate a CHECK expression; None if it cannot.
+
+        Inside a savepoint, so a failed evaluation leaves the (read-only) transaction
+        usable. A CHECK passes when its expression is true or NULL.
+        """
+        sql = (
+            f"SELECT CASE WHEN ({expression}) THEN 1 "
+            f"WHEN ({expression}) IS NULL THEN 1 ELSE 0 END"
+        )
+        if self.connection.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("%", "%%")  # a literal % (LIKE 'K%') in a driver that formats
+        try:
+            with self.connection.begin_nested():
+                value = self.connection.exec_driver_sql(sql).scalar()
+        except sa.exc.DBAPIError:
+            return None
+        return bool(value)
 
     def primary_key(self, table: sa.Table) -> sa.Column | None:
         """Return the single-column primary key (keyset batching needs one)."""
@@ -275,36 +318,11 @@ class _RuleChecker:
         return self.findings
 
     def strategy_fits(self, table: sa.Table, column: sa.Column, strategy: str) -> None:
-        key = f"columns.{column.name}"
-        if column.primary_key:
-            self.add(
-                key,
-                "is the primary key; anonymising it would break references",
-                "remove it from the rule's columns",
-            )
-        elif strategy == "null" and not column.nullable:
-            self.add(
-                key,
-                'is NOT NULL, so strategy "null" cannot apply',
-                'use "redact" or "hash", or make the column nullable',
-            )
-        elif strategy in ("year", "month") and not is_temporal(column, self.catalog.dialect):
-            self.add(
-                key,
-                f"strategy {strategy!r} needs a date column, not {column.type}",
-                'use "null", "redact" or "hash"',
-            )
-        elif strategy in ("redact", "hash") and not is_string(column):
-            self.add(
-                key,
-                f"strategy {strategy!r} needs a text column, not {column.type}",
-                'use "null" (or "year"/"month" for dates)',
-            )
-        elif strategy == "hash" and (string_length(column) or MIN_HASH_LENGTH) < MIN_HASH_LENGTH:
-            self.add(
-                key,
-                f"is too short for a keyed hash (needs {MIN_HASH_LENGTH} characters)",
-                'use "null" or "redact"',
+        for message, fix, warning in strategy_problems(self.catalog, table, column, strategy):
+            self.findings.append(
+                Finding(
+                    self.database, f"{self.rule.key}.columns.{column.name}", message, fix, warning
+                )
             )
 
     def deletion_is_complete(self, table: sa.Table) -> None:
@@ -351,6 +369,123 @@ class _RuleChecker:
                 )
 
 
+def strategy_problems(
+    catalog: Catalog, table: sa.Table, column: sa.Column, strategy: str
+) -> list[tuple[str, str, bool]]:
+    """What would go wrong writing `strategy`'s output into `column`: (message, fix, warning).
+
+    Everything that would otherwise surface mid-run as a constraint error: NOT NULL,
+    type and length, UNIQUE collisions, keys, and CHECK constraints (evaluated by the
+    engine itself against the new value where it can).
+    """
+    dialect = catalog.dialect
+    if column.primary_key:
+        return [
+            (
+                "is the primary key; anonymising it would break references",
+                "remove it from the columns",
+                False,
+            )
+        ]
+    if column.foreign_keys or column.name in catalog.foreign_key_columns(table):
+        return [
+            (
+                "is a foreign key; anonymising it would orphan or break references",
+                "remove it from the columns; the row's identifiers are elsewhere",
+                False,
+            )
+        ]
+    if strategy == "null" and not column.nullable:
+        return [
+            (
+                'is NOT NULL, so strategy "null" cannot apply',
+                'use "redact" or "hash", or make the column nullable',
+                False,
+            )
+        ]
+    if strategy in ("year", "month") and not is_temporal(column, dialect):
+        return [
+            (
+                f"strategy {strategy!r} needs a date column, not {column.type}",
+                'use "null", "redact" or "hash"',
+                False,
+            )
+        ]
+    if strategy in ("redact", "hash") and not is_string(column):
+        return [
+            (
+                f"strategy {strategy!r} needs a text column, not {column.type}",
+                'use "null" (or "year"/"month" for dates)',
+                False,
+            )
+        ]
+    if strategy == "hash" and (string_length(column) or MIN_HASH_LENGTH) < MIN_HASH_LENGTH:
+        return [
+            (
+                f"is too short for a keyed hash (needs {MIN_HASH_LENGTH} characters)",
+                'use "null" or "redact"',
+                False,
+            )
+        ]
+    problems = []
+    if strategy in ("redact", "year", "month") and catalog.is_unique(table, column.name):
+        problems.append(
+            (
+                f"is UNIQUE, and strategy {strategy!r} gives many rows the same value",
+                'use "hash" (distinct inputs stay distinct) or "null"',
+                False,
+            )
+        )
+    problems.extend(_check_constraint_problems(catalog, table, column, strategy))
+    return problems
+
+
+def _sample_output(strategy: str, column: sa.Column, dialect: str) -> str | None:
+    """A SQL literal of what the strategy writes, to test CHECK constraints with."""
+    if strategy == "null":
+        return "NULL"
+    if strategy == "redact":
+        length = string_length(column)
+        return "'" + ("[redacted]" if length is None else "[redacted]"[:length]) + "'"
+    if strategy == "hash":
+        length = string_length(column) or 69
+        return "'" + ("hmac:" + "0" * 64)[:length] + "'"
+    return None  # year/month keep the value's own date: nothing new to test
+
+
+def _check_constraint_problems(
+    catalog: Catalog, table: sa.Table, column: sa.Column, strategy: str
+) -> list[tuple[str, str, bool]]:
+    problems = []
+    mention = re.compile(r"(?<![\w.])[`\"\[]?" + re.escape(column.name) + r"[`\"\]]?(?!\w)")
+    for check in catalog.check_constraints(table):
+        text = check.get("sqltext") or ""
+        if not mention.search(text):
+            continue
+        name = check.get("name") or "(unnamed)"
+        sample = _sample_output(strategy, column, catalog.dialect)
+        verdict = None if sample is None else catalog.evaluate_check(mention.sub(sample, text))
+        if verdict is False:
+            problems.append(
+                (
+                    f"CHECK constraint {name} ({text}) would reject the value "
+                    f"strategy {strategy!r} writes",
+                    "choose another strategy, or relax the constraint",
+                    False,
+                )
+            )
+        elif verdict is None and sample is not None:
+            problems.append(
+                (
+                    f"CHECK constraint {name} ({text}) mentions it and could not be "
+                    "tested against the new value",
+                    "make sure the strategy's output satisfies it",
+                    True,
+                )
+            )
+    return problems
+
+
 def check_rule(catalog: Catalog, database: str, rule: Rule, config: Config) -> list[Finding]:
     """Return the findings for one rule against one reflected database."""
     links = config.subject.links if config.subject else ()
@@ -393,5 +528,17 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
         need(key, link.table, [link.column, *[c for c, _v in link.only]])
         need(f"{key}.references", link.references_table, [link.references_column])
     for erase in subject.erase:
-        need(f"subject.erase.{erase.table}", erase.table, [c for c, _s in erase.columns])
+        key = f"subject.erase.{erase.table}"
+        need(key, erase.table, [c for c, _s in erase.columns])
+        table = catalog.table(erase.table)
+        if table is None:
+            continue
+        for column_name, strategy in erase.columns:
+            if column_name in table.columns:
+                for message, fix, warning in strategy_problems(
+                    catalog, table, table.columns[column_name], strategy
+                ):
+                    findings.append(
+                        Finding(database, f"{key}.columns.{column_name}", message, fix, warning)
+                    )
     return findings

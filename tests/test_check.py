@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from tests.conftest import TargetDb, run_cli, write_config
@@ -183,3 +185,49 @@ def test_unindexed_subject_columns_are_warnings(target_db: TargetDb, tmp_path, m
     assert ("meeting.candidate_id has no index" in result.stdout) == unindexed
     assert ("minutes.meeting_id has no index" in result.stdout) == unindexed
     assert "database main: config matches the schema" in result.stdout
+
+
+def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch):
+    """Nothing a strategy would break is discovered mid-run: check and run refuse it."""
+    metadata = sa.MetaData()
+    sa.Table("owner", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "profile", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("owner_id", sa.Integer, sa.ForeignKey("owner.id")),
+        sa.Column("login", sa.String(60), unique=True),
+        sa.Column("code", sa.String(20)),
+        sa.Column("code2", sa.String(20)),
+        sa.Column("phone", sa.String(40)),
+        sa.Column("ended_at", sa.DateTime),
+        sa.CheckConstraint("code LIKE 'K%'", name="code_starts_with_k"),
+        sa.CheckConstraint("code2 IS NOT NULL", name="code2_present"),
+        sa.CheckConstraint("length(phone) >= 8", name="phone_long_enough"),
+    )  # fmt: skip
+    target_db.create(metadata, {"owner": [{"id": 1}], "profile": [
+        {"id": 1, "owner_id": 1, "login": "a", "code": "K1", "code2": "x", "phone": "12345678",
+         "ended_at": dt.datetime(2020, 1, 1)},
+    ]})  # fmt: skip
+    cases = {
+        "login": ("redact", "is UNIQUE, and strategy 'redact' gives many rows the same value"),
+        "owner_id": ("null", "is a foreign key"),
+        "code": ("redact", "CHECK constraint code_starts_with_k"),
+        "code2": ("null", "CHECK constraint code2_present"),
+    }
+    for column, (strategy, expected) in cases.items():
+        body = (
+            '[[rules]]\nid = "r"\ntable = "profile"\naction = "anonymise"\nafter = "1 day"\n'
+            f'since = "ended_at"\ncolumns = {{ {column} = "{strategy}" }}\n'
+        )
+        config, result = check(tmp_path, target_db, monkeypatch, body)
+        assert result.exit_code == 2, (column, result.stdout)
+        assert f"rules[0].columns.{column}: {expected}" in result.stdout, result.stdout
+        before = target_db.checksum()
+        run = run_cli("run", "-c", str(config), "--force")
+        assert run.exit_code == 2 and expected in run.stderr, run.stderr
+        assert target_db.checksum() == before
+    # A hash that satisfies the CHECK, on a UNIQUE column, is fine.
+    body = ('[[rules]]\nid = "r"\ntable = "profile"\naction = "anonymise"\nafter = "1 day"\n'
+            'since = "ended_at"\ncolumns = { phone = "hash", login = "hash" }\n')  # fmt: skip
+    _, result = check(tmp_path, target_db, monkeypatch, body)
+    assert result.exit_code == 0, result.stdout
