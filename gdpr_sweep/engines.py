@@ -40,7 +40,9 @@ def create_target_engine(url: URL) -> Engine:
         kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "gdpr-sweep"}
     elif url.get_backend_name() in ("mysql", "mariadb"):
         kwargs["connect_args"] = {"connect_timeout": 10}
-    engine = sa.create_engine(url, **kwargs)
+    # Statement parameters never reach error messages or tracebacks (--debug): they can
+    # be a person's identifier (erase, export) or a value read from a row.
+    engine = sa.create_engine(url, hide_parameters=True, **kwargs)
     event.listen(engine, "connect", _on_connect(engine.dialect.name))
     return engine
 

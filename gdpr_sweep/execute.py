@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .config import Config, Rule
+from .faults import failpoint
 from .keys import key_label
 from .rules import CompiledRule
 from .schema import Catalog, qualified_name
@@ -195,6 +196,7 @@ class RuleExecutor:
     def _run(self, token: object) -> RuleResult:
         result = RuleResult()
         last: Any = None
+        failpoint("before-first-batch")
         while not self.should_stop():
             started = time.perf_counter()
             with self.engine.begin() as connection:
@@ -215,10 +217,12 @@ class RuleExecutor:
                     "key_to": self.label(upper),
                 }
                 self.store.append(self.run_id, "batch-start", **audit)
+                failpoint("after-batch-intent")
                 if self.compiled.rule.action == "delete":
                     rows = self._delete(connection, in_range)
                 else:
                     rows = self._anonymise(connection, in_range)
+            failpoint("after-target-commit")
             elapsed = time.perf_counter() - started
             self.store.append(
                 self.run_id, "batch", rows=rows, details={"seconds": round(elapsed, 3)}, **audit
@@ -226,6 +230,7 @@ class RuleExecutor:
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+            failpoint("after-batch")
             self.progress.advanced(token, rows)
             last = upper
             if self.pause:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+from gdpr_sweep.faults import failpoint
 from gdpr_sweep.state.models import metadata
 
 config = context.config
@@ -22,6 +23,7 @@ def run_with(connection: sa.Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        failpoint("during-migration")  # fault-injection tests only (gdpr_sweep.faults)
 
 
 connection = config.attributes.get("connection")

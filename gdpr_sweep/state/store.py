@@ -74,8 +74,28 @@ def create_state_engine(url: URL) -> sa.Engine:
         if url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Wait for another process's write instead of failing at once.
-        return sa.create_engine(url, connect_args={"timeout": 30})
-    return sa.create_engine(url)
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        _transactional_sqlite(engine)
+        return engine
+    return sa.create_engine(url, hide_parameters=True)
+
+
+def _transactional_sqlite(engine: sa.Engine) -> None:
+    """Make SQLite transactions real: DDL included, and writers serialised from BEGIN.
+
+    Python's sqlite3 driver commits DDL on its own and begins transactions lazily, so a
+    migration killed half-way could leave tables without their Alembic stamp, and two
+    processes could read the same audit head. `BEGIN IMMEDIATE` takes the write lock
+    at the start: a migration is all or nothing, and appends are serialised.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class StateStore:
