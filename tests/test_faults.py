@@ -7,6 +7,7 @@ interrupted, and the audit trail verifies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -169,10 +170,8 @@ def _kill(target_db: TargetDb, backend: int) -> None:
         if target_db.engine_name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
         else:
-            try:
+            with contextlib.suppress(sa.exc.DBAPIError):  # it may have ended meanwhile
                 connection.exec_driver_sql(f"KILL {int(backend)}")
-            except sa.exc.DBAPIError:
-                pass  # it ended by itself meanwhile
     engine.dispose()
 
 
@@ -187,7 +186,7 @@ def test_connection_dropped_mid_run_fails_cleanly_then_rerun_completes(
     )
     env = {**os.environ, "GDPR_SWEEP_KEY": TEST_KEY}
     process = subprocess.Popen(
-        command(config) + ["--json"],
+        [*command(config), "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -224,7 +223,7 @@ def test_erase_during_a_run_is_serialised(tmp_path, monkeypatch):
     )
     env = {**os.environ, "GDPR_SWEEP_KEY": TEST_KEY}
     process = subprocess.Popen(
-        command(config) + ["--pause-between-batches", "0.2"],
+        [*command(config), "--pause-between-batches", "0.2"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
