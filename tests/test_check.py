@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import sqlalchemy as sa
 
@@ -192,7 +193,8 @@ def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch)
     metadata = sa.MetaData()
     sa.Table("owner", metadata, sa.Column("id", sa.Integer, primary_key=True))
     sa.Table(
-        "profile", metadata,
+        "profile",
+        metadata,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("owner_id", sa.Integer, sa.ForeignKey("owner.id")),
         sa.Column("login", sa.String(60), unique=True),
@@ -203,11 +205,24 @@ def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch)
         sa.CheckConstraint("code LIKE 'K%'", name="code_starts_with_k"),
         sa.CheckConstraint("code2 IS NOT NULL", name="code2_present"),
         sa.CheckConstraint("length(phone) >= 8", name="phone_long_enough"),
-    )  # fmt: skip
-    target_db.create(metadata, {"owner": [{"id": 1}], "profile": [
-        {"id": 1, "owner_id": 1, "login": "a", "code": "K1", "code2": "x", "phone": "12345678",
-         "ended_at": dt.datetime(2020, 1, 1)},
-    ]})  # fmt: skip
+    )
+    target_db.create(
+        metadata,
+        {
+            "owner": [{"id": 1}],
+            "profile": [
+                {
+                    "id": 1,
+                    "owner_id": 1,
+                    "login": "a",
+                    "code": "K1",
+                    "code2": "x",
+                    "phone": "12345678",
+                    "ended_at": dt.datetime(2020, 1, 1),
+                },
+            ],
+        },
+    )
     cases = {
         "login": ("redact", "is UNIQUE, and strategy 'redact' gives many rows the same value"),
         "owner_id": ("null", "is a foreign key"),
@@ -227,7 +242,44 @@ def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch)
         assert run.exit_code == 2 and expected in run.stderr, run.stderr
         assert target_db.checksum() == before
     # A hash that satisfies the CHECK, on a UNIQUE column, is fine.
-    body = ('[[rules]]\nid = "r"\ntable = "profile"\naction = "anonymise"\nafter = "1 day"\n'
-            'since = "ended_at"\ncolumns = { phone = "hash", login = "hash" }\n')  # fmt: skip
+    body = (
+        '[[rules]]\nid = "r"\ntable = "profile"\naction = "anonymise"\nafter = "1 day"\n'
+        'since = "ended_at"\ncolumns = { phone = "hash", login = "hash" }\n'
+    )
     _, result = check(tmp_path, target_db, monkeypatch, body)
     assert result.exit_code == 0, result.stdout
+
+
+HOSTILE = [
+    'candidate"; DROP TABLE candidate; --',
+    "candidate'; DELETE FROM candidate; --",
+    "cand`idate",
+    "c\u0430ndidate",  # a Cyrillic a (U+0430): looks like candidate, is not
+    "candidate) OR (1=1",
+    "candidate/*",
+]
+
+
+def test_hostile_identifiers_are_names_never_sql(target_db: TargetDb, tmp_path, monkeypatch):
+    target_db.create(
+        people_schema(ondelete="CASCADE"),
+        {"candidate": [{"id": 1, "name": "x", "ended_at": dt.datetime(2020, 1, 1)}]},
+    )
+    before = target_db.checksum()
+    tried = 0
+    for name in HOSTILE:
+        escaped = json.dumps(name)[1:-1]  # a TOML basic string holds JSON escapes
+        for body, key in (
+            (rule("", table=escaped), "rules[0].table"),
+            (rule("", since=escaped), "rules[0].since"),
+            (rule(f'only = {{ "{escaped}" = 1 }}'), "rules[0].only"),
+        ):
+            config, result = check(tmp_path, target_db, monkeypatch, body)
+            output = result.stdout + result.stderr
+            assert result.exit_code == 2, (name, output)
+            assert key in output and "Traceback" not in output, (name, output)
+            planned = run_cli("run", "-c", str(config), "--force")
+            assert planned.exit_code == 2, (name, planned.stderr)
+            tried += 1
+    assert tried == 3 * len(HOSTILE)
+    assert target_db.checksum() == before

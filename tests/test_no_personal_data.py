@@ -1,0 +1,96 @@
+"""No personal data in our own output: every command, every file we write, the state.
+
+Databases are seeded with marker values in every personal column; then every command
+runs (successes, refusals, errors, with --debug and debug-level JSON logs), and stdout,
+stderr, plan files, receipts, metrics and every state-database table are scanned for the
+markers. Only the export file (personal data by intent) may hold them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.conftest import TargetDb, run_cli
+from tests.test_erase import CPR, EMAIL, MARKERS, setup
+
+RULES = """
+[[rules]]
+id = "note-delete"
+table = "case_note"
+action = "delete"
+after = "1 day"
+since_latest = { table = "meeting", column = "held_at", key = "id" }
+
+[[rules]]
+id = "case-anonymise"
+table = "counselling_case"
+action = "anonymise"
+after = "1 day"
+since = "ended_on"
+columns = { health_notes = "redact" }
+"""
+
+
+def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path, monkeypatch):
+    config = setup(target_db, tmp_path, monkeypatch)
+    config.write_text(config.read_text().replace("[subject]", RULES + "\n[subject]", 1))
+    engine = target_db.engine()
+    with engine.begin() as connection:  # give the anonymise rule due rows
+        connection.exec_driver_sql("UPDATE counselling_case SET ended_on = '2020-01-01'")
+    engine.dispose()
+    c = str(config)
+    plan_file, receipt, export, metrics = (
+        tmp_path / n for n in ("plan.json", "receipt.json", "export.json", "m.prom")
+    )
+    logs = ["--log-format", "json", "--log-level", "debug"]
+    invocations = [
+        ["check", "-c", c, "--debug"],
+        ["scan", "-c", c, "--json"],
+        ["plan", "-c", c, "--json", "--debug"],
+        ["plan", "-c", c, "--out", str(plan_file)],
+        [*logs, "run", "-c", c, "--json", "--force", "--metrics-file", str(metrics)],
+        ["run", "-c", c, "--force", "--debug"],
+        ["run", "-c", c, "--verify-only"],
+        ["apply", str(plan_file), "-c", c, "--yes", "--debug"],  # stale by now: refused
+        ["erase", "-c", c, "--subject", f"email={EMAIL}", "--dry-run", "--debug"],
+        ["export", "-c", c, "--subject", f"cpr={CPR}", "--out", str(export), "--debug"],
+        [*logs, "erase", "-c", c, "--subject", f"cpr={CPR}", "--receipt", str(receipt)],
+        ["erase", "-c", c, "--subject", f"cpr={CPR}", "--json"],
+        ["erase", "-c", c, "--subject", f"phone={CPR}"],  # unknown kind: an error
+        ["erase", "-c", c, "--subject", f"email={EMAIL}'; DROP TABLE candidate; --", "--debug"],
+        ["hold", "add", "-c", c, "-d", "crm", "-t", "invoice", "-k", "2", "--reason", "case 7"],
+        ["hold", "add", "-c", c, "-d", "crm", "-t", "invoice", "-k", "999", "--reason", "x"],
+        ["hold", "list", "-c", c, "--json"],
+        ["hold", "release", "-c", c, "1"],
+        ["audit", "list", "-c", c, "--json"],
+        ["audit", "show", "3", "-c", c, "--json"],
+        ["audit", "find", "-c", c, "--subject", f"cpr={CPR}", "--json"],
+        ["audit", "verify", "-c", c],
+        ["replay", "-c", c, "--since", "2000-01-01", "--json", "--debug"],
+        ["export", "-c", c, "--subject", f"email={EMAIL}", "--out", "/nonexistent/x.json"],
+    ]
+    outputs = []
+    codes = []
+    for args in invocations:
+        result = run_cli(*args)
+        codes.append((args[0] if args[0] != "--log-format" else args[4], result.exit_code))
+        outputs += [result.stdout, result.stderr]
+    assert export.exists() and any(m in export.read_text() for m in MARKERS)
+
+    written = [plan_file.read_text(), receipt.read_text(), metrics.read_text()]
+    with sqlite3.connect(tmp_path / "state.db") as connection:
+        tables = [
+            t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        state = json.dumps(
+            {t: connection.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+        )
+    scanned = 0
+    for marker in MARKERS:
+        for text in [*outputs, *written, state]:
+            assert marker not in text, (marker, text[:300])
+            scanned += 1
+    assert scanned == len(MARKERS) * (len(outputs) + len(written) + 1)
+    # The commands really ran: successes, refusals and errors alike.
+    assert {code for _command, code in codes} >= {0, 2, 5}
