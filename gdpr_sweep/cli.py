@@ -62,7 +62,7 @@ class OneLineErrors(TyperGroup):
         # an output whose errors are one line each; --debug shows tracebacks instead.
         warnings.filterwarnings("ignore", category=sa.exc.SAWarning)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except typer.Abort:
             typer.echo("error: aborted", err=True)
             result = 1

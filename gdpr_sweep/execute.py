@@ -110,9 +110,9 @@ def _link_to_placed(
             if ref.child is child and len(ref.columns) == 1:
                 return CascadeStep(child, ref.columns[0], parent, ref.referred_columns[0])
     for link in links:
-        parent = placed.get(link.references_table)
-        if parent is not None and catalog.table(link.table) is child and not link.only:
-            return CascadeStep(child, link.column, parent, link.references_column)
+        linked = placed.get(link.references_table)
+        if linked is not None and catalog.table(link.table) is child and not link.only:
+            return CascadeStep(child, link.column, linked, link.references_column)
     return None
 
 

@@ -113,7 +113,7 @@ def add_hold(
                     created_at=utc_now(),
                     until=until_date,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
         run_id = store.start_run("hold-add", dt.datetime.now(dt.UTC))
         store.append(
             run_id,

@@ -152,8 +152,8 @@ def evaluate_database(
         for rule in applicable:
             table = catalog.table(rule.table)
             assert table is not None
-            held = (holds or {}).get((target.name, qualified_name(table)), [])
-            compiled = compile_rule(catalog, rule, as_of, settings, held)
+            held_keys = (holds or {}).get((target.name, qualified_name(table)), [])
+            compiled = compile_rule(catalog, rule, as_of, settings, held_keys)
             due, held_by = count_rule(connection, compiled)
             held = held_by.pop("total", 0)
             item = PlanItem(

@@ -63,7 +63,7 @@ class Catalog:
         self.metadata = sa.MetaData()
         self._tables: dict[str, sa.Table | None] = {}
         self._views: dict[str | None, set[str]] = {}
-        self._references: dict[str | None, dict[str, list[dict[str, Any]]]] = {}
+        self._references: dict[str | None, dict[str, list[Any]]] = {}
         self._schemas: set[str] | None = None
 
     def has_schema(self, schema: str | None) -> bool:
@@ -107,9 +107,13 @@ class Catalog:
         if [c.name for c in table.primary_key.columns][:1] == [column]:
             return True
         schema, name = table.schema, table.name
-        leading = [ix["column_names"][:1] for ix in self.inspector.get_indexes(name, schema)]
-        leading += [uc["column_names"][:1] for uc in
-                    self.inspector.get_unique_constraints(name, schema)]  # fmt: skip
+        leading: list[list[Any]] = [
+            list(ix["column_names"][:1]) for ix in self.inspector.get_indexes(name, schema)
+        ]
+        leading += [
+            list(uc["column_names"][:1])
+            for uc in self.inspector.get_unique_constraints(name, schema)
+        ]
         return [column] in leading
 
     def foreign_key_columns(self, table: sa.Table) -> set[str]:
@@ -118,18 +122,18 @@ class Catalog:
 
     def is_unique(self, table: sa.Table, column: str) -> bool:
         """Is `column` alone UNIQUE (a unique constraint or a unique index)?"""
-        uniques = [
-            uc["column_names"]
+        uniques: list[list[Any]] = [
+            list(uc["column_names"])
             for uc in self.inspector.get_unique_constraints(table.name, table.schema)
         ]
         uniques += [
-            ix["column_names"]
+            list(ix["column_names"])
             for ix in self.inspector.get_indexes(table.name, table.schema)
             if ix.get("unique")
         ]
         return [column] in uniques
 
-    def check_constraints(self, table: sa.Table) -> list[dict[str, Any]]:
+    def check_constraints(self, table: sa.Table) -> list[Any]:
         try:
             return list(self.inspector.get_check_constraints(table.name, table.schema))
         except NotImplementedError:
@@ -142,8 +146,7 @@ class Catalog:
         usable. A CHECK passes when its expression is true or NULL.
         """
         sql = (
-            f"SELECT CASE WHEN ({expression}) THEN 1 "
-            f"WHEN ({expression}) IS NULL THEN 1 ELSE 0 END"
+            f"SELECT CASE WHEN ({expression}) THEN 1 WHEN ({expression}) IS NULL THEN 1 ELSE 0 END"
         )
         if self.connection.dialect.paramstyle in ("format", "pyformat"):
             sql = sql.replace("%", "%%")  # a literal % (LIKE 'K%') in a driver that formats

@@ -161,7 +161,7 @@ class SubjectRows:
                 parent_rows = sa.select(edge.parent.columns[edge.referred]).where(
                     self.of(edge.parent)
                 )
-                clause = edge.child.columns[edge.column].in_(parent_rows)
+                clause: ColumnElement[bool] = edge.child.columns[edge.column].in_(parent_rows)
                 for column, values in edge.only:
                     clause = sa.and_(clause, table.columns[column].in_(values))
                 clauses.append(clause)

@@ -143,7 +143,7 @@ class StateStore:
                     status="running",
                     subject_hash=subject_hash,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             self._append(
                 connection,
                 run_id,
