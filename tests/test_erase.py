@@ -218,6 +218,7 @@ def test_erase_across_two_databases(target_db: TargetDb, tmp_path, monkeypatch):
     result = run_cli("erase", "-c", str(config), "--subject", f"cpr={CPR}",
                      "--receipt", str(receipt))  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    assert receipt.stat().st_mode & 0o077 == 0  # owner-only, like plans and exports
     document = json.loads(receipt.read_text())
     assert dry.json()["erased"] == document["erased"]
     erased = {(e["database"], e["table"], e["action"]): e["rows"] for e in document["erased"]}
