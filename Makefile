@@ -31,6 +31,9 @@ fmt: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy gdpr_sweep
 
+bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
+	$(BIN)/python bench/bench.py --rows $(N)
+
 databases:  ## start local PostgreSQL and MariaDB test servers (as root)
 	bash .ci/start-databases
 
