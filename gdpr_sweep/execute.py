@@ -196,45 +196,53 @@ class RuleExecutor:
     def _run(self, token: object) -> RuleResult:
         result = RuleResult()
         last: Any = None
+        # The outcome of a batch is written together with the next batch's intent: one
+        # state-database commit per batch. Lost in a crash, it is recorded as unconfirmed.
+        outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
         while not self.should_stop():
+            with self.engine.connect() as connection:
+                upper = self._batch_upper(connection, last)
+            if upper is None:
+                break
+            in_range = (
+                self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
+            )
+            audit = {
+                "database": self.database,
+                "rule": self.compiled.rule.id,
+                "table": qualified_name(self.compiled.table),
+                "action": self.compiled.rule.action,
+                "key_from": self.label(last),
+                "key_to": self.label(upper),
+            }
+            self.store.append_many(
+                self.run_id, [*([("batch", outcome)] if outcome else []), ("batch-start", audit)]
+            )
+            failpoint("after-batch-intent")
             started = time.perf_counter()
             with self.engine.begin() as connection:
                 for statement in self.timeouts:
                     connection.exec_driver_sql(statement)
-                upper = self._batch_upper(connection, last)
-                if upper is None:
-                    break
-                in_range = (
-                    self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
-                )
-                audit = {
-                    "database": self.database,
-                    "rule": self.compiled.rule.id,
-                    "table": qualified_name(self.compiled.table),
-                    "action": self.compiled.rule.action,
-                    "key_from": self.label(last),
-                    "key_to": self.label(upper),
-                }
-                self.store.append(self.run_id, "batch-start", **audit)
-                failpoint("after-batch-intent")
+                # The due predicate is evaluated again inside the statement, so a row
+                # that stopped being due since the boundary was found is left alone.
                 if self.compiled.rule.action == "delete":
                     rows = self._delete(connection, in_range)
                 else:
                     rows = self._anonymise(connection, in_range)
+            elapsed = time.perf_counter() - started  # how long the batch held its locks
             failpoint("after-target-commit")
-            elapsed = time.perf_counter() - started
-            self.store.append(
-                self.run_id, "batch", rows=rows, details={"seconds": round(elapsed, 3)}, **audit
-            )
+            outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
-            failpoint("after-batch")
             self.progress.advanced(token, rows)
             last = upper
             if self.pause:
                 time.sleep(self.pause)  # let the application beside us breathe
+        if outcome:
+            self.store.append(self.run_id, "batch", **outcome)
+            failpoint("after-batch")
         return result
 
     def _batch_upper(self, connection: sa.Connection, last: Any) -> Any:
@@ -285,7 +293,7 @@ def anonymise_rows(
 
     Without `hash` this is one set-based UPDATE. HMAC is not portable SQL, so with
     `hash` the rows' inputs are read (the caller bounds them: one batch, or one
-    person's rows) and the pseudonyms bound in one executemany UPDATE by key.
+    person's rows) and the pseudonyms bound in one `CASE pk WHEN ...` UPDATE per chunk.
     """
     dialect = connection.dialect.name
     values = {
@@ -297,19 +305,24 @@ def anonymise_rows(
     if not hashed:
         return connection.execute(table.update().where(where).values(values)).rowcount
     rows = connection.execute(sa.select(pk, *hashed).where(where)).all()
-    if not rows:
-        return 0
-    params = [
-        {
-            "_k": row[0],
-            **{f"_h{i}": _pseudonym(col, row[i + 1], key) for i, col in enumerate(hashed)},
-        }
-        for row in rows
-    ]
-    for i, column in enumerate(hashed):
-        values[column] = sa.bindparam(f"_h{i}", type_=column.type)
-    connection.execute(table.update().where(pk == sa.bindparam("_k")).values(values), params)
+    for chunk in (rows[i : i + _HASH_CHUNK] for i in range(0, len(rows), _HASH_CHUNK)):
+        # One UPDATE per chunk: `SET col = CASE pk WHEN :k THEN :pseudonym ... END`.
+        keys = [row[0] for row in chunk]
+        chunk_values = dict(values)
+        for i, column in enumerate(hashed):
+            pseudonyms = {row[0]: _pseudonym(column, row[i + 1], key) for row in chunk}
+            chunk_values[column] = sa.case(
+                {k: sa.literal(v, column.type) for k, v in pseudonyms.items()},
+                value=pk,
+                else_=column,
+            )
+        connection.execute(table.update().where(pk.in_(keys)).values(chunk_values))
     return len(rows)
+
+
+#: Rows per hashing UPDATE: 2 bound parameters a row and column stays far below every
+#: engine's limit, and the statement stays small enough to plan quickly.
+_HASH_CHUNK = 1000
 
 
 def _pseudonym(column: sa.Column, value: Any, key: bytes) -> Any:

@@ -38,3 +38,9 @@ def test_unknown_command_is_one_line_exit_2():
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: ")
+
+
+def test_state_head_constant_matches_the_migrations():
+    from gdpr_sweep.state.migrate import HEAD, head_revision
+
+    assert head_revision() == HEAD

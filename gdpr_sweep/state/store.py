@@ -92,6 +92,9 @@ def _transactional_sqlite(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None
+        # Write-ahead logging: an append commits without rewriting the journal, several
+        # times faster, and readers (audit list) never block the writer.
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(connection):  # type: ignore[no-untyped-def]
@@ -281,6 +284,21 @@ class StateStore:
 
     # --- the audit trail -------------------------------------------------------------
 
+    def append_many(self, run_id: int, entries: list[tuple[str, dict[str, Any]]]) -> str:
+        """Append several entries in one transaction (one commit); return the last hash."""
+        for attempt in range(50):
+            try:
+                with self._write_lock, self.engine.begin() as connection:
+                    head = ""
+                    for kind, fields in entries:
+                        head = self._append(connection, run_id, kind, **fields)
+                    return head
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                if attempt == 49:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def append(self, run_id: int, kind: str, **fields: Any) -> str:
         """Append one entry in its own transaction; return its hash.
 
@@ -288,15 +306,7 @@ class StateStore:
         moment; both read the same head, one insert fails on the entry id, and it is
         retried on the new head — so the chain stays one line.
         """
-        for attempt in range(50):
-            try:
-                with self._write_lock, self.engine.begin() as connection:
-                    return self._append(connection, run_id, kind, **fields)
-            except (sa.exc.IntegrityError, sa.exc.OperationalError):
-                if attempt == 49:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return self.append_many(run_id, [(kind, fields)])
 
     def _append(
         self,
