@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from dbapi import PLACEHOLDER, anonymise_assignments, connect, cutoff_param
+from dbapi import PLACEHOLDER, anonymise_assignments, connect, cutoff_param, pending_predicate
 
 
 def _dml(engine: str, action: str) -> tuple[str, tuple[Any, ...]]:
@@ -75,14 +75,19 @@ def one_statement(connection: Any, engine: str, action: str, cutoff: Any) -> dic
     return {"rows": rows, "batches": 1, "longest_batch_seconds": time.perf_counter() - started}
 
 
-def count(connection: Any, engine: str, cutoff: Any) -> dict:
+def count(connection: Any, engine: str, cutoff: Any, pending: bool = False) -> dict:
+    """COUNT(*) with the rule's predicate; `pending` adds the anonymise rule's "still to do"."""
     cursor = connection.cursor()
+    extra = f" AND {pending_predicate(engine)}" if pending else ""
+    started = time.perf_counter()
     cursor.execute(
-        f"SELECT count(*) FROM candidate WHERE course_ended_at < {PLACEHOLDER[engine]}", (cutoff,)
+        f"SELECT count(*) FROM candidate WHERE course_ended_at < {PLACEHOLDER[engine]}{extra}",
+        (cutoff,),
     )
     rows = cursor.fetchone()[0]
+    query_seconds = time.perf_counter() - started
     connection.rollback()
-    return {"rows": rows}
+    return {"rows": rows, "query_seconds": query_seconds}
 
 
 def noop(connection: Any) -> dict:
@@ -106,8 +111,8 @@ def main(argv: list[str]) -> int:
             result = batched(connection, engine, action, cutoff, spec["batch_size"])
         elif op in ("delete-one", "anonymise-one"):
             result = one_statement(connection, engine, op.split("-")[0], cutoff)
-        elif op == "count":
-            result = count(connection, engine, cutoff)
+        elif op in ("count", "count-pending"):
+            result = count(connection, engine, cutoff, pending=op == "count-pending")
         elif op == "noop":
             result = noop(connection)
         else:

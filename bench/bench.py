@@ -85,6 +85,7 @@ BASELINE = "baseline, key ranges (b)"
 ONE = "one statement (c)"
 PLAN = "gdpr-sweep plan, {rule} rule (d)"
 COUNT = "plain COUNT(*) (d)"
+COUNT_PENDING = "plain COUNT(*), anonymise predicate (d)"
 NOOP = "driver-only process: connect, SELECT 1"
 HASH_RUN = "gdpr-sweep run, phone = hash"
 
@@ -340,7 +341,10 @@ class EngineBench:
             raise BenchError(f"gdpr-sweep plan ({self.engine}, {rule}): expected {self.due:,}")
         if not items[0]["cutoff"].startswith(CUTOFF):
             raise BenchError(f"gdpr-sweep plan: cutoff {items[0]['cutoff']}, expected {CUTOFF}")
-        return Sample(finished.wall, None, finished.rss_kib, items[0]["due"])
+        # work: the tool's own time for its COUNT, to compare query with query.
+        return Sample(
+            finished.wall, items[0].get("count_seconds"), finished.rss_kib, items[0]["due"]
+        )
 
     def baseline(self, op: str) -> Sample:
         """(b), (c), COUNT(*) and the no-op: bench/baseline.py in a fresh process."""
@@ -363,7 +367,7 @@ class EngineBench:
             raise BenchError(f"baseline {op} ({self.engine}): {result['rows']:,}, not {expected:,}")
         return Sample(
             wall=finished.wall,
-            work=result["seconds"],
+            work=result.get("query_seconds", result["seconds"]),
             rss_kib=finished.rss_kib,
             rows=result["rows"],
             batches=result.get("batches"),
@@ -460,6 +464,7 @@ class EngineBench:
             step(
                 "plan", PLAN.format(rule="anonymise"), "tool", partial(self.plan_tool, "anonymise")
             ),
+            step("plan", COUNT_PENDING, "count", partial(self.baseline, "count-pending")),
             step("start-up", NOOP, "startup", partial(self.baseline, "noop")),
         ]
         for action in ("delete", "anonymise"):
@@ -513,11 +518,21 @@ def _ratio_goal(
     ours: tuple[str, str],
     theirs: tuple[str, str],
     limit: float,
+    by_work: bool = False,
 ) -> Goal:
-    """A goal `ours <= limit x theirs`, also computed with each side's start-up taken off."""
+    """A goal `ours <= limit x theirs`, also computed with each side's start-up taken off.
+
+    `by_work` compares the in-process time of the work itself (the query's time, as
+    gdpr-sweep reports it and as the baseline measures it) instead of whole processes.
+    """
     tool, base = found.get((engine, *ours)), found.get((engine, *theirs))
     if tool is None or base is None:
         return Goal(engine, goal, None, limit, "x")
+    if by_work:
+        ours_work, theirs_work = tool.median("work"), base.median("work")
+        if not ours_work or not theirs_work:
+            return Goal(engine, goal, None, limit, "x")
+        return Goal(engine, goal, ours_work / theirs_work, limit, "x", tool.seconds / base.seconds)
     tool_startup = found.get(("-", "start-up", "gdpr-sweep --version"))
     base_startup = found.get((engine, "start-up", NOOP))
     net = None
@@ -559,10 +574,11 @@ def goals(measurements: list[Measurement], engines: list[str]) -> list[Goal]:
                 _ratio_goal(
                     found,
                     engine,
-                    f"plan ({rule} rule) <= {MAX_PLAN_RATIO}x COUNT(*)",
+                    f"plan ({rule} rule) query <= {MAX_PLAN_RATIO}x COUNT(*) query",
                     ("plan", PLAN.format(rule=rule)),
-                    ("plan", COUNT),
+                    ("plan", COUNT if rule == "delete" else COUNT_PENDING),
                     MAX_PLAN_RATIO,
+                    by_work=True,
                 )
             )
     return result
@@ -656,7 +672,8 @@ def render_goals(result: list[Goal]) -> str:
             ".3f" if goal.unit == " s" else ".2f" if goal.unit == "x" else ".0f",
             goal.unit,
         )
-        net = f"   (net of start-up: {goal.net:.2f}x)" if goal.net is not None else ""
+        what = "whole processes" if " query <= " in goal.goal else "net of start-up"
+        net = f"   ({what}: {goal.net:.2f}x)" if goal.net is not None else ""
         rows.append(f"  {status}  {goal.engine:<10}  {goal.goal:<{width}}  {value:>8}{net}")
     return "\n".join(rows)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class PlanItem:
     controller: str | None = None
     due_digest: str | None = None  # keyed digest of the due keys (plan files only)
     table_rows: int | None = None  # rows in the table (run and apply, for max_fraction)
+    count_seconds: float | None = None  # how long counting the due rows took
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,9 @@ def evaluate_database(
             assert table is not None
             held_keys = (holds or {}).get((target.name, qualified_name(table)), [])
             compiled = compile_rule(catalog, rule, as_of, settings, held_keys)
+            started = time.perf_counter()
             due, held_by = count_rule(connection, compiled)
+            count_seconds = round(time.perf_counter() - started, 4)
             held = held_by.pop("total", 0)
             item = PlanItem(
                 database=target.name,
@@ -168,6 +172,7 @@ def evaluate_database(
                 held_by=held_by,
                 basis=rule.basis,
                 controller=target.db.controller,
+                count_seconds=count_seconds,
                 due_digest=due_keys_digest(connection, compiled, digest_key)
                 if digest_key is not None
                 else None,
