@@ -33,10 +33,10 @@ def _on_connect(dialect: str):
 
 def create_target_engine(url: URL) -> Engine:
     """Create an engine for a target database (no connection is made yet)."""
-    kwargs: dict = {"pool_pre_ping": True}
-    if url.get_backend_name() == "sqlite":
-        kwargs = {}
-    elif url.get_backend_name() == "postgresql":
+    # No pool pre-ping: it costs a round trip per checkout, and a connection dropped
+    # mid-sweep should fail its database cleanly (exit 3), not be papered over.
+    kwargs: dict = {}
+    if url.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "gdpr-sweep"}
     elif url.get_backend_name() in ("mysql", "mariadb"):
         kwargs["connect_args"] = {"connect_timeout": 10}

@@ -200,46 +200,50 @@ class RuleExecutor:
         # state-database commit per batch. Lost in a crash, it is recorded as unconfirmed.
         outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
-        while not self.should_stop():
-            with self.engine.connect() as connection:
-                upper = self._batch_upper(connection, last)
-            if upper is None:
-                break
-            in_range = (
-                self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
-            )
-            audit = {
-                "database": self.database,
-                "rule": self.compiled.rule.id,
-                "table": qualified_name(self.compiled.table),
-                "action": self.compiled.rule.action,
-                "key_from": self.label(last),
-                "key_to": self.label(upper),
-            }
-            self.store.append_many(
-                self.run_id, [*([("batch", outcome)] if outcome else []), ("batch-start", audit)]
-            )
-            failpoint("after-batch-intent")
-            started = time.perf_counter()
-            with self.engine.begin() as connection:
-                for statement in self.timeouts:
-                    connection.exec_driver_sql(statement)
-                # The due predicate is evaluated again inside the statement, so a row
-                # that stopped being due since the boundary was found is left alone.
-                if self.compiled.rule.action == "delete":
-                    rows = self._delete(connection, in_range)
-                else:
-                    rows = self._anonymise(connection, in_range)
-            elapsed = time.perf_counter() - started  # how long the batch held its locks
-            failpoint("after-target-commit")
-            outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
-            result.rows += rows
-            result.batches += 1
-            result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
-            self.progress.advanced(token, rows)
-            last = upper
-            if self.pause:
-                time.sleep(self.pause)  # let the application beside us breathe
+        with self.engine.connect() as connection:
+            while not self.should_stop():
+                with connection.begin():
+                    for statement in self.timeouts:
+                        connection.exec_driver_sql(statement)
+                    upper = self._batch_upper(connection, last)
+                    if upper is None:
+                        break
+                    in_range = (
+                        self.pk <= upper
+                        if last is None
+                        else sa.and_(self.pk > last, self.pk <= upper)
+                    )
+                    audit = {
+                        "database": self.database,
+                        "rule": self.compiled.rule.id,
+                        "table": qualified_name(self.compiled.table),
+                        "action": self.compiled.rule.action,
+                        "key_from": self.label(last),
+                        "key_to": self.label(upper),
+                    }
+                    # A plain read took no row locks yet: record the intent, then act.
+                    self.store.append_many(
+                        self.run_id,
+                        [*([("batch", outcome)] if outcome else []), ("batch-start", audit)],
+                    )
+                    failpoint("after-batch-intent")
+                    started = time.perf_counter()
+                    # The due predicate is evaluated again inside the statement, so a row
+                    # that stopped being due since the boundary was read is left alone.
+                    if self.compiled.rule.action == "delete":
+                        rows = self._delete(connection, in_range)
+                    else:
+                        rows = self._anonymise(connection, in_range)
+                elapsed = time.perf_counter() - started  # how long the batch held its locks
+                failpoint("after-target-commit")
+                outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
+                result.rows += rows
+                result.batches += 1
+                result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+                self.progress.advanced(token, rows)
+                last = upper
+                if self.pause:
+                    time.sleep(self.pause)  # let the application beside us breathe
         if outcome:
             self.store.append(self.run_id, "batch", **outcome)
             failpoint("after-batch")
