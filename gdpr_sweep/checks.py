@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -12,6 +13,8 @@ from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .schema import Catalog, Finding, check_rule, check_subject, qualified_name
 from .subject import build_graph
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,25 +81,41 @@ def raise_findings(findings: list[Finding]) -> None:
         raise SchemaError(findings[0].line() + more)
 
 
-def check_config(config: Config, databases: Iterable[str] | None = None) -> CheckResult:
-    """Reflect every selected database and check the whole config against it."""
-    result = CheckResult()
-    for target in select_databases(config, databases):
+def read_each(
+    targets: list[TargetDatabase], read: Callable[[TargetDatabase, Catalog], T]
+) -> Iterator[tuple[TargetDatabase, T | None, str | None]]:
+    """Reflect each database in a read-only transaction and apply `read` to it.
+
+    Yields (database, result, None), or (database, None, one-line error) for a database
+    that cannot be reached or read: the others are still read.
+    """
+    for target in targets:
+        value: T | None = None
+        error: str | None = None
         try:
             with target.read_only() as connection:
-                catalog = Catalog(connection)
-                findings = check_database(catalog, target, config.rules)
-                if not findings:
-                    findings = unindexed_subject_links(catalog, target)
+                value = read(target, Catalog(connection))
         except DatabaseUnavailable as exc:
-            result.unreachable.append(str(exc))
-            continue
+            error = str(exc)
         except sa.exc.DBAPIError as exc:
-            reason = describe_failure(exc, target.url)
-            result.unreachable.append(f"database {target.name}: {reason}")
-            continue
+            error = f"database {target.name}: {describe_failure(exc, target.url)}"
         finally:
             target.dispose()
+        yield target, value, error
+
+
+def check_config(config: Config, databases: Iterable[str] | None = None) -> CheckResult:
+    """Reflect every selected database and check the whole config against it."""
+
+    def read(target: TargetDatabase, catalog: Catalog) -> list[Finding]:
+        findings = check_database(catalog, target, config.rules)
+        return findings or unindexed_subject_links(catalog, target)
+
+    result = CheckResult()
+    for target, findings, error in read_each(select_databases(config, databases), read):
+        if error is not None or findings is None:
+            result.unreachable.append(error or f"database {target.name}: not read")
+            continue
         result.findings.extend(findings)
         if not any(not f.warning for f in findings):
             result.passed.append(target.name)

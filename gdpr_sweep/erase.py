@@ -33,6 +33,7 @@ from .execute import anonymise_rows
 from .holds import HeldKeys, active_holds
 from .keys import hash_key, key_label, keyed_hex
 from .periods import add_period, local_date
+from .rowkeys import Key, chunks, count_rows, key_match, referencing_first
 from .schema import Catalog, Reference, check_subject, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
@@ -156,10 +157,6 @@ class ErasureResult:
         return "\n".join(lines)
 
 
-Key = tuple[Any, ...]
-_CHUNK = 500  # keys per statement: far below every engine's bound-parameter limit
-
-
 class _Planner:
     """Which of the person's rows in each table are deleted, anonymised or kept, and why.
 
@@ -267,23 +264,7 @@ class _Planner:
 
     def deletion_order(self) -> list[sa.Table]:
         """Graph tables with every table that references another before it (FK-safe)."""
-        referencing = {
-            id(t): {
-                id(r.child)
-                for r in self.catalog.references_to(t)
-                if id(r.child) in self.in_graph and r.child is not t
-            }
-            for t in self.graph.order
-        }
-        order: list[sa.Table] = []
-        done: set[int] = set()
-        remaining = list(reversed(self.graph.order))
-        while remaining:
-            chosen = next((t for t in remaining if referencing[id(t)] <= done), remaining[0])
-            order.append(chosen)
-            done.add(id(chosen))
-            remaining.remove(chosen)
-        return order
+        return referencing_first(self.catalog, list(reversed(self.graph.order)))
 
 
 @dataclass
@@ -307,13 +288,6 @@ def _pk_columns(table: sa.Table) -> list[sa.Column]:
 def _keys(connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool]) -> list[Key]:
     pk = _pk_columns(table)
     return [tuple(row) for row in connection.execute(sa.select(*pk).where(*where).order_by(*pk))]
-
-
-def _key_match(table: sa.Table, keys: list[Key]) -> ColumnElement[bool]:
-    pk = _pk_columns(table)
-    if len(pk) == 1:
-        return pk[0].in_([k[0] for k in keys])
-    return sa.tuple_(*pk).in_(keys)
 
 
 def _plan_table(connection: sa.Connection, planner: _Planner, table: sa.Table) -> _TablePlan:
@@ -356,7 +330,9 @@ def _outcomes(
     outcomes = []
     if plan.action.action == "keep":
         where = planner.rows.of(plan.table)
-        rows = len(plan.keep) if _pk_columns(plan.table) else _count(connection, plan.table, where)
+        rows = (
+            len(plan.keep) if _pk_columns(plan.table) else count_rows(connection, plan.table, where)
+        )
         if rows:
             basis, until = _kept_until(connection, planner.config, plan.action, plan.table, where)
             outcomes.append(
@@ -391,22 +367,12 @@ def _apply(connection: sa.Connection, plan: _TablePlan, key: bytes) -> None:
                 f"{qualified_name(table)}]"
             )
         pk = _pk_columns(table)
-        for chunk in _chunks(plan.anonymise):
+        for chunk in chunks(plan.anonymise):
             anonymise_rows(
-                connection, table, pk[0], plan.action.columns, _key_match(table, chunk), key
+                connection, table, pk[0], plan.action.columns, key_match(table, chunk), key
             )
-    for chunk in _chunks(plan.delete):
-        connection.execute(table.delete().where(_key_match(table, chunk)))
-
-
-def _chunks(keys: list[Key]) -> list[list[Key]]:
-    return [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
-
-
-def _count(connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool]) -> int:
-    return connection.execute(
-        sa.select(sa.func.count()).select_from(table).where(*where)
-    ).scalar_one()
+    for chunk in chunks(plan.delete):
+        connection.execute(table.delete().where(key_match(table, chunk)))
 
 
 def _kept_until(

@@ -25,11 +25,10 @@ from .engines import TargetDatabase, describe_write_failure
 from .errors import DatabaseUnavailable, UsageError
 from .execute import anonymise_rows
 from .keys import hash_key
+from .rowkeys import chunks, count_rows, key_match, referencing_first
 from .schema import Catalog, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
-
-_CHUNK = 500
 
 
 @dataclass
@@ -50,33 +49,6 @@ class ReplayResult:
             "not_replayable": self.skipped,
             "failures": self.failures,
         }
-
-
-def _order(catalog: Catalog, tables: list[sa.Table]) -> list[sa.Table]:
-    """Tables that refer to others first, so no delete breaks a foreign key."""
-    ids = {id(t) for t in tables}
-    referencing = {
-        id(t): {
-            id(r.child) for r in catalog.references_to(t) if id(r.child) in ids and r.child is not t
-        }
-        for t in tables
-    }
-    order: list[sa.Table] = []
-    done: set[int] = set()
-    remaining = list(tables)
-    while remaining:
-        chosen = next((t for t in remaining if referencing[id(t)] <= done), remaining[0])
-        order.append(chosen)
-        done.add(id(chosen))
-        remaining.remove(chosen)
-    return order
-
-
-def _match(table: sa.Table, keys: list[tuple]) -> sa.ColumnElement[bool]:
-    pk = list(table.primary_key.columns)
-    if len(pk) == 1:
-        return pk[0].in_([k[0] for k in keys])
-    return sa.tuple_(*pk).in_(keys)
 
 
 def _replay_database(
@@ -101,15 +73,15 @@ def _replay_database(
                 raise DatabaseUnavailable(f"database {target.name}: table {name!r} is gone")
             tables.append(table)
         try:
-            for table in _order(catalog, tables):
+            for table in referencing_first(catalog, tables):
                 work = by_table[qualified_name(table)]
                 pk = list(table.primary_key.columns)
                 for strategies, keys in work["anonymised"].items():
                     rows = 0
-                    for chunk in _chunks(sorted(keys)):
-                        where = _match(table, chunk)
+                    for chunk in chunks(sorted(keys)):
+                        where = key_match(table, chunk)
                         rows += (
-                            _count(connection, table, where)
+                            count_rows(connection, table, where)
                             if dry_run
                             else anonymise_rows(connection, table, pk[0], strategies, where, key)
                         )
@@ -123,10 +95,10 @@ def _replay_database(
                     )
                 if work["deleted"]:
                     rows = 0
-                    for chunk in _chunks(sorted(work["deleted"])):
-                        where = _match(table, chunk)
+                    for chunk in chunks(sorted(work["deleted"])):
+                        where = key_match(table, chunk)
                         rows += (
-                            _count(connection, table, where)
+                            count_rows(connection, table, where)
                             if dry_run
                             else connection.execute(table.delete().where(where)).rowcount
                         )
@@ -144,16 +116,6 @@ def _replay_database(
             connection.rollback()
             raise
     return outcomes
-
-
-def _chunks(keys: list[tuple]) -> list[list[tuple]]:
-    return [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
-
-
-def _count(connection: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
-    return connection.execute(
-        sa.select(sa.func.count()).select_from(table).where(where)
-    ).scalar_one()
 
 
 def replay(

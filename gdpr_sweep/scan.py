@@ -50,10 +50,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from .checks import select_databases
+from .checks import read_each, select_databases
 from .config import Config, Rule, state_url
-from .engines import TargetDatabase, describe_failure
-from .errors import ConfigError, DatabaseUnavailable, GdprSweepError
+from .engines import TargetDatabase
+from .errors import ConfigError, GdprSweepError
 from .schema import Catalog, check_subject, qualified_name, split_name
 from .state.models import metadata as state_metadata
 from .subject import build_graph
@@ -411,28 +411,22 @@ def scan_config(
     be personal (or handled elsewhere); they are never reported.
     """
     patterns = _DEFAULT_COMPILED + compile_patterns(extra_patterns)
+
+    def read(target: TargetDatabase, catalog: Catalog) -> list[ScanFinding]:
+        return scan_database(
+            catalog,
+            target.name,
+            config,
+            patterns,
+            skip_own_tables=_is_state_database(config, target),
+            ignore=ignore,
+        )
+
     result = ScanResult()
-    for target in select_databases(config, databases):
-        try:
-            with target.read_only() as connection:
-                catalog = Catalog(connection)
-                findings = scan_database(
-                    catalog,
-                    target.name,
-                    config,
-                    patterns,
-                    skip_own_tables=_is_state_database(config, target),
-                    ignore=ignore,
-                )
-        except DatabaseUnavailable as exc:
-            result.unreachable.append(str(exc))
+    for target, findings, error in read_each(select_databases(config, databases), read):
+        if error is not None or findings is None:
+            result.unreachable.append(error or f"database {target.name}: not read")
             continue
-        except sa.exc.DBAPIError as exc:
-            reason = describe_failure(exc, target.url)
-            result.unreachable.append(f"database {target.name}: {reason}")
-            continue
-        finally:
-            target.dispose()
         result.findings.extend(findings)
         result.scanned.append(target.name)
     return result
