@@ -297,7 +297,8 @@ def anonymise_rows(
 
     Without `hash` this is one set-based UPDATE. HMAC is not portable SQL, so with
     `hash` the rows' inputs are read (the caller bounds them: one batch, or one
-    person's rows) and the pseudonyms bound in one `CASE pk WHEN ...` UPDATE per chunk.
+    person's rows) and the pseudonyms bound: an executemany UPDATE by key, or on
+    MariaDB a `CASE pk WHEN ...` UPDATE per chunk.
     """
     dialect = connection.dialect.name
     values = {
@@ -309,24 +310,39 @@ def anonymise_rows(
     if not hashed:
         return connection.execute(table.update().where(where).values(values)).rowcount
     rows = connection.execute(sa.select(pk, *hashed).where(where)).all()
-    for chunk in (rows[i : i + _HASH_CHUNK] for i in range(0, len(rows), _HASH_CHUNK)):
-        # One UPDATE per chunk: `SET col = CASE pk WHEN :k THEN :pseudonym ... END`.
-        keys = [row[0] for row in chunk]
-        chunk_values = dict(values)
-        for i, column in enumerate(hashed):
-            pseudonyms = {row[0]: _pseudonym(column, row[i + 1], key) for row in chunk}
-            chunk_values[column] = sa.case(
-                {k: sa.literal(v, column.type) for k, v in pseudonyms.items()},
-                value=pk,
-                else_=column,
-            )
-        connection.execute(table.update().where(pk.in_(keys)).values(chunk_values))
+    if not rows:
+        return 0
+    pseudonyms = [
+        (row[0], *(_pseudonym(col, row[i + 1], key) for i, col in enumerate(hashed)))
+        for row in rows
+    ]
+    if dialect in ("mysql", "mariadb"):
+        # PyMySQL runs an executemany UPDATE row by row (a round trip each): bind the
+        # pseudonyms into `SET col = CASE pk WHEN ... END` instead, in short chunks, as
+        # every row walks the CASE.
+        for start in range(0, len(pseudonyms), _HASH_CASE_CHUNK):
+            chunk = pseudonyms[start : start + _HASH_CASE_CHUNK]
+            chunk_values = dict(values)
+            for i, column in enumerate(hashed):
+                chunk_values[column] = sa.case(
+                    {p[0]: sa.literal(p[i + 1], column.type) for p in chunk},
+                    value=pk,
+                    else_=column,
+                )
+            keys = [p[0] for p in chunk]
+            connection.execute(table.update().where(pk.in_(keys)).values(chunk_values))
+        return len(rows)
+    # One statement, compiled once, executed for every row of the batch: psycopg
+    # pipelines it and SQLite runs it in-process.
+    for i, column in enumerate(hashed):
+        values[column] = sa.bindparam(f"_h{i}", type_=column.type)
+    params = [{"_k": p[0], **{f"_h{i}": v for i, v in enumerate(p[1:])}} for p in pseudonyms]
+    connection.execute(table.update().where(pk == sa.bindparam("_k")).values(values), params)
     return len(rows)
 
 
-#: Rows per hashing UPDATE: 2 bound parameters a row and column stays far below every
-#: engine's limit, and the statement stays small enough to plan quickly.
-_HASH_CHUNK = 1000
+#: Rows per CASE update on MariaDB: each row walks the CASE, so it stays short.
+_HASH_CASE_CHUNK = 100
 
 
 def _pseudonym(column: sa.Column, value: Any, key: bytes) -> Any:
