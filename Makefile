@@ -33,6 +33,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
 	$(BIN)/python bench/bench.py --rows $(N)
+	$(BIN)/python bench/erase_bench.py --rows $(N)
 
 databases:  ## start local PostgreSQL and MariaDB test servers (as root)
 	bash .ci/start-databases

@@ -91,6 +91,23 @@ def build(url: str, engine: str, n: int) -> None:
     eng.dispose()
 
 
+def _ensure_database(url: str, engine: str) -> None:
+    """Create the benchmark's own database on the server if it is missing."""
+    admin = url.rsplit("/", 1)[0] + ("/postgres" if engine == "postgresql" else "/")
+    server = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as c:
+            exists = c.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = 'gdpr_sweep_bench'"
+                if engine == "postgresql"
+                else "SHOW DATABASES LIKE 'gdpr_sweep_bench'"
+            ).first()
+            if not exists:
+                c.exec_driver_sql("CREATE DATABASE gdpr_sweep_bench")
+    finally:
+        server.dispose()
+
+
 def erase(config: Path, email: str, env: dict[str, str]) -> tuple[float, dict]:
     started = time.perf_counter()
     finished = subprocess.run(
@@ -126,19 +143,11 @@ def main() -> int:
     for engine in args.engines.split(","):
         url = f"sqlite:///{workdir / 'erase.db'}" if engine == "sqlite" else DEFAULT_URLS[engine]
         if engine != "sqlite":
-            server = sa.create_engine(
-                url.rsplit("/", 1)[0] + ("/postgres" if engine == "postgresql" else "/"),
-                isolation_level="AUTOCOMMIT",
-            )
-            with server.connect() as c:
-                exists = c.exec_driver_sql(
-                    "SELECT 1 FROM pg_database WHERE datname = 'gdpr_sweep_bench'"
-                    if engine == "postgresql"
-                    else "SHOW DATABASES LIKE 'gdpr_sweep_bench'"
-                ).first()
-                if not exists:
-                    c.exec_driver_sql("CREATE DATABASE gdpr_sweep_bench")
-            server.dispose()
+            try:
+                _ensure_database(url, engine)
+            except sa.exc.OperationalError as exc:
+                print(f"{engine:<11} skipped: server unreachable ({type(exc.orig).__name__})")
+                continue
         started = time.perf_counter()
         build(url, engine, args.rows)
         built = time.perf_counter() - started
