@@ -33,6 +33,7 @@ def test_demo_builds_once_and_every_rule_has_due_and_not_due_rows(tmp_path):
     # Re-running is safe: nothing is rebuilt, and the plan is the same.
     second = run_cli("demo", str(directory), "--as-of", "2026-11-23", "--json")
     assert second.exit_code == 0
+
     def counts(items: list[dict]) -> list[dict]:
         return [{k: v for k, v in item.items() if k != "count_seconds"} for item in items]
 
