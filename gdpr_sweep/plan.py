@@ -44,7 +44,7 @@ class PlanItem:
     basis: str | None = None
     controller: str | None = None
     due_digest: str | None = None  # keyed digest of the due keys (plan files only)
-    table_rows: int | None = None  # rows in the table (run and apply, for max_fraction)
+    table_rows: int | None = None  # rows in the table (run/apply, when something is due)
     count_seconds: float | None = None  # how long counting the due rows took
 
 
@@ -176,10 +176,12 @@ def evaluate_database(
                 due_digest=due_keys_digest(connection, compiled, digest_key)
                 if digest_key is not None
                 else None,
+                # Only the max_fraction guard needs the table's size, and only when
+                # something is due: a rule with nothing due costs no second scan.
                 table_rows=connection.execute(
                     sa.select(sa.func.count()).select_from(compiled.table)
                 ).scalar_one()
-                if with_table_rows
+                if with_table_rows and due
                 else None,
             )
             evaluated.append(Evaluated(item, compiled))
