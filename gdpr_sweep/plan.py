@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from . import __version__
 from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
+from .counting import count, scan_is_cheaper
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
 from .holds import HeldKeys, active_holds
@@ -94,9 +95,8 @@ def select_rules(config: Config, rule_ids: Iterable[str] | None) -> tuple[Rule, 
 
 def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, dict[str, int]]:
     """Return (rows due, rows held per exception reason)."""
-    due = connection.execute(
-        sa.select(sa.func.count()).select_from(compiled.table).where(compiled.due)
-    ).scalar_one()
+    unindexed = scan_is_cheaper(connection, compiled)
+    due = count(connection, compiled.table, compiled.due_where(unindexed=unindexed))
     held_by: dict[str, int] = {}
     if compiled.exceptions:
         sums = [
@@ -106,11 +106,11 @@ def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, 
         row = connection.execute(
             sa.select(sa.func.count(), *sums)
             .select_from(compiled.table)
-            .where(compiled.candidate, compiled.kept)
+            .where(compiled.candidate_where(unindexed=unindexed), compiled.kept)
         ).one()
         held_by = {e.reason: int(n) for e, n in zip(compiled.exceptions, row[1:], strict=True)}
         held_by["total"] = int(row[0])
-    return int(due), held_by
+    return due, held_by
 
 
 def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, key: bytes) -> str:
@@ -178,11 +178,7 @@ def evaluate_database(
                 else None,
                 # Only the max_fraction guard needs the table's size, and only when
                 # something is due: a rule with nothing due costs no second scan.
-                table_rows=connection.execute(
-                    sa.select(sa.func.count()).select_from(compiled.table)
-                ).scalar_one()
-                if with_table_rows and due
-                else None,
+                table_rows=count(connection, compiled.table) if with_table_rows and due else None,
             )
             evaluated.append(Evaluated(item, compiled))
     return evaluated

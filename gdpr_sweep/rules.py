@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from .columns import day_start_bound, later_than
 from .config import Rule, SweepSettings
@@ -49,13 +50,27 @@ class CompiledRule:
     cutoff: dt.datetime  # the same boundary as an aware instant (local midnight)
     candidate: ColumnElement[bool]
     exceptions: tuple[Exception_, ...]
+    # SQLite only, for counting (see counting.py): the clock condition alone, and the
+    # same candidate predicate written so that it cannot walk the clock's index.
+    clock_range: ColumnElement[bool] | None = None
+    candidate_unindexed: ColumnElement[bool] | None = None
 
     @property
     def due(self) -> ColumnElement[bool]:
         """The predicate of the rows this rule acts on."""
+        return self.due_where(unindexed=False)
+
+    def due_where(self, *, unindexed: bool) -> ColumnElement[bool]:
+        """`due`, or with `unindexed` its table-scanning form (same rows, SQLite only)."""
+        candidate = self.candidate_where(unindexed=unindexed)
         if not self.exceptions:
-            return self.candidate
-        return sa.and_(self.candidate, sa.not_(self.kept))
+            return candidate
+        return sa.and_(candidate, sa.not_(self.kept))
+
+    def candidate_where(self, *, unindexed: bool) -> ColumnElement[bool]:
+        if unindexed and self.candidate_unindexed is not None:
+            return self.candidate_unindexed
+        return self.candidate
 
     @property
     def kept(self) -> ColumnElement[bool]:
@@ -86,7 +101,8 @@ def compile_rule(
     assert pk is not None
     threshold = cutoff_date(rule, as_of, settings)
 
-    clauses: list[ColumnElement[bool]] = [_clock_is_before(catalog, rule, table, threshold, tz)]
+    clock = _clock_is_before(catalog, rule, table, threshold, tz)
+    clauses: list[ColumnElement[bool]] = []
     for column_name, values in rule.only:
         column = table.columns[column_name]
         clauses.append(column == values[0] if len(values) == 1 else column.in_(values))
@@ -120,15 +136,36 @@ def compile_rule(
         )
     if held_keys:
         exceptions.append(Exception_(LEGAL_HOLD, pk.in_(sorted(set(held_keys)))))
+    clock_range = candidate_unindexed = None
+    if dialect == "sqlite" and rule.since_latest is None and rule.since and (clauses or exceptions):
+        # Only a plain clock column with further conditions can make SQLite walk the
+        # clock's index with a row lookup per entry (counting.py chooses).
+        since = table.columns[rule.since]
+        clock_range = clock
+        candidate_unindexed = sa.and_(
+            _unindexed(since) < day_start_bound(since, dialect, threshold, tz), *clauses
+        )
+
     return CompiledRule(
         rule=rule,
         table=table,
         primary_key=pk,
         cutoff_date=threshold,
         cutoff=start_of_local_day(threshold, tz),
-        candidate=sa.and_(*clauses),
+        candidate=sa.and_(clock, *clauses),
         exceptions=tuple(exceptions),
+        clock_range=clock_range,
+        candidate_unindexed=candidate_unindexed,
     )
+
+
+def _unindexed(column: sa.Column) -> ColumnElement:
+    """SQLite's `+column`: the same value, but no index can serve the comparison.
+
+    Unary plus only drops the column's affinity, which changes nothing here: the bound
+    value is ISO text that no numeric affinity would convert.
+    """
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def _clock_is_before(

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from .checks import select_databases
 from .config import Config
+from .counting import count_due
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, Refused, UsageError
 from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
@@ -288,11 +289,7 @@ def _verify(
     """
     with target.read_only() as connection:
         for evaluated, item in zip(evaluation.evaluated, items, strict=True):
-            item.left = connection.execute(
-                sa.select(sa.func.count())
-                .select_from(evaluated.compiled.table)
-                .where(evaluated.compiled.due)
-            ).scalar_one()
+            item.left = count_due(connection, evaluated.compiled)
     left = [item for item in items if item.left]
     for item in left:
         store.append(
