@@ -182,6 +182,14 @@ class RuleExecutor:
         self.pk = compiled.primary_key
         self.dialect = engine.dialect.name
         self.personal_key = not _is_integer_key(self.pk)
+        # Every batch runs the same statements with other keys: build them once, so
+        # SQLAlchemy compiles each once (its cache key is memoised on the object).
+        self._last = sa.bindparam("gdpr_sweep_last", type_=self.pk.type)
+        self._upper = sa.bindparam("gdpr_sweep_upper", type_=self.pk.type)
+        self._first_batch = self._statements(self.pk <= self._upper, first=True)
+        self._next_batch = self._statements(
+            sa.and_(self.pk > self._last, self.pk <= self._upper), first=False
+        )
 
     def label(self, value: Any) -> str | None:
         return key_label(self.key, value, self.personal_key) if value is not None else None
@@ -205,14 +213,11 @@ class RuleExecutor:
                 with connection.begin():
                     for statement in self.timeouts:
                         connection.exec_driver_sql(statement)
-                    upper = self._batch_upper(connection, last)
+                    statements = self._first_batch if last is None else self._next_batch
+                    upper = connection.execute(statements.upper, {"gdpr_sweep_last": last}).scalar()
                     if upper is None:
                         break
-                    in_range = (
-                        self.pk <= upper
-                        if last is None
-                        else sa.and_(self.pk > last, self.pk <= upper)
-                    )
+                    keys = {"gdpr_sweep_last": last, "gdpr_sweep_upper": upper}
                     audit = {
                         "database": self.database,
                         "rule": self.compiled.rule.id,
@@ -230,10 +235,12 @@ class RuleExecutor:
                     started = time.perf_counter()
                     # The due predicate is evaluated again inside the statement, so a row
                     # that stopped being due since the boundary was read is left alone.
-                    if self.compiled.rule.action == "delete":
-                        rows = self._delete(connection, in_range)
+                    if statements.act is None:
+                        rows = self._anonymise_hashed(connection, last, upper)
                     else:
-                        rows = self._anonymise(connection, in_range)
+                        for cascade in statements.cascade:
+                            connection.execute(cascade, keys)
+                        rows = connection.execute(statements.act, keys).rowcount
                 elapsed = time.perf_counter() - started  # how long the batch held its locks
                 failpoint("after-target-commit")
                 outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
@@ -249,12 +256,34 @@ class RuleExecutor:
             failpoint("after-batch")
         return result
 
-    def _batch_upper(self, connection: sa.Connection, last: Any) -> Any:
-        inner = sa.select(self.pk.label("k")).where(self.compiled.due)
-        if last is not None:
-            inner = inner.where(self.pk > last)
+    def _statements(self, in_range: ColumnElement[bool], *, first: bool) -> _BatchStatements:
+        """Build one batch's statements; the keys are bound parameters."""
+        table, due = self.compiled.table, self.compiled.due
+        inner = sa.select(self.pk.label("k")).where(due)
+        if not first:
+            inner = inner.where(self.pk > self._last)
         batch = inner.order_by(self.pk).limit(self.batch_size).subquery("batch")
-        return connection.execute(sa.select(sa.func.max(batch.c.k))).scalar()
+        upper = sa.select(sa.func.max(batch.c.k))
+        rule = self.compiled.rule
+        if rule.action == "delete":
+            # Children before parents: the deepest cascade table first.
+            cascade = tuple(
+                step.child.delete().where(
+                    step.child.columns[step.column].in_(
+                        self._selected(step.parent, step.referred, in_range)
+                    )
+                )
+                for step in reversed(self.cascade)
+            )
+            act = table.delete().where(in_range, due)
+            return _BatchStatements(upper, cascade, act)
+        if any(strategy == "hash" for _, strategy in rule.columns):
+            return _BatchStatements(upper, (), None)  # pseudonyms bound per batch
+        values = {
+            table.columns[name]: replacement(strategy, table.columns[name], self.dialect)
+            for name, strategy in rule.columns
+        }
+        return _BatchStatements(upper, (), table.update().where(in_range, due).values(values))
 
     def _selected(self, table: sa.Table, column: str, in_range: ColumnElement[bool]) -> sa.Select:
         """Return a SELECT of `table.column` for the rows this batch deletes (recursively)."""
@@ -264,17 +293,8 @@ class RuleExecutor:
         parent_keys = self._selected(step.parent, step.referred, in_range)
         return sa.select(table.columns[column]).where(table.columns[step.column].in_(parent_keys))
 
-    def _delete(self, connection: sa.Connection, in_range: ColumnElement[bool]) -> int:
-        # Children before parents: the deepest cascade table first.
-        for step in reversed(self.cascade):
-            parent_keys = self._selected(step.parent, step.referred, in_range)
-            connection.execute(
-                step.child.delete().where(step.child.columns[step.column].in_(parent_keys))
-            )
-        table = self.compiled.table
-        return connection.execute(table.delete().where(in_range, self.compiled.due)).rowcount
-
-    def _anonymise(self, connection: sa.Connection, in_range: ColumnElement[bool]) -> int:
+    def _anonymise_hashed(self, connection: sa.Connection, last: Any, upper: Any) -> int:
+        in_range = self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
         return anonymise_rows(
             connection,
             self.compiled.table,
@@ -283,6 +303,15 @@ class RuleExecutor:
             sa.and_(in_range, self.compiled.due),
             self.key,
         )
+
+
+@dataclass(frozen=True)
+class _BatchStatements:
+    """One batch's statements, keys bound at execution (`gdpr_sweep_last`/`_upper`)."""
+
+    upper: sa.Select  # the batch's last key: max over the next `batch_size` due keys
+    cascade: tuple[sa.Delete, ...]  # delete rules: children first
+    act: sa.Delete | sa.Update | None  # None: an anonymise rule with `hash` columns
 
 
 def anonymise_rows(

@@ -49,6 +49,15 @@ _HASHED_FIELDS = (
 )
 
 
+# Built once: an append per batch should not rebuild (and re-key) its statements.
+_CHAIN_HEAD = (
+    sa.select(audit_entries.c.id, audit_entries.c.entry_hash)
+    .order_by(audit_entries.c.id.desc())
+    .limit(1)
+)
+_INSERT_ENTRY = audit_entries.insert()
+
+
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
@@ -323,11 +332,7 @@ class StateStore:
         key_to: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> str:
-        last = connection.execute(
-            sa.select(audit_entries.c.id, audit_entries.c.entry_hash)
-            .order_by(audit_entries.c.id.desc())
-            .limit(1)
-        ).first()
+        last = connection.execute(_CHAIN_HEAD).first()
         entry: dict[str, Any] = {
             "id": (last.id + 1) if last else 1,
             "run_id": run_id,
@@ -345,7 +350,7 @@ class StateStore:
         }
         assert self.key is not None, "writing the audit trail needs the key"
         entry["entry_hash"] = entry_hash(self.key, entry)
-        connection.execute(audit_entries.insert().values(**entry))
+        connection.execute(_INSERT_ENTRY, entry)
         return str(entry["entry_hash"])
 
     def entries(self) -> Iterator[dict[str, Any]]:
