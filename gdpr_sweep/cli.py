@@ -3,6 +3,9 @@
 Errors are turned into one line on stderr and the exit code SPEC gives them, in one
 place (`_errors_to_exit_codes`); `--debug` shows the traceback of internal errors.
 Usage errors from Click are reduced to one line as well (`OneLineErrors`).
+
+Modules only some commands need (erasure, export, replay, scan, metrics, migrations,
+Rich) are imported by those commands: the nightly `run --quiet` starts without them.
 """
 
 from __future__ import annotations
@@ -25,13 +28,10 @@ from typer.core import TyperGroup
 from . import __version__
 from .checks import check_config
 from .config import Config, load_config
-from .erase import erase_subject, subject_hash
 from .errors import GdprSweepError, Refused, UsageError
-from .export import export_subject
 from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
 from .logs import setup_logging
-from .metrics import render_metrics, write_metrics
 from .periods import parse_as_of, parse_duration
 from .plan import Plan, build_plan
 from .render import (
@@ -45,11 +45,7 @@ from .render import (
     print_plan,
     print_run,
 )
-from .replay import replay
-from .scan import scan_config
-from .state.migrate import head_revision
 from .state.store import StateStore
-from .subject import parse_subject
 from .sweep import RunResult, SweepOptions, apply_plan, load_plan, run_sweep
 from .sweep import verify_only as verify_only_sweep
 
@@ -419,8 +415,9 @@ def run(
     """
     with _errors_to_exit_codes(debug):
         config = load_config(config_path)
-        console = make_console()
-        show_progress = console.is_terminal and not quiet and not as_json
+        # Quiet and JSON runs draw nothing: no console (and no Rich) at all.
+        console = None if quiet or as_json else make_console()
+        show_progress = console is not None and console.is_terminal
         started = time.monotonic()
         result: RunResult | None = None
         status = "failed"
@@ -434,7 +431,8 @@ def run(
             if verify_only:
                 result = verify_only_sweep(config, _as_of(config, as_of), database, jobs)
             else:
-                with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
+                bars = RichProgress(console) if console and show_progress else None
+                with bars or contextlib.nullcontext():
                     result = run_sweep(
                         config, _as_of(config, as_of), database, options=options, progress=bars
                     )
@@ -458,6 +456,8 @@ def _write_run_metrics(
     duration: float,
     databases: list[str] | None,
 ) -> None:
+    from .metrics import render_metrics, write_metrics
+
     store = StateStore(config, None)
     try:
         last_success = store.last_success()
@@ -541,6 +541,8 @@ def migrate(config_path: ConfigOption = None, debug: DebugOption = False) -> Non
         gdpr-sweep migrate -c /etc/gdpr-sweep/gdpr-sweep.toml
     """
     with _errors_to_exit_codes(debug):
+        from .state.migrate import head_revision
+
         config = load_config(config_path)
         store = StateStore(config, None)
         store.close()
@@ -588,6 +590,8 @@ def erase(
         gdpr-sweep erase --subject email=person@example.com --receipt receipt.json
     """
     with _errors_to_exit_codes(debug):
+        from .erase import erase_subject
+
         config = load_config(config_path)
         result = erase_subject(
             config, subject, parse_as_of(None, config.sweep.tz), databases=database, dry_run=dry_run
@@ -626,6 +630,8 @@ def export(
         gdpr-sweep export --subject cpr=010190-9999 --out subject-access.json
     """
     with _errors_to_exit_codes(debug):
+        from .export import export_subject
+
         config = load_config(config_path)
         result = export_subject(config, subject, out, databases=database)
         rows = sum(result.rows.values())
@@ -664,6 +670,8 @@ def scan(
         gdpr-sweep scan --strict || echo "uncovered personal data"
     """
     with _errors_to_exit_codes(debug):
+        from .scan import scan_config
+
         config = load_config(config_path)
         result = scan_config(
             config, database, config.sweep.personal_column_patterns, config.sweep.scan_ignore
@@ -713,6 +721,8 @@ def replay_command(
         gdpr-sweep replay --since 2026-11-01 --database aarhus
     """
     with _errors_to_exit_codes(debug):
+        from .replay import replay
+
         result = replay(load_config(config_path), since, database, dry_run)
         if as_json:
             typer.echo(dumps(result.to_json()))
@@ -905,6 +915,9 @@ def audit_find(
         gdpr-sweep audit find --subject email=person@example.com
     """
     with _errors_to_exit_codes(debug):
+        from .erase import subject_hash
+        from .subject import parse_subject
+
         config = load_config(config_path)
         kind, _column, value = parse_subject(subject, config)
         key = hash_key(config)

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
+    from rich.console import Console
+    from rich.table import Table
 
-from .holds import Hold
-from .plan import Plan
-from .schema import Finding
-from .sweep import RunResult
+    from .holds import Hold
+    from .plan import Plan
+    from .schema import Finding
+    from .sweep import RunResult
 
 
 def plan_table(plan: Plan) -> Table:
     """Return the plan as a Rich table a DPO can read and sign off."""
+    from rich.table import Table
+
     databases = sorted({item.database for item in plan.items})
     many = len(databases) > 1
     title = f"gdpr-sweep plan as of {plan.as_of.isoformat(timespec='seconds')} ({plan.timezone})"
@@ -80,6 +82,8 @@ def print_plan(console: Console, plan: Plan) -> None:
 
 def make_console() -> Console:
     """A console for stdout; when piped (cron mail, a file), wide enough not to wrap."""
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)
@@ -102,6 +106,14 @@ class RichProgress:
     """A progress bar per rule, on a terminal (implements execute.Progress)."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -130,6 +142,8 @@ class RichProgress:
 
 def print_run(console: Console, result: RunResult) -> None:
     """Print what a run or apply did, rule by rule."""
+    from rich.table import Table
+
     table = Table(
         title=f"gdpr-sweep run {result.run_id} as of "
         f"{result.as_of.isoformat(timespec='seconds')}: {result.status}"
@@ -174,6 +188,8 @@ def print_run(console: Console, result: RunResult) -> None:
 
 
 def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title="gdpr-sweep runs (newest first)")
     for header in (
         "run",
@@ -199,6 +215,8 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
 
 
 def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     console.print(
         f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
         f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
@@ -234,6 +252,8 @@ def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[st
 
 
 def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:
+    from rich.table import Table
+
     table = Table(title="gdpr-sweep holds")
     for header in ("id", "status", "database", "table", "key", "until", "reason", "by", "since"):
         table.add_column(header, no_wrap=header not in ("reason",))
