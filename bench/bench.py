@@ -169,6 +169,7 @@ class Sample:
     rows: int
     batches: int | None = None
     longest_batch: float | None = None
+    loop: float | None = None  # gdpr-sweep: its batches alone (the run's own `seconds`)
 
 
 @dataclass
@@ -222,6 +223,7 @@ class Goal:
     limit: float
     unit: str
     net: float | None = None  # a ratio with each side's process start-up taken off
+    loop: float | None = None  # gdpr-sweep's batches alone / the baseline's work
 
     @property
     def passed(self) -> bool:
@@ -329,6 +331,7 @@ class EngineBench:
             rows=item["done"],
             batches=item.get("batches"),
             longest_batch=item.get("longest_batch_seconds"),
+            loop=item.get("seconds"),
         )
 
     def plan_tool(self, rule: str) -> Sample:
@@ -539,7 +542,9 @@ def _ratio_goal(
     if tool_startup and base_startup and base.seconds > base_startup.seconds:
         net_tool = tool.seconds - tool_startup.seconds
         net = net_tool / (base.seconds - base_startup.seconds)
-    return Goal(engine, goal, tool.seconds / base.seconds, limit, "x", net)
+    loop, base_work = tool.median("loop"), base.median("work")
+    loop_ratio = loop / base_work if loop and base_work else None
+    return Goal(engine, goal, tool.seconds / base.seconds, limit, "x", net, loop_ratio)
 
 
 def goals(measurements: list[Measurement], engines: list[str]) -> list[Goal]:
@@ -673,7 +678,10 @@ def render_goals(result: list[Goal]) -> str:
             goal.unit,
         )
         what = "whole processes" if " query <= " in goal.goal else "net of start-up"
-        net = f"   ({what}: {goal.net:.2f}x)" if goal.net is not None else ""
+        net = f"   ({what}: {goal.net:.2f}x" if goal.net is not None else ""
+        if net and goal.loop is not None:
+            net += f"; batches alone: {goal.loop:.2f}x"
+        net += ")" if net else ""
         rows.append(f"  {status}  {goal.engine:<10}  {goal.goal:<{width}}  {value:>8}{net}")
     return "\n".join(rows)
 

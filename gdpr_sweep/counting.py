@@ -32,6 +32,12 @@ def count(connection: sa.Connection, table: sa.Table, *where: sa.ColumnElement[b
     )
 
 
+def count_at_most(connection: sa.Connection, table: sa.Table, limit: int) -> int:
+    """Return the table's row count, or `limit` if it has at least that many."""
+    rows = sa.select(sa.literal(1).label("one")).select_from(table).limit(limit).subquery("rows")
+    return int(connection.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
+
+
 def scan_is_cheaper(connection: sa.Connection, compiled: CompiledRule) -> bool:
     """True when counting `compiled`'s rows should read the table, not walk the index."""
     if compiled.clock_range is None:

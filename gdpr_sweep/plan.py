@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from . import __version__
 from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
-from .counting import count, scan_is_cheaper
+from .counting import count, count_at_most, scan_is_cheaper
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
 from .holds import HeldKeys, active_holds
@@ -45,7 +46,9 @@ class PlanItem:
     basis: str | None = None
     controller: str | None = None
     due_digest: str | None = None  # keyed digest of the due keys (plan files only)
-    table_rows: int | None = None  # rows in the table (run/apply, when something is due)
+    # Rows in the table, for the max_fraction guard of run/apply: counted only as far as
+    # the guard needs (None: the table has more rows than would make it trip).
+    table_rows: int | None = None
     count_seconds: float | None = None  # how long counting the due rows took
 
 
@@ -141,7 +144,7 @@ def evaluate_database(
     rules: tuple[Rule, ...],
     as_of: dt.datetime,
     digest_key: bytes | None = None,
-    with_table_rows: bool = False,
+    guard_fraction: float | None = None,
     holds: HeldKeys | None = None,
 ) -> list[Evaluated]:
     """Check, compile and count every applicable rule in one database, read-only."""
@@ -178,10 +181,26 @@ def evaluate_database(
                 else None,
                 # Only the max_fraction guard needs the table's size, and only when
                 # something is due: a rule with nothing due costs no second scan.
-                table_rows=count(connection, compiled.table) if with_table_rows and due else None,
+                table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
             )
             evaluated.append(Evaluated(item, compiled))
     return evaluated
+
+
+def _rows_for_guard(
+    connection: sa.Connection, table: sa.Table, due: int, fraction: float | None
+) -> int | None:
+    """Return the table's row count if `due` rows could exceed `fraction` of it, else None.
+
+    The guard trips when due / rows > fraction, i.e. when the table has fewer than
+    due / fraction rows; counting stops just past that (one row of margin for float
+    rounding). A nightly run with a few rows due in a big table counts a few rows.
+    """
+    if fraction is None or not due:
+        return None
+    enough = math.floor(due / fraction) + 2
+    rows = count_at_most(connection, table, enough)
+    return rows if rows < enough else None
 
 
 def build_plan(

@@ -54,6 +54,7 @@ class RunItem:
     done: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0
+    seconds: float = 0.0  # time spent executing the rule's batches, audit appends included
     left: int = 0  # still due when the run ended (verification recount)
 
 
@@ -104,15 +105,22 @@ def _evaluate(
     rule_ids: Iterable[str] | None,
     digest_key: bytes | None,
     jobs: int = 1,
+    guard: bool = False,
 ) -> list[_Evaluation]:
     rules = select_rules(config, rule_ids)
+    guard_fraction = config.sweep.max_fraction if guard else None
     holds = active_holds(config, local_date(as_of, config.sweep.tz))
 
     def evaluate(target: TargetDatabase) -> _Evaluation:
         evaluation = _Evaluation(target)
         try:
             evaluation.evaluated = evaluate_database(
-                target, rules, as_of, digest_key=digest_key, with_table_rows=True, holds=holds
+                target,
+                rules,
+                as_of,
+                digest_key=digest_key,
+                guard_fraction=guard_fraction,
+                holds=holds,
             )
         except DatabaseUnavailable as exc:
             evaluation.error = str(exc)
@@ -129,7 +137,7 @@ def _guard(config: Config, evaluations: list[_Evaluation], force: bool) -> None:
     limit = config.sweep.max_fraction
     for evaluation in evaluations:
         for item in (e.item for e in evaluation.evaluated):
-            rows = item.table_rows or 0
+            rows = item.table_rows or 0  # counted only when the table is small enough
             if rows and item.due / rows > limit:
                 raise Refused(
                     f"database {item.database}: rule {item.rule} would touch {item.due:,} of "
@@ -223,6 +231,7 @@ def _execute_database(
         for evaluated, item in zip(evaluation.evaluated, items, strict=True):
             if item.due == 0 or window.is_up():
                 continue
+            started = time.perf_counter()
             outcome = RuleExecutor(
                 target.engine,
                 evaluated.compiled,
@@ -241,6 +250,7 @@ def _execute_database(
             ).run()
             item.done, item.batches = outcome.rows, outcome.batches
             item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+            item.seconds = round(time.perf_counter() - started, 3)
             store.append(
                 run_id,
                 "rule-done",
@@ -386,6 +396,7 @@ def run_sweep(
                 rule_ids,
                 key if reviewed is not None else None,
                 options.jobs,
+                guard=not options.force,
             )
             command = "apply" if reviewed is not None else "run"
             try:

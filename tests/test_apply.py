@@ -278,6 +278,50 @@ def test_max_fraction_guard_refuses_unless_forced(target_db, tmp_path, monkeypat
     assert ids(target_db, "SELECT id FROM customer") == set(range(1, 18)) - due["customer-delete"]
 
 
+GUARD_RULE = """
+[[rules]]
+id = "old-delete"
+table = "customer"
+action = "delete"
+after = "3 years"
+since = "created_at"
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "fraction", "refused"),
+    [
+        (5, 0.5, False),  # 5 of 10 is not more than half
+        (6, 0.5, True),  # 6 of 10 is
+        (1, 0.5, False),  # the table is counted only as far as the guard needs
+        (9, 0.9, False),
+        (10, 0.9, True),
+        (3, 0.3, False),  # 0.3 is not exact in binary: 3 / 0.3 = 9.999...
+        (4, 0.3, True),
+    ],
+)
+def test_max_fraction_guard_boundary(target_db, tmp_path, monkeypatch, old, fraction, refused):
+    metadata = sa.MetaData()
+    sa.Table(
+        "customer",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("created_at", sa.DateTime),
+    )
+    rows = [{"id": i, "created_at": OLD if i <= old else NEW} for i in range(1, 11)]
+    target_db.create(metadata, {"customer": rows})
+    cfg = config(tmp_path, target_db, monkeypatch, max_fraction=fraction, rules=GUARD_RULE)
+    result = run_cli("run", "-c", str(cfg), "--as-of", AS_OF, "--json")
+    left = ids(target_db, "SELECT id FROM customer")
+    if refused:
+        assert result.exit_code == 5, result.stderr
+        assert f"would touch {old:,} of 10 rows" in result.stderr
+        assert left == set(range(1, 11))
+    else:
+        assert result.exit_code == 0, result.stderr
+        assert left == set(range(old + 1, 11))
+
+
 def test_second_sweep_exits_4_while_the_lock_is_held(target_db, tmp_path, monkeypatch):
     seed(target_db)
     cfg = config(tmp_path, target_db, monkeypatch)
