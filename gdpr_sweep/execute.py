@@ -184,8 +184,12 @@ class RuleExecutor:
         self.personal_key = not _is_integer_key(self.pk)
         # Every batch runs the same statements with other keys: build them once, so
         # SQLAlchemy compiles each once (its cache key is memoised on the object).
-        self._last = sa.bindparam("gdpr_sweep_last", type_=self.pk.type)
-        self._upper = sa.bindparam("gdpr_sweep_upper", type_=self.pk.type)
+        # (Named apart from the table's columns, whose SET values SQLAlchemy binds by name.)
+        self._last_name, self._upper_name = _unused_names(
+            compiled.table, "gdpr_sweep_last", "gdpr_sweep_upper"
+        )
+        self._last = sa.bindparam(self._last_name, type_=self.pk.type)
+        self._upper = sa.bindparam(self._upper_name, type_=self.pk.type)
         self._first_batch = self._statements(self.pk <= self._upper, first=True)
         self._next_batch = self._statements(
             sa.and_(self.pk > self._last, self.pk <= self._upper), first=False
@@ -214,10 +218,10 @@ class RuleExecutor:
                     for statement in self.timeouts:
                         connection.exec_driver_sql(statement)
                     statements = self._first_batch if last is None else self._next_batch
-                    upper = connection.execute(statements.upper, {"gdpr_sweep_last": last}).scalar()
+                    upper = connection.execute(statements.upper, {self._last_name: last}).scalar()
                     if upper is None:
                         break
-                    keys = {"gdpr_sweep_last": last, "gdpr_sweep_upper": upper}
+                    keys = {self._last_name: last, self._upper_name: upper}
                     audit = {
                         "database": self.database,
                         "rule": self.compiled.rule.id,
@@ -305,9 +309,19 @@ class RuleExecutor:
         )
 
 
+def _unused_names(table: sa.Table, *names: str) -> list[str]:
+    taken = {column.key for column in table.columns}
+    unused = []
+    for name in names:
+        while name in taken:
+            name += "_"
+        unused.append(name)
+    return unused
+
+
 @dataclass(frozen=True)
 class _BatchStatements:
-    """One batch's statements, keys bound at execution (`gdpr_sweep_last`/`_upper`)."""
+    """One batch's statements, the keys bound at execution (last and upper)."""
 
     upper: sa.Select  # the batch's last key: max over the next `batch_size` due keys
     cascade: tuple[sa.Delete, ...]  # delete rules: children first

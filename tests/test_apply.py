@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -425,3 +426,48 @@ def test_postgresql_state_database_with_advisory_lock(tmp_path, monkeypatch):
     assert sum(item["done"] for item in result.json()["items"]) == sum(map(len, due.values()))
     assert run_cli("audit", "verify", "-c", str(cfg)).exit_code == 0
     assert not (tmp_path / "state.db").exists()
+
+
+ODD_COLUMNS = ["gdpr_sweep_last", "gdpr_sweep_upper", "param_1", 'we"ird name', "select"]
+
+
+def test_columns_named_like_sql_or_our_parameters_are_just_columns(
+    target_db, tmp_path, monkeypatch
+):
+    """Real columns whose names collide with SQL words or with the batch's bound keys."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "odd",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ended_at", sa.DateTime),
+        *(sa.Column(name, sa.String(40)) for name in ODD_COLUMNS),
+    )
+    rows = [
+        {"id": i, "ended_at": OLD if i % 2 else NEW, **{n: f"v{i}" for n in ODD_COLUMNS}}
+        for i in range(1, 13)
+    ]
+    target_db.create(metadata, {"odd": rows})
+    columns = ", ".join(
+        f'{json.dumps(name)} = "{"redact" if i % 2 else "null"}"'
+        for i, name in enumerate(ODD_COLUMNS)
+    )
+    body = (
+        '[[rules]]\nid = "odd"\ntable = "odd"\naction = "anonymise"\nafter = "6 months"\n'
+        f'since = "ended_at"\ncolumns = {{ {columns} }}\n'
+    )
+    cfg = config(tmp_path, target_db, monkeypatch, batch_size=2, max_fraction=1, rules=body)
+    result = run_cli("run", "-c", str(cfg), "--as-of", AS_OF, "--json", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    (item,) = result.json()["items"]
+    assert (item["done"], item["left"], item["batches"]) == (6, 0, 3)
+    engine = target_db.engine()
+    try:
+        with engine.connect() as connection:
+            odd = sa.Table("odd", sa.MetaData(), autoload_with=connection)
+            for row in connection.execute(sa.select(odd).order_by(odd.c.id)).mappings():
+                for i, name in enumerate(ODD_COLUMNS):
+                    done = "[redacted]" if i % 2 else None
+                    assert row[name] == (done if row["id"] % 2 else f"v{row['id']}"), row
+    finally:
+        engine.dispose()
