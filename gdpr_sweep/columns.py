@@ -22,7 +22,6 @@ import enum
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from .periods import start_of_local_day
 
@@ -39,8 +38,11 @@ def column_kind(column: sa.Column, dialect: str) -> ColumnKind:
     """Classify a reflected column by how it holds time."""
     col_type = column.type
     if isinstance(col_type, sa.DateTime):
-        if dialect in ("mysql", "mariadb") and isinstance(col_type, mysql.TIMESTAMP):
-            return ColumnKind.UTC_NAIVE
+        if dialect in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded by then; not at start-up
+
+            if isinstance(col_type, mysql.TIMESTAMP):
+                return ColumnKind.UTC_NAIVE
         return ColumnKind.AWARE if getattr(col_type, "timezone", False) else ColumnKind.NAIVE
     if isinstance(col_type, sa.Date):
         return ColumnKind.DATE
