@@ -32,10 +32,15 @@ def count(connection: sa.Connection, table: sa.Table, *where: sa.ColumnElement[b
     )
 
 
-def count_at_most(connection: sa.Connection, table: sa.Table, limit: int) -> int:
-    """Return the table's row count, or `limit` if it has at least that many."""
-    rows = sa.select(sa.literal(1).label("one")).select_from(table).limit(limit).subquery("rows")
-    return int(connection.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
+def has_at_least(connection: sa.Connection, table: sa.Table, rows: int) -> bool:
+    """Return whether the table has `rows` rows or more, reading at most that many.
+
+    `LIMIT 1 OFFSET n-1`, not a count over a `LIMIT`ed subquery: MariaDB materialises
+    such a subquery into a temporary table (1.5 s for 2.9M rows, against 0.23 s for a
+    whole `count(*)`), while an offset is skipped in the scan on every engine.
+    """
+    probe = sa.select(sa.literal(1)).select_from(table).limit(1).offset(rows - 1)
+    return connection.execute(probe).first() is not None
 
 
 def scan_is_cheaper(connection: sa.Connection, compiled: CompiledRule) -> bool:

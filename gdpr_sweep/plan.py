@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from . import __version__
 from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
-from .counting import count, count_at_most, scan_is_cheaper
+from .counting import count, has_at_least, scan_is_cheaper
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
 from .holds import HeldKeys, active_holds
@@ -193,14 +193,14 @@ def _rows_for_guard(
     """Return the table's row count if `due` rows could exceed `fraction` of it, else None.
 
     The guard trips when due / rows > fraction, i.e. when the table has fewer than
-    due / fraction rows; counting stops just past that (one row of margin for float
-    rounding). A nightly run with a few rows due in a big table counts a few rows.
+    due / fraction rows; reading stops just past that (one row of margin for float
+    rounding). A nightly run with a few rows due in a big table reads a few rows.
     """
     if fraction is None or not due:
         return None
-    enough = math.floor(due / fraction) + 2
-    rows = count_at_most(connection, table, enough)
-    return rows if rows < enough else None
+    if has_at_least(connection, table, math.floor(due / fraction) + 2):
+        return None
+    return count(connection, table)  # a table small enough to trip the guard
 
 
 def build_plan(

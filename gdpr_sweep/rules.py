@@ -137,10 +137,17 @@ def compile_rule(
     if held_keys:
         exceptions.append(Exception_(LEGAL_HOLD, pk.in_(sorted(set(held_keys)))))
     clock_range = candidate_unindexed = None
-    if dialect == "sqlite" and rule.since_latest is None and rule.since and (clauses or exceptions):
-        # Only a plain clock column with further conditions can make SQLite walk the
-        # clock's index with a row lookup per entry (counting.py chooses).
-        since = table.columns[rule.since]
+    since = table.columns[rule.since] if rule.since and rule.since_latest is None else None
+    if (
+        dialect == "sqlite"
+        and since is not None
+        and _leads_an_index(table, since)
+        and (clauses or exceptions)
+    ):
+        # Only an indexed clock column with further conditions makes SQLite walk the
+        # index with a row lookup per entry (counting.py chooses). Without the index it
+        # reads the table anyway, and estimating first would only add two scans; with
+        # the clock alone the index answers the count by itself.
         clock_range = clock
         candidate_unindexed = sa.and_(
             _unindexed(since) < day_start_bound(since, dialect, threshold, tz), *clauses
@@ -157,6 +164,10 @@ def compile_rule(
         clock_range=clock_range,
         candidate_unindexed=candidate_unindexed,
     )
+
+
+def _leads_an_index(table: sa.Table, column: sa.Column) -> bool:
+    return any(next(iter(index.columns), None) is column for index in table.indexes)
 
 
 def _unindexed(column: sa.Column) -> ColumnElement:

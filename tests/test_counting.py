@@ -176,3 +176,25 @@ def test_sqlite_reads_the_table_only_for_a_broad_range(
                 assert "ix_case_file_ended_at" not in detail, detail
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("target_db", ["sqlite"], indirect=True)
+def test_sqlite_without_an_index_on_the_clock_counts_at_once(
+    case_file: list[dict], target_db: TargetDb, tmp_path: Path, monkeypatch
+) -> None:
+    """No index to walk: no estimate first (it would be two more table scans)."""
+    engine = target_db.engine()
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP INDEX ix_case_file_ended_at")
+        config = load_config(write_config(tmp_path, RULE, target_db.url, monkeypatch))
+        with engine.connect() as connection:
+            catalog = Catalog(connection)
+            as_of = AS_OFS["broad"]
+            instant = parse_as_of(as_of.isoformat(), config.sweep.tz)
+            compiled = compile_rule(catalog, config.rules[0], instant, config.sweep)
+            assert compiled.clock_range is None and compiled.candidate_unindexed is None
+            assert not scan_is_cheaper(connection, compiled)
+            assert count_due(connection, compiled) == expected_due(case_file, as_of)
+    finally:
+        engine.dispose()
