@@ -417,7 +417,6 @@ def run(
         config = load_config(config_path)
         # Quiet and JSON runs draw nothing: no console (and no Rich) at all.
         console = None if quiet or as_json else make_console()
-        show_progress = console is not None and console.is_terminal
         started = time.monotonic()
         result: RunResult | None = None
         status = "failed"
@@ -431,7 +430,9 @@ def run(
             if verify_only:
                 result = verify_only_sweep(config, _as_of(config, as_of), database, jobs)
             else:
-                bars = RichProgress(console) if console and show_progress else None
+                bars = None
+                if console is not None and console.is_terminal:
+                    bars = RichProgress(console)
                 with bars or contextlib.nullcontext():
                     result = run_sweep(
                         config, _as_of(config, as_of), database, options=options, progress=bars

@@ -46,7 +46,7 @@ def has_at_least(connection: sa.Connection, table: sa.Table, rows: int) -> bool:
 def scan_is_cheaper(connection: sa.Connection, compiled: CompiledRule) -> bool:
     """True when counting `compiled`'s rows should read the table, not walk the index."""
     if compiled.clock_range is None:
-        return False  # not SQLite, or nothing beyond the clock: the index answers alone
+        return False  # not SQLite, no index on the clock, or nothing beyond the clock
     in_range = count(connection, compiled.table, compiled.clock_range)
     return in_range * SCAN_SHARE > count(connection, compiled.table)
 

@@ -179,8 +179,6 @@ def evaluate_database(
                 due_digest=due_keys_digest(connection, compiled, digest_key)
                 if digest_key is not None
                 else None,
-                # Only the max_fraction guard needs the table's size, and only when
-                # something is due: a rule with nothing due costs no second scan.
                 table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
             )
             evaluated.append(Evaluated(item, compiled))
