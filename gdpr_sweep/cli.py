@@ -32,7 +32,7 @@ from .errors import GdprSweepError, Refused, UsageError
 from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
 from .logs import setup_logging
-from .periods import parse_as_of, parse_duration
+from .periods import local_date, parse_as_of, parse_duration
 from .plan import Plan, build_plan
 from .render import (
     RichProgress,
@@ -318,14 +318,25 @@ def demo(
 
         gdpr-sweep demo && gdpr-sweep plan -c gdpr-sweep-demo/gdpr-sweep.toml
     """
-    from .demo import write_demo
+    from .demo import built_for, demo_config, write_demo
 
     with _errors_to_exit_codes(debug):
-        config_file, database_file = write_demo(directory)
+        # The rows are built relative to the as-of day, so the demo's promise (every
+        # rule has due and not-due rows) holds at the day its plan is shown for. The
+        # as-of is read before anything is written: a bad --as-of changes nothing.
+        settings = demo_config(directory)
+        when = _as_of(settings, as_of)
+        config_file, database_file = write_demo(directory, local_date(when, settings.sweep.tz))
         config = load_config(config_file)
-        result = build_plan(config, _as_of(config, as_of))
+        result = build_plan(config, when)
         if not as_json:
             typer.echo(f"Demo database: {database_file}\nDemo config:   {config_file}\n")
+            day = built_for(database_file)
+            if day is not None and day != local_date(when, config.sweep.tz):
+                typer.echo(
+                    f"(The demo database was built for {day:%Y-%m-%d} and is kept; "
+                    f"delete {database_file} to build it for this day.)\n"
+                )
         _emit_plan(result, as_json, None)
         if not as_json:
             typer.echo(

@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import random
 import tempfile
+import tomllib
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +42,8 @@ from sqlalchemy import (
     create_engine,
     insert,
 )
+
+from .config import Config, parse_config
 
 DB_NAME = "demo.db"
 CONFIG_NAME = "gdpr-sweep.toml"
@@ -789,6 +792,8 @@ def build_demo_database(db_path: Path, today: dt.date) -> None:
                 for table in metadata.sorted_tables:
                     if rows[table.name]:
                         conn.execute(insert(table), rows[table.name])
+                # The day the rows are relative to, so a later `demo` can say so.
+                conn.exec_driver_sql(f"PRAGMA user_version = {today:%Y%m%d}")
         finally:
             engine.dispose()
         os.replace(tmp, db_path)
@@ -1018,11 +1023,31 @@ def demo_config_text() -> str:
     return _CONFIG
 
 
+def demo_config(directory: Path) -> Config:
+    """Return the demo's config as it will be read from DIR (without writing anything)."""
+    return parse_config(tomllib.loads(_CONFIG), Path(directory) / CONFIG_NAME)
+
+
+def built_for(db_path: Path) -> dt.date | None:
+    """Return the day an existing demo database was built for (None if unknown)."""
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.connect() as conn:
+            stamp = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+    finally:
+        engine.dispose()
+    try:
+        return dt.datetime.strptime(str(stamp), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 def write_demo(directory: Path, today: dt.date | None = None) -> tuple[Path, Path]:
     """Create (if missing) DIR/demo.db and DIR/gdpr-sweep.toml; return (config, database).
 
-    An existing file is never overwritten, so running it again is safe and keeps a
-    demo database that has already been swept.
+    The rows are relative to `today` (default: the local date now), so that at that
+    day every rule has due and not-due rows. An existing file is never overwritten, so
+    running it again is safe and keeps a demo database that has already been swept.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ missing server is a failure, so CI can never pass on SQLite alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from typer.testing import CliRunner
 
 from gdpr_sweep.cli import app
@@ -28,6 +30,17 @@ ENGINE_ENV = {
 ENGINES = ["sqlite", "postgresql", "mariadb"]
 TEST_KEY = "test-secret-0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: The wall clock every in-process test starts at (it ticks on from there). Tests pass
+#: `--as-of` where dates matter; this keeps any that read "now" (a default as-of, a
+#: hold's lapse, a receipt's date) from depending on the day the suite is run.
+TEST_NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _wall_clock() -> Iterator[None]:
+    """Start every test at TEST_NOW, whatever the machine's date."""
+    with time_machine.travel(TEST_NOW, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
