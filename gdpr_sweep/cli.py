@@ -187,6 +187,16 @@ def _errors_to_exit_codes(debug: bool) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _note_case_insensitive_matches(count: int) -> None:
+    """Tell the operator about likely typos of the identifier (a count, never values)."""
+    if count:
+        typer.echo(
+            f"note: {count:,} other row(s) match the identifier only ignoring case or "
+            "spaces; matching is exact, so check how the identifier was typed",
+            err=True,
+        )
+
+
 def _as_of(config: Config, text: str | None) -> dt.datetime:
     try:
         return parse_as_of(text, config.sweep.tz)
@@ -612,6 +622,7 @@ def erase(
         if receipt is not None:
             _write_private(receipt, document + "\n")
         typer.echo(document if as_json else result.to_text())
+        _note_case_insensitive_matches(sum(db.case_insensitive_matches for db in result.databases))
         raise typer.Exit(3 if result.failed else 0)
 
 
@@ -651,6 +662,7 @@ def export(
             f"Exported {rows:,} row(s) from {len(result.rows)} table(s) to {out} "
             f"(subject {result.subject[:24]}…)"
         )
+        _note_case_insensitive_matches(sum(result.case_insensitive_matches.values()))
         for failure in result.failures:
             typer.echo(f"error: {failure['error']}", err=True)
         raise typer.Exit(3 if result.failures else 0)

@@ -13,6 +13,15 @@ depends on how the engine stores time:
 - SQLite has no time type: values are ISO text, compared as text. A date boundary is
   bound as `'YYYY-MM-DD'`, which sorts before every timestamp of that day whatever
   its separator (`' '` or `'T'`) or precision, and after every one of the day before.
+
+A clock must hold a real point in time, or the row is never due (like NULL):
+`readable_clock()` is part of every clock comparison. SQLite stores whatever it is
+given: an epoch integer or a Julian number sorts below every text, so `clock < bound`
+alone would take a row written an hour ago for an ancient one, and `'15.11.2026'`
+compares as text. MariaDB accepts zero dates (`0000-00-00`, "not ended yet" in old
+applications), which compare below every real date. A rule's `since_format`
+(`unixepoch`, `unixepoch-ms`, `julianday`) says its clock columns hold numbers
+instead; then only numbers are read.
 """
 
 from __future__ import annotations
@@ -50,6 +59,10 @@ def column_kind(column: sa.Column, dialect: str) -> ColumnKind:
 
 
 def is_temporal(column: sa.Column, dialect: str) -> bool:
+    """Can `column` be a clock? SQLite keeps dates as text, so a text column can be one
+    there (its values are read as ISO dates; any other value is never due)."""
+    if dialect == "sqlite" and isinstance(column.type, (sa.String, sa.Text)):
+        return True
     return column_kind(column, dialect) is not ColumnKind.OTHER
 
 
@@ -67,10 +80,65 @@ def is_string(column: sa.Column) -> bool:
     return isinstance(column.type, (sa.String, sa.Text))
 
 
+#: SQLite: an ISO 8601 date at the start of a text value (the GLOB's digits).
+_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+#: MariaDB/MySQL: the first date the engine supports; zero dates sort below it.
+_MARIADB_FIRST = dt.date(1000, 1, 1)
+_UNIX_JULIAN_DAY = 2440587.5  # the Julian day number of 1970-01-01T00:00Z
+
+
+def readable_clock(
+    column: sa.ColumnElement, dialect: str, since_format: str | None = None
+) -> sa.ColumnElement[bool] | None:
+    """Return a predicate true where `column` holds a readable point in time (None: always).
+
+    NULL is not readable either (the predicate is unknown there, like a comparison).
+    """
+    if since_format is not None:
+        if dialect == "sqlite":
+            return sa.func.typeof(column).in_(["integer", "real"])
+        return None  # a numeric column (check_rule verifies): every value is a number
+    if dialect == "sqlite":
+        return sa.and_(
+            sa.func.typeof(column) == "text",
+            sa.type_coerce(column, sa.String).op("GLOB")(_ISO_DATE_GLOB),
+            sa.func.date(column).is_not(None),
+        )
+    if dialect in ("mysql", "mariadb"):
+        # Zero dates and partial zero dates ('2020-00-00', '2020-05-00') are not days.
+        return sa.and_(
+            column >= sa.bindparam(None, _MARIADB_FIRST, type_=sa.Date),
+            sa.func.month(column) > 0,
+            sa.func.dayofmonth(column) > 0,
+        )
+    return None
+
+
+def numeric_instant(instant: dt.datetime, since_format: str) -> float | int:
+    """Return an aware instant as `since_format` writes it."""
+    seconds = instant.timestamp()
+    if since_format == "unixepoch":
+        return int(seconds) if seconds.is_integer() else seconds
+    if since_format == "unixepoch-ms":
+        return round(seconds * 1000)
+    if since_format == "julianday":
+        return seconds / 86400 + _UNIX_JULIAN_DAY
+    raise ValueError(f"unknown since_format {since_format!r}")
+
+
 def day_start_bound(
-    column: sa.Column, dialect: str, day: dt.date, tz: ZoneInfo
+    column: sa.Column,
+    dialect: str,
+    day: dt.date,
+    tz: ZoneInfo,
+    since_format: str | None = None,
 ) -> sa.BindParameter:
     """Bind "the first moment of local `day`" for comparison with `column`."""
+    if since_format is not None:
+        value = numeric_instant(start_of_local_day(day, tz), since_format)
+        return sa.bindparam(
+            None, value, type_=sa.Float if isinstance(value, float) else sa.BigInteger
+        )
     if dialect == "sqlite":
         return sa.bindparam(None, day.isoformat(), type_=sa.String)
     kind = column_kind(column, dialect)
@@ -85,13 +153,33 @@ def day_start_bound(
 
 
 def later_than(
-    column: sa.Column, dialect: str, as_of: dt.datetime, tz: ZoneInfo
+    column: sa.Column,
+    dialect: str,
+    as_of: dt.datetime,
+    tz: ZoneInfo,
+    since_format: str | None = None,
 ) -> sa.ColumnElement[bool]:
     """Return `column` is later than the as-of (a date column covers its whole day).
 
     A consent "until 23 Nov" still holds on 23 Nov, so a DATE column keeps the row
-    while it is on or after the as-of's local date. NULL is never later.
+    while it is on or after the as-of's local date. NULL, or a value that is not a
+    point in time, is never later.
     """
+    readable = readable_clock(column, dialect, since_format)
+    later = _later_than(column, dialect, as_of, tz, since_format)
+    return later if readable is None else sa.and_(readable, later)
+
+
+def _later_than(
+    column: sa.Column,
+    dialect: str,
+    as_of: dt.datetime,
+    tz: ZoneInfo,
+    since_format: str | None,
+) -> sa.ColumnElement[bool]:
+    if since_format is not None:
+        value = numeric_instant(as_of, since_format)
+        return column > sa.bindparam(None, value, type_=sa.Float)
     local = as_of.astimezone(tz)
     kind = column_kind(column, dialect)
     if kind is ColumnKind.DATE:

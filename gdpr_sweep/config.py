@@ -41,6 +41,9 @@ CONFIG_ENV = "GDPR_SWEEP_CONFIG"
 
 STRATEGIES = ("null", "redact", "hash", "year", "month")
 ACTIONS = ("anonymise", "delete")
+#: How a clock column that is not a date type is read (`since_format`): seconds or
+#: milliseconds since 1970-01-01 UTC, or a Julian day number (UTC, as SQLite's julianday).
+SINCE_FORMATS = ("unixepoch", "unixepoch-ms", "julianday")
 ERASE_ACTIONS = ("delete", "anonymise", "keep")
 
 Scalar = str | int | float | bool | dt.date | dt.datetime
@@ -110,6 +113,7 @@ class Rule:
     databases: tuple[str, ...] = ("*",)
     since: str | None = None
     since_latest: SinceLatest | None = None
+    since_format: str | None = None  # None: the clock columns hold dates or timestamps
     from_fiscal_year_end: bool = False
     basis: str | None = None
     description: str | None = None
@@ -241,6 +245,9 @@ def config_digest(config: Config) -> str:
     body.pop("digest")
     # Tables of TOML are unordered: their order in the file must not change the digest.
     body["databases"] = sorted(body["databases"], key=lambda db: db["name"])
+    for rule in body["rules"]:
+        if rule["since_format"] is None:  # added later: configs without it keep their digest
+            del rule["since_format"]
     if body["subject"]:
         body["subject"]["identifiers"] = sorted(body["subject"]["identifiers"])
         body["subject"]["erase"] = sorted(body["subject"]["erase"], key=lambda e: e["table"])
@@ -591,6 +598,7 @@ _RULE_KEYS = {
     "after",
     "since",
     "since_latest",
+    "since_format",
     "from_fiscal_year_end",
     "basis",
     "description",
@@ -644,6 +652,11 @@ def _parse_rules(nodes: list[_Node], database_names: set[str]) -> tuple[Rule, ..
             since_latest = SinceLatest(lt, lc, lk)
         if since is None and since_latest is None:
             raise node.fail(None, "needs since (a date column) or since_latest")
+        since_format = (
+            _choice(node, "since_format", SINCE_FORMATS, None)
+            if "since_format" in node.value
+            else None
+        )
         fiscal = node.boolean("from_fiscal_year_end", False)
         if fiscal and since_latest is not None:
             raise node.fail("from_fiscal_year_end", "cannot be combined with since_latest")
@@ -669,6 +682,7 @@ def _parse_rules(nodes: list[_Node], database_names: set[str]) -> tuple[Rule, ..
                 databases=databases,
                 since=since,
                 since_latest=since_latest,
+                since_format=since_format,
                 from_fiscal_year_end=fiscal,
                 basis=node.string("basis"),
                 description=node.string("description"),

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -77,6 +78,9 @@ class DatabaseOutcome:
     controller: str | None
     tables: list[TableOutcome] = field(default_factory=list)
     error: str | None = None
+    # Root rows whose identifier equals the given one only ignoring case or spaces
+    # (a count, never the values): likely the same person typed differently.
+    case_insensitive_matches: int = 0
 
 
 @dataclass
@@ -118,9 +122,15 @@ class ErasureResult:
                 if t.action == "kept"
             ],
             "databases": [
-                {"database": db.database, "controller": db.controller, "error": db.error}
+                {
+                    "database": db.database,
+                    "controller": db.controller,
+                    "error": db.error,
+                    "case_insensitive_matches": db.case_insensitive_matches,
+                }
                 for db in self.databases
             ],
+            "case_insensitive_matches": sum(db.case_insensitive_matches for db in self.databases),
             "backups": BACKUP_NOTE,
             "tables": [asdict(t) for t in tables],
         }
@@ -356,7 +366,9 @@ def _outcomes(
     return outcomes
 
 
-def _apply(connection: sa.Connection, plan: _TablePlan, key: bytes) -> None:
+def _apply(
+    connection: sa.Connection, plan: _TablePlan, key: bytes, tz: ZoneInfo | None = None
+) -> None:
     table = plan.table
     if plan.anonymise:
         if not plan.action.columns:
@@ -369,7 +381,7 @@ def _apply(connection: sa.Connection, plan: _TablePlan, key: bytes) -> None:
         pk = _pk_columns(table)
         for chunk in chunks(plan.anonymise):
             anonymise_rows(
-                connection, table, pk[0], plan.action.columns, key_match(table, chunk), key
+                connection, table, pk, plan.action.columns, key_match(table, chunk), key, tz=tz
             )
     for chunk in chunks(plan.delete):
         connection.execute(table.delete().where(key_match(table, chunk)))
@@ -406,6 +418,7 @@ def _kept_until(
 class _DatabaseErasure:
     outcomes: list[TableOutcome]
     plans: list[_TablePlan]
+    case_insensitive_matches: int = 0
 
 
 def _erase_database(
@@ -430,7 +443,9 @@ def _erase_database(
         catalog = Catalog(connection)
         raise_findings(check_subject(catalog, target.name, config))
         graph = build_graph(catalog, config, column)
-        rows = SubjectRows(graph, value)
+        rows = SubjectRows(graph, value, catalog.dialect)
+        near = rows.near_misses(catalog.dialect)
+        near_count = count_rows(connection, graph.root, near) if near is not None else 0
         held = {table: keys for (db, table), keys in holds.items() if db == target.name}
         planner = _Planner(config, catalog, graph, rows, held)
         try:
@@ -444,12 +459,12 @@ def _erase_database(
                 if record is not None:
                     record([plans[id(t)] for t in graph.order])
                 for table in planner.deletion_order():
-                    _apply(connection, plans[id(table)], key)
+                    _apply(connection, plans[id(table)], key, config.sweep.tz)
                 connection.commit()
         except BaseException:
             connection.rollback()
             raise
-    return _DatabaseErasure(outcomes, list(plans.values()))
+    return _DatabaseErasure(outcomes, list(plans.values()), near_count)
 
 
 def erase_subject(
@@ -561,9 +576,9 @@ def _database(
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        outcome.tables = _erase_database(
-            target, column, value, key, dry_run, holds, record
-        ).outcomes
+        erasure = _erase_database(target, column, value, key, dry_run, holds, record)
+        outcome.tables = erasure.outcomes
+        outcome.case_insensitive_matches = erasure.case_insensitive_matches
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)
     except sa.exc.DBAPIError as exc:

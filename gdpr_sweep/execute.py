@@ -2,10 +2,11 @@
 
 Each batch is one transaction in the target database:
 
-1. find the batch's upper key: `SELECT max(pk) FROM (SELECT pk FROM t WHERE due AND
-   pk > :last ORDER BY pk LIMIT :n)` — one scalar, never the key set;
+1. find the batch's upper key: the last of `SELECT key FROM t WHERE due AND key > :last
+   ORDER BY key LIMIT :n` — one key, never the key set (`keyset.py`: composite keys
+   compare as a whole, any ordered key type);
 2. record the intent (`batch-start`, the key range) in the audit trail;
-3. `DELETE`/`UPDATE ... WHERE pk > :last AND pk <= :upper AND due` — the due
+3. `DELETE`/`UPDATE ... WHERE key > :last AND key <= :upper AND due` — the due
    predicate is evaluated again inside the statement, so a row that stopped being
    due in the meantime is left alone; cascade children go first, selected by the
    same range and predicate;
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -28,6 +30,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from .config import Config, Rule
 from .faults import failpoint
 from .keys import key_label
+from .keyset import Key, Keyset
+from .matching import in_select
 from .rules import CompiledRule
 from .schema import Catalog, qualified_name
 from .state.store import StateStore
@@ -74,6 +78,7 @@ class CascadeStep:
     column: str
     parent: sa.Table
     referred: str
+    is_link: bool = False  # a [[subject.links]] entry, not a foreign key: matched exactly
 
 
 def cascade_steps(
@@ -112,7 +117,7 @@ def _link_to_placed(
     for link in links:
         linked = placed.get(link.references_table)
         if linked is not None and catalog.table(link.table) is child and not link.only:
-            return CascadeStep(child, link.column, linked, link.references_column)
+            return CascadeStep(child, link.column, linked, link.references_column, is_link=True)
     return None
 
 
@@ -141,8 +146,9 @@ def session_timeouts(
     return statements
 
 
-def _is_integer_key(column: sa.Column) -> bool:
-    return isinstance(column.type, sa.Integer)
+def is_personal_key(columns: list[sa.Column]) -> bool:
+    """Is a key recorded only as a keyed hash? Any column that is not an integer may be."""
+    return not all(isinstance(column.type, sa.Integer) for column in columns)
 
 
 class RuleExecutor:
@@ -179,24 +185,24 @@ class RuleExecutor:
         self.should_stop = should_stop
         self.pause = pause
         self.timeouts = session_timeouts(engine.dialect.name, lock_timeout, statement_timeout)
-        self.pk = compiled.primary_key
         self.dialect = engine.dialect.name
-        self.personal_key = not _is_integer_key(self.pk)
         # Every batch runs the same statements with other keys: build them once, so
         # SQLAlchemy compiles each once (its cache key is memoised on the object).
-        # (Named apart from the table's columns, whose SET values SQLAlchemy binds by name.)
-        self._last_name, self._upper_name = _unused_names(
-            compiled.table, "gdpr_sweep_last", "gdpr_sweep_upper"
-        )
-        self._last = sa.bindparam(self._last_name, type_=self.pk.type)
-        self._upper = sa.bindparam(self._upper_name, type_=self.pk.type)
-        self._first_batch = self._statements(self.pk <= self._upper, first=True)
+        # (Key parameters are named apart from the table's columns, whose SET values
+        # SQLAlchemy binds by name.)
+        self.keyset = Keyset(compiled.table, compiled.key_columns, self.dialect)
+        self.personal_key = is_personal_key(list(compiled.key_columns))
+        self.result = RuleResult()
+        self._first_batch = self._statements(self.keyset.up_to_upper(), first=True)
         self._next_batch = self._statements(
-            sa.and_(self.pk > self._last, self.pk <= self._upper), first=False
+            sa.and_(self.keyset.after_last(), self.keyset.up_to_upper()), first=False
         )
 
-    def label(self, value: Any) -> str | None:
-        return key_label(self.key, value, self.personal_key) if value is not None else None
+    def label(self, value: Key | None) -> str | None:
+        if value is None:
+            return None
+        text = value[0] if len(value) == 1 else "(" + ", ".join(map(str, value)) + ")"
+        return key_label(self.key, text, self.personal_key)
 
     def run(self) -> RuleResult:
         token = self.progress.rule_started(self.database, self.compiled.rule.id, self.due)
@@ -206,8 +212,10 @@ class RuleExecutor:
             self.progress.rule_finished(token)
 
     def _run(self, token: object) -> RuleResult:
-        result = RuleResult()
-        last: Any = None
+        # Kept on the executor, so a caller whose run failed partway still reads the
+        # rows of the batches that were committed.
+        result = self.result = RuleResult()
+        last: Key | None = None
         # The outcome of a batch is written together with the next batch's intent: one
         # state-database commit per batch. Lost in a crash, it is recorded as unconfirmed.
         outcome: dict[str, Any] | None = None
@@ -218,10 +226,13 @@ class RuleExecutor:
                     for statement in self.timeouts:
                         connection.exec_driver_sql(statement)
                     statements = self._first_batch if last is None else self._next_batch
-                    upper = connection.execute(statements.upper, {self._last_name: last}).scalar()
-                    if upper is None:
+                    found = connection.execute(
+                        statements.upper, self.keyset.params(last, None)
+                    ).first()
+                    if found is None:
                         break
-                    keys = {self._last_name: last, self._upper_name: upper}
+                    upper = tuple(found)
+                    keys = self.keyset.params(last, upper)
                     audit = {
                         "database": self.database,
                         "rule": self.compiled.rule.id,
@@ -240,7 +251,7 @@ class RuleExecutor:
                     # The due predicate is evaluated again inside the statement, so a row
                     # that stopped being due since the boundary was read is left alone.
                     if statements.act is None:
-                        rows = self._anonymise_hashed(connection, last, upper)
+                        rows = self._anonymise_hashed(connection, keys, first=last is None)
                     else:
                         for cascade in statements.cascade:
                             connection.execute(cascade, keys)
@@ -263,20 +274,12 @@ class RuleExecutor:
     def _statements(self, in_range: ColumnElement[bool], *, first: bool) -> _BatchStatements:
         """Build one batch's statements; the keys are bound parameters."""
         table, due = self.compiled.table, self.compiled.due
-        inner = sa.select(self.pk.label("k")).where(due)
-        if not first:
-            inner = inner.where(self.pk > self._last)
-        batch = inner.order_by(self.pk).limit(self.batch_size).subquery("batch")
-        upper = sa.select(sa.func.max(batch.c.k))
+        upper = self.keyset.upper_query(due, self.batch_size, first)
         rule = self.compiled.rule
         if rule.action == "delete":
             # Children before parents: the deepest cascade table first.
             cascade = tuple(
-                step.child.delete().where(
-                    step.child.columns[step.column].in_(
-                        self._selected(step.parent, step.referred, in_range)
-                    )
-                )
+                step.child.delete().where(self._children_of(step, in_range))
                 for step in reversed(self.cascade)
             )
             act = table.delete().where(in_range, due)
@@ -284,39 +287,46 @@ class RuleExecutor:
         if any(strategy == "hash" for _, strategy in rule.columns):
             return _BatchStatements(upper, (), None)  # pseudonyms bound per batch
         values = {
-            table.columns[name]: replacement(strategy, table.columns[name], self.dialect)
+            table.columns[name]: replacement(
+                strategy, table.columns[name], self.dialect, self.compiled.tz
+            )
             for name, strategy in rule.columns
         }
         return _BatchStatements(upper, (), table.update().where(in_range, due).values(values))
 
-    def _selected(self, table: sa.Table, column: str, in_range: ColumnElement[bool]) -> sa.Select:
-        """Return a SELECT of `table.column` for the rows this batch deletes (recursively)."""
-        if table is self.compiled.table:
-            return sa.select(table.columns[column]).where(in_range, self.compiled.due)
-        step = next(s for s in self.cascade if s.child is table)
-        parent_keys = self._selected(step.parent, step.referred, in_range)
-        return sa.select(table.columns[column]).where(table.columns[step.column].in_(parent_keys))
+    def _children_of(self, step: CascadeStep, in_range: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The rows of `step.child` that refer to rows this batch deletes (recursively).
 
-    def _anonymise_hashed(self, connection: sa.Connection, last: Any, upper: Any) -> int:
-        in_range = self.pk <= upper if last is None else sa.and_(self.pk > last, self.pk <= upper)
+        Through a foreign key the engine's own comparison decides what refers to what;
+        through a configured link the match is exact (matching.py).
+        """
+        parent = step.parent
+        if parent is self.compiled.table:
+            parent_rows = sa.and_(in_range, self.compiled.due)
+        else:
+            parent_rows = self._children_of(
+                next(s for s in self.cascade if s.child is parent), in_range
+            )
+        column, referred = step.child.columns[step.column], parent.columns[step.referred]
+        if step.is_link:
+            return in_select(column, referred, parent_rows, self.dialect)
+        return column.in_(sa.select(referred).where(parent_rows))
+
+    def _anonymise_hashed(
+        self, connection: sa.Connection, keys: dict[str, Any], first: bool
+    ) -> int:
+        upto = self.keyset.up_to_upper()
+        in_range = upto if first else sa.and_(self.keyset.after_last(), upto)
         return anonymise_rows(
             connection,
             self.compiled.table,
-            self.pk,
+            list(self.compiled.key_columns),
             self.compiled.rule.columns,
             sa.and_(in_range, self.compiled.due),
             self.key,
+            params=keys,
+            tz=self.compiled.tz,
         )
-
-
-def _unused_names(table: sa.Table, *names: str) -> list[str]:
-    taken = {column.key for column in table.columns}
-    unused = []
-    for name in names:
-        while name in taken:
-            name += "_"
-        unused.append(name)
-    return unused
 
 
 @dataclass(frozen=True)
@@ -331,57 +341,82 @@ class _BatchStatements:
 def anonymise_rows(
     connection: sa.Connection,
     table: sa.Table,
-    pk: sa.Column,
+    key_columns: list[sa.Column],
     columns: tuple[tuple[str, str], ...],
     where: ColumnElement[bool],
     key: bytes,
+    params: dict[str, Any] | None = None,
+    tz: ZoneInfo | None = None,
 ) -> int:
     """Apply the strategies to the rows matching `where`; return how many rows.
 
     Without `hash` this is one set-based UPDATE. HMAC is not portable SQL, so with
     `hash` the rows' inputs are read (the caller bounds them: one batch, or one
-    person's rows) and the pseudonyms bound: an executemany UPDATE by key, or on
-    MariaDB a `CASE pk WHEN ...` UPDATE per chunk.
+    person's rows) and the pseudonyms bound: an executemany UPDATE by key (every key
+    column), or on MariaDB a `CASE WHEN key = ... THEN ...` UPDATE per chunk.
     """
     dialect = connection.dialect.name
     values = {
-        table.columns[name]: replacement(strategy, table.columns[name], dialect)
+        table.columns[name]: replacement(strategy, table.columns[name], dialect, tz)
         for name, strategy in columns
         if strategy != "hash"
     }
     hashed = [table.columns[name] for name, strategy in columns if strategy == "hash"]
     if not hashed:
-        return connection.execute(table.update().where(where).values(values)).rowcount
-    rows = connection.execute(sa.select(pk, *hashed).where(where)).all()
+        return connection.execute(table.update().where(where).values(values), params).rowcount
+    keyset = Keyset(table, key_columns, dialect)
+    width = len(key_columns)
+    rows = connection.execute(sa.select(*keyset.selected(), *hashed).where(where), params).all()
     if not rows:
         return 0
     pseudonyms = [
-        (row[0], *(_pseudonym(col, row[i + 1], key) for i, col in enumerate(hashed)))
+        (tuple(row[:width]), *(_pseudonym(c, row[width + i], key) for i, c in enumerate(hashed)))
         for row in rows
     ]
     if dialect in ("mysql", "mariadb"):
         # PyMySQL runs an executemany UPDATE row by row (a round trip each): bind the
-        # pseudonyms into `SET col = CASE pk WHEN ... END` instead, in short chunks, as
-        # every row walks the CASE.
+        # pseudonyms into `SET col = CASE WHEN key = ... END` instead, in short chunks,
+        # as every row walks the CASE.
         for start in range(0, len(pseudonyms), _HASH_CASE_CHUNK):
             chunk = pseudonyms[start : start + _HASH_CASE_CHUNK]
             chunk_values = dict(values)
             for i, column in enumerate(hashed):
                 chunk_values[column] = sa.case(
-                    {p[0]: sa.literal(p[i + 1], column.type) for p in chunk},
-                    value=pk,
+                    *(
+                        (_key_is(key_columns, p[0]), sa.literal(p[i + 1], column.type))
+                        for p in chunk
+                    ),
                     else_=column,
                 )
             keys = [p[0] for p in chunk]
-            connection.execute(table.update().where(pk.in_(keys)).values(chunk_values))
+            match = (
+                key_columns[0].in_([k[0] for k in keys])
+                if width == 1
+                else sa.tuple_(*key_columns).in_(keys)
+            )
+            connection.execute(table.update().where(match).values(chunk_values))
         return len(rows)
     # One statement, compiled once, executed for every row of the batch: psycopg
     # pipelines it and SQLite runs it in-process.
+    names = keyset.upper_names  # unused by the table's columns
     for i, column in enumerate(hashed):
         values[column] = sa.bindparam(f"_h{i}", type_=column.type)
-    params = [{"_k": p[0], **{f"_h{i}": v for i, v in enumerate(p[1:])}} for p in pseudonyms]
-    connection.execute(table.update().where(pk == sa.bindparam("_k")).values(values), params)
+    params_each = [
+        {**dict(zip(names, p[0], strict=True)), **{f"_h{i}": v for i, v in enumerate(p[1:])}}
+        for p in pseudonyms
+    ]
+    by_key = sa.and_(
+        *(
+            column == keyset.bind(name, column)
+            for name, column in zip(names, key_columns, strict=True)
+        )
+    )
+    connection.execute(table.update().where(by_key).values(values), params_each)
     return len(rows)
+
+
+def _key_is(key_columns: list[sa.Column], value: Key) -> ColumnElement[bool]:
+    return sa.and_(*(c == v for c, v in zip(key_columns, value, strict=True)))
 
 
 #: Rows per CASE update on MariaDB: each row walks the CASE, so it stays short.

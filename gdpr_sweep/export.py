@@ -57,6 +57,8 @@ class ExportResult:
     path: Path
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    # Per database: root rows matching the identifier only ignoring case or spaces.
+    case_insensitive_matches: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class ExportResult:
             "out": str(self.path),
             "tables": [{"database": db, "table": t, "rows": n} for (db, t), n in self.rows.items()],
             "failures": self.failures,
+            "case_insensitive_matches": sum(self.case_insensitive_matches.values()),
         }
 
 
@@ -78,7 +81,14 @@ def _write_database(
     database: str,
 ) -> None:
     graph = build_graph(catalog, config, column)
-    rows = SubjectRows(graph, value)
+    rows = SubjectRows(graph, value, catalog.dialect)
+    near = rows.near_misses(catalog.dialect)
+    if near is not None:
+        matches = connection.execute(
+            sa.select(sa.func.count()).select_from(graph.root).where(near)
+        ).scalar_one()
+        result.case_insensitive_matches[database] = matches
+        out.write(f'"case_insensitive_matches": {matches}, ')
     out.write('"tables": [')
     for t_index, table in enumerate(graph.order):
         name = qualified_name(table)

@@ -25,6 +25,7 @@ from .counting import count, has_at_least, scan_is_cheaper
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
 from .holds import HeldKeys, active_holds
+from .keyset import Keyset
 from .periods import local_date
 from .rules import CompiledRule, compile_rule
 from .schema import Catalog, qualified_name
@@ -123,12 +124,18 @@ def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, key: byte
     one; the keys themselves never leave the database, and the digest reveals none.
     """
     mac = hmac.new(key, b"due-keys\x1f", hashlib.sha256)
+    keyset = Keyset(compiled.table, compiled.key_columns, connection.dialect.name)
     result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
-        sa.select(compiled.primary_key).where(compiled.due).order_by(compiled.primary_key)
+        keyset.ordered_keys(compiled.due)
     )
-    for partition in result.scalars().partitions():
-        mac.update("".join(f"{value}\x1e" for value in partition).encode("utf-8"))
+    for partition in result.partitions():
+        mac.update("".join(_key_text(tuple(row)) for row in partition).encode("utf-8"))
     return "hmac-sha256:" + mac.hexdigest()
+
+
+def _key_text(key: tuple) -> str:
+    # A one-column key is written as before (plan files made by 0.1 still verify).
+    return (f"{key[0]}" if len(key) == 1 else "\x1d".join(map(str, key))) + "\x1e"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from .rowkeys import chunks, count_rows, key_match, referencing_first
 from .schema import Catalog, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
+from .strategies import ZONE_TABLES_FIX, zone_problem
 
 
 @dataclass
@@ -63,6 +64,7 @@ def _replay_database(
             strategies = tuple(tuple(c) for c in json.loads(record["strategies"] or "[]"))
             by_table[record["table_name"]]["anonymised"].setdefault(strategies, set()).add(row_key)
     outcomes = []
+    tz = target.config.sweep.tz
     context = target.read_only() if dry_run else target.connect()
     with context as connection:
         catalog = Catalog(connection)
@@ -72,6 +74,17 @@ def _replay_database(
             if table is None:
                 raise DatabaseUnavailable(f"database {target.name}: table {name!r} is gone")
             tables.append(table)
+            for strategies in by_table[name]["anonymised"]:
+                for column, strategy in strategies:
+                    # Before any write: `year`/`month` must not write CONVERT_TZ's NULL.
+                    problem = column in table.columns and zone_problem(
+                        connection, table.columns[column], strategy, tz
+                    )
+                    if problem:
+                        raise DatabaseUnavailable(
+                            f"database {target.name}: {name}.{column}: {problem} — "
+                            f"{ZONE_TABLES_FIX}"
+                        )
         try:
             for table in referencing_first(catalog, tables):
                 work = by_table[qualified_name(table)]
@@ -83,7 +96,9 @@ def _replay_database(
                         rows += (
                             count_rows(connection, table, where)
                             if dry_run
-                            else anonymise_rows(connection, table, pk[0], strategies, where, key)
+                            else anonymise_rows(
+                                connection, table, pk, strategies, where, key, tz=tz
+                            )
                         )
                     outcomes.append(
                         {

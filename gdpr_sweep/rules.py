@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
-from .columns import day_start_bound, later_than
+from .columns import day_start_bound, later_than, readable_clock
 from .config import Rule, SweepSettings
+from .matching import equals, in_values
 from .periods import due_before, fiscal_due_before, local_date, start_of_local_day
 from .schema import Catalog
 from .strategies import pending
@@ -45,7 +46,7 @@ class CompiledRule:
 
     rule: Rule
     table: sa.Table
-    primary_key: sa.Column
+    key_columns: tuple[sa.Column, ...]  # the primary key, every column of it
     cutoff_date: dt.date  # rows whose clock falls before this local date are due
     cutoff: dt.datetime  # the same boundary as an aware instant (local midnight)
     candidate: ColumnElement[bool]
@@ -54,6 +55,8 @@ class CompiledRule:
     # same candidate predicate written so that it cannot walk the clock's index.
     clock_range: ColumnElement[bool] | None = None
     candidate_unindexed: ColumnElement[bool] | None = None
+    # `sweep.timezone`: the calendar `year`/`month` truncate instants on (strategies.py).
+    tz: ZoneInfo | None = None
 
     @property
     def due(self) -> ColumnElement[bool]:
@@ -97,20 +100,19 @@ def compile_rule(
     tz: ZoneInfo = settings.tz
     table = catalog.table(rule.table)
     assert table is not None, "check_rule() runs before compile_rule()"
-    pk = catalog.primary_key(table)
-    assert pk is not None
+    key_columns = catalog.primary_key_columns(table)
+    assert key_columns, "check_rule() refuses a table without a primary key"
     threshold = cutoff_date(rule, as_of, settings)
 
     clock = _clock_is_before(catalog, rule, table, threshold, tz)
     clauses: list[ColumnElement[bool]] = []
     for column_name, values in rule.only:
-        column = table.columns[column_name]
-        clauses.append(column == values[0] if len(values) == 1 else column.in_(values))
+        clauses.append(in_values(table.columns[column_name], values, dialect))
     if rule.action == "anonymise":
         clauses.append(
             sa.or_(
                 *(
-                    pending(strategy, table.columns[name], dialect)
+                    pending(strategy, table.columns[name], dialect, tz)
                     for name, strategy in rule.columns
                 )
             )
@@ -122,7 +124,10 @@ def compile_rule(
         exceptions.append(
             Exception_(
                 f"{rule.unless_after} is later",
-                sa.and_(column.is_not(None), later_than(column, dialect, as_of, tz)),
+                sa.and_(
+                    column.is_not(None),
+                    later_than(column, dialect, as_of, tz, rule.since_format),
+                ),
             )
         )
     if rule.unless_true:
@@ -134,8 +139,8 @@ def compile_rule(
                 sa.and_(column.is_not(None), column != sa.false()),
             )
         )
-    if held_keys:
-        exceptions.append(Exception_(LEGAL_HOLD, pk.in_(sorted(set(held_keys)))))
+    if held_keys and len(key_columns) == 1:  # holds name a single integer key (holds.py)
+        exceptions.append(Exception_(LEGAL_HOLD, key_columns[0].in_(sorted(set(held_keys)))))
     clock_range = candidate_unindexed = None
     since = table.columns[rule.since] if rule.since and rule.since_latest is None else None
     if (
@@ -149,20 +154,24 @@ def compile_rule(
         # reads the table anyway, and estimating first would only add two scans; with
         # the clock alone the index answers the count by itself.
         clock_range = clock
+        unindexed = _unindexed(since)
+        bound = day_start_bound(since, dialect, threshold, tz, rule.since_format)
+        readable = readable_clock(unindexed, dialect, rule.since_format)
         candidate_unindexed = sa.and_(
-            _unindexed(since) < day_start_bound(since, dialect, threshold, tz), *clauses
+            unindexed < bound, *([readable] if readable is not None else []), *clauses
         )
 
     return CompiledRule(
         rule=rule,
         table=table,
-        primary_key=pk,
+        key_columns=key_columns,
         cutoff_date=threshold,
         cutoff=start_of_local_day(threshold, tz),
         candidate=sa.and_(clock, *clauses),
         exceptions=tuple(exceptions),
         clock_range=clock_range,
         candidate_unindexed=candidate_unindexed,
+        tz=tz,
     )
 
 
@@ -191,10 +200,16 @@ def _clock_is_before(
     NULL `since` compares as unknown, so it is never due.
     """
     dialect = catalog.dialect
+    since_format = rule.since_format
     since_before = None
     if rule.since:
         since = table.columns[rule.since]
-        since_before = since < day_start_bound(since, dialect, threshold, tz)
+        since_before = _before(
+            since,
+            day_start_bound(since, dialect, threshold, tz, since_format),
+            dialect,
+            since_format,
+        )
     if rule.since_latest is None:
         assert since_before is not None
         return since_before
@@ -206,9 +221,20 @@ def _clock_is_before(
     pk = catalog.primary_key(table)
     activity = related.columns[rule.since_latest.column]
     key = related.columns[rule.since_latest.key]
-    bound = day_start_bound(activity, dialect, threshold, tz)
-    belongs = key == pk
-    recent = sa.exists().where(belongs, activity >= bound)
-    earlier = sa.exists().where(belongs, activity < bound)
+    bound = day_start_bound(activity, dialect, threshold, tz, since_format)
+    belongs = equals(key, pk, dialect)
+    # Activity that is not a point in time is no activity (like NULL).
+    readable = readable_clock(activity, dialect, since_format)
+    only_readable = [readable] if readable is not None else []
+    recent = sa.exists().where(belongs, activity >= bound, *only_readable)
+    earlier = sa.exists().where(belongs, activity < bound, *only_readable)
     started = earlier if since_before is None else sa.or_(earlier, since_before)
     return sa.and_(sa.not_(recent), started)
+
+
+def _before(
+    clock: sa.Column, bound: sa.BindParameter, dialect: str, since_format: str | None
+) -> ColumnElement[bool]:
+    """`clock < bound`, for clock values that are points in time (others are never due)."""
+    readable = readable_clock(clock, dialect, since_format)
+    return clock < bound if readable is None else sa.and_(clock < bound, readable)

@@ -11,13 +11,21 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .columns import is_boolean_like, is_string, is_temporal, string_length
+from .columns import (
+    ColumnKind,
+    column_kind,
+    is_boolean_like,
+    is_string,
+    is_temporal,
+    string_length,
+)
 from .config import Config, Rule, Scalar, SubjectLink
-from .strategies import MIN_HASH_LENGTH
+from .strategies import MIN_HASH_LENGTH, ZONE_TABLES_FIX, zone_problem
 
 #: ON DELETE actions with which the database itself keeps a child consistent.
 SELF_RESOLVING = {"CASCADE", "SET NULL", "SET DEFAULT"}
@@ -158,9 +166,13 @@ class Catalog:
         return bool(value)
 
     def primary_key(self, table: sa.Table) -> sa.Column | None:
-        """Return the single-column primary key (keyset batching needs one)."""
+        """Return the primary key's column if it has exactly one (else None)."""
         columns = list(table.primary_key.columns)
         return columns[0] if len(columns) == 1 else None
+
+    def primary_key_columns(self, table: sa.Table) -> tuple[sa.Column, ...]:
+        """Return every column of the primary key, in key order (empty: none)."""
+        return tuple(table.primary_key.columns)
 
     def references_to(self, parent: sa.Table) -> list[Reference]:
         """Return every foreign key in the parent's schema that points at `parent`."""
@@ -226,12 +238,18 @@ class _RuleChecker:
     """Collects the findings for one rule in one database."""
 
     def __init__(
-        self, catalog: Catalog, database: str, rule: Rule, links: tuple[SubjectLink, ...] = ()
+        self,
+        catalog: Catalog,
+        database: str,
+        rule: Rule,
+        links: tuple[SubjectLink, ...] = (),
+        tz: ZoneInfo | None = None,
     ) -> None:
         self.catalog = catalog
         self.database = database
         self.rule = rule
         self.links = links
+        self.tz = tz
         self.findings: list[Finding] = []
 
     def add(self, key: str, message: str, fix: str = "") -> None:
@@ -262,11 +280,25 @@ class _RuleChecker:
 
     def temporal(self, table: sa.Table, key: str, name: str) -> sa.Column | None:
         column = self.column(table, key, name)
+        since_format = self.rule.since_format
+        if column is not None and since_format is not None:
+            # SQLite stores whatever it is given, so there the declared type says little.
+            numeric = isinstance(column.type, (sa.Integer, sa.Numeric, sa.Float))
+            if not numeric and self.catalog.dialect != "sqlite":
+                self.add(
+                    key,
+                    f"column {name!r} is {column.type}; since_format = {since_format!r} "
+                    "reads numbers",
+                    "name a numeric column, or drop since_format for a date column",
+                )
+                return None
+            return column
         if column is not None and not is_temporal(column, self.catalog.dialect):
             self.add(
                 key,
                 f"column {name!r} is {column.type}, not a date or timestamp",
-                "name a DATE or TIMESTAMP column",
+                "name a DATE or TIMESTAMP column (or, for epoch or Julian numbers, set "
+                "since_format)",
             )
             return None
         return column
@@ -276,15 +308,23 @@ class _RuleChecker:
         table = self.table("table", rule.table)
         if table is None:
             return self.findings
-        if self.catalog.primary_key(table) is None:
+        if not self.catalog.primary_key_columns(table):
             self.add(
                 "table",
-                f"table {rule.table!r} has no single-column primary key",
-                "batches are keyed by the primary key; add one",
+                f"table {rule.table!r} has no primary key",
+                "rows are batched and recorded by their primary key; add one "
+                "(a composite key is fine)",
             )
         if rule.since:
             self.temporal(table, "since", rule.since)
-        if rule.since_latest:
+        if rule.since_latest and len(self.catalog.primary_key_columns(table)) > 1:
+            self.add(
+                "since_latest.key",
+                f"table {rule.table!r} has a composite primary key; since_latest relates "
+                "activity rows by one key column",
+                "sweep the table by its own clock (since), or give it a single-column key",
+            )
+        elif rule.since_latest:
             latest = rule.since_latest
             related = self.table("since_latest.table", latest.table)
             if related is not None:
@@ -321,7 +361,8 @@ class _RuleChecker:
         return self.findings
 
     def strategy_fits(self, table: sa.Table, column: sa.Column, strategy: str) -> None:
-        for message, fix, warning in strategy_problems(self.catalog, table, column, strategy):
+        problems = strategy_problems(self.catalog, table, column, strategy, self.tz)
+        for message, fix, warning in problems:
             self.findings.append(
                 Finding(
                     self.database, f"{self.rule.key}.columns.{column.name}", message, fix, warning
@@ -373,13 +414,18 @@ class _RuleChecker:
 
 
 def strategy_problems(
-    catalog: Catalog, table: sa.Table, column: sa.Column, strategy: str
+    catalog: Catalog,
+    table: sa.Table,
+    column: sa.Column,
+    strategy: str,
+    tz: ZoneInfo | None = None,
 ) -> list[tuple[str, str, bool]]:
     """What would go wrong writing `strategy`'s output into `column`: (message, fix, warning).
 
     Everything that would otherwise surface mid-run as a constraint error: NOT NULL,
     type and length, UNIQUE collisions, keys, and CHECK constraints (evaluated by the
-    engine itself against the new value where it can).
+    engine itself against the new value where it can), and a time zone the engine cannot
+    truncate `year`/`month` in (`tz`, `sweep.timezone`).
     """
     dialect = catalog.dialect
     if column.primary_key:
@@ -406,7 +452,7 @@ def strategy_problems(
                 False,
             )
         ]
-    if strategy in ("year", "month") and not is_temporal(column, dialect):
+    if strategy in ("year", "month") and column_kind(column, dialect) is ColumnKind.OTHER:
         return [
             (
                 f"strategy {strategy!r} needs a date column, not {column.type}",
@@ -414,6 +460,9 @@ def strategy_problems(
                 False,
             )
         ]
+    zone_missing = zone_problem(catalog.connection, column, strategy, tz)
+    if zone_missing is not None:
+        return [(zone_missing, ZONE_TABLES_FIX, False)]
     if strategy in ("redact", "hash") and not is_string(column):
         return [
             (
@@ -492,7 +541,7 @@ def _check_constraint_problems(
 def check_rule(catalog: Catalog, database: str, rule: Rule, config: Config) -> list[Finding]:
     """Return the findings for one rule against one reflected database."""
     links = config.subject.links if config.subject else ()
-    return _RuleChecker(catalog, database, rule, links).check()
+    return _RuleChecker(catalog, database, rule, links, config.sweep.tz).check()
 
 
 def check_subject(catalog: Catalog, database: str, config: Config) -> list[Finding]:
@@ -539,7 +588,7 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
         for column_name, strategy in erase.columns:
             if column_name in table.columns:
                 for message, fix, warning in strategy_problems(
-                    catalog, table, table.columns[column_name], strategy
+                    catalog, table, table.columns[column_name], strategy, config.sweep.tz
                 ):
                     findings.append(
                         Finding(database, f"{key}.columns.{column_name}", message, fix, warning)

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .config import Config, EraseAction, Scalar
 from .errors import UsageError
+from .matching import equals, equals_ignoring_case, in_select, in_values, is_text
 from .schema import Catalog, qualified_name
 
 
@@ -147,29 +148,44 @@ def _identifier_value(column: sa.Column, value: str) -> object:
 class SubjectRows:
     """The predicates selecting one person's rows in every table of the graph."""
 
-    def __init__(self, graph: SubjectGraph, value: str) -> None:
+    def __init__(self, graph: SubjectGraph, value: str, dialect: str) -> None:
         self.graph = graph
+        self.value = value
         bound = sa.bindparam(
             "subject_value", _identifier_value(graph.identifier, value), type_=graph.identifier.type
         )
+        # Every equality is exact (matching.py): under a case-insensitive collation
+        # `jorg@x` must not find `JORG@x` or `jörg@x`, who may be someone else.
         self._predicates: dict[int, ColumnElement[bool]] = {
-            id(graph.root): graph.identifier == bound
+            id(graph.root): equals(graph.identifier, bound, dialect)
         }
         for table in graph.order[1:]:
             clauses = []
             for edge in graph.incoming(table):
-                parent_rows = sa.select(edge.parent.columns[edge.referred]).where(
-                    self.of(edge.parent)
-                )
-                clause: ColumnElement[bool] = edge.child.columns[edge.column].in_(parent_rows)
+                child_column = edge.child.columns[edge.column]
+                parent_rows = self.of(edge.parent)
+                referred = edge.parent.columns[edge.referred]
+                clause: ColumnElement[bool]
+                if edge.is_foreign_key:
+                    # A declared foreign key refers to what the engine says it refers
+                    # to (under the column's collation); the engine enforces exactly that.
+                    clause = child_column.in_(sa.select(referred).where(parent_rows))
+                else:
+                    clause = in_select(child_column, referred, parent_rows, dialect)
                 for column, values in edge.only:
-                    clause = sa.and_(clause, table.columns[column].in_(values))
+                    clause = sa.and_(clause, in_values(table.columns[column], values, dialect))
                 clauses.append(clause)
             self._predicates[id(table)] = sa.or_(*clauses)
 
     def of(self, table: sa.Table) -> ColumnElement[bool]:
         """The predicate of the person's rows in `table`."""
         return self._predicates[id(table)]
+
+    def near_misses(self, dialect: str) -> ColumnElement[bool] | None:
+        """Root rows whose identifier equals the value only ignoring case and spaces."""
+        if not is_text(self.graph.identifier):
+            return None
+        return equals_ignoring_case(self.graph.identifier, self.value, dialect)
 
 
 def erase_action(config: Config, table: sa.Table) -> EraseAction:

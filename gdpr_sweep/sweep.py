@@ -228,11 +228,12 @@ def _execute_database(
                 e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
                 for e in evaluation.evaluated
             }
+        failed: list[str] = []
         for evaluated, item in zip(evaluation.evaluated, items, strict=True):
             if item.due == 0 or window.is_up():
                 continue
             started = time.perf_counter()
-            outcome = RuleExecutor(
+            executor = RuleExecutor(
                 target.engine,
                 evaluated.compiled,
                 steps[item.rule],
@@ -247,20 +248,39 @@ def _execute_database(
                 pause=options.pause,
                 lock_timeout=settings.lock_timeout,
                 statement_timeout=settings.statement_timeout,
-            ).run()
+            )
+            error = None
+            try:
+                executor.run()
+            except sa.exc.DBAPIError as exc:
+                item.done, item.batches = executor.result.rows, executor.result.batches
+                if _connection_lost(exc):
+                    raise  # the database is gone: its other rules cannot run either
+                # One rule's failure (a constraint, a timeout) is its own: the batch
+                # rolled back, the committed batches stay counted, the other rules run.
+                error = f"rule {item.rule}: {describe_write_failure(exc)}"
+            outcome = executor.result
             item.done, item.batches = outcome.rows, outcome.batches
             item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
             item.seconds = round(time.perf_counter() - started, 3)
             store.append(
                 run_id,
-                "rule-done",
+                "rule-done" if error is None else "rule-failed",
                 database=target.name,
                 rule=item.rule,
                 table=item.table,
                 action=item.action,
                 rows=item.done,
-                details={"due": item.due, "held": item.held, "cutoff": item.cutoff},
+                details={"due": item.due, "held": item.held, "cutoff": item.cutoff}
+                | ({"error": error} if error else {}),
             )
+            if error is not None:
+                failed.append(error)
+                log.error(
+                    "rule failed",
+                    extra={"event": "rule-failed", "database": target.name, "rule": item.rule},
+                )
+                continue
             log.info(
                 "rule done",
                 extra={
@@ -270,7 +290,10 @@ def _execute_database(
                     "rows": item.done,
                 },
             )
-        return items, _verify(target, store, run_id, evaluation, items, window)
+        verified = _verify(target, store, run_id, evaluation, items, window)
+        if failed:
+            return items, f"database {target.name}: " + "; ".join(failed)
+        return items, verified
     except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
         message = (
             str(exc)
@@ -282,6 +305,11 @@ def _execute_database(
         return items, message
     finally:
         target.dispose()
+
+
+def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
+    """Did the statement fail because the connection to the database is gone?"""
+    return bool(exc.connection_invalidated) or isinstance(exc, sa.exc.InterfaceError)
 
 
 def _verify(
