@@ -102,7 +102,13 @@ def readable_clock(
         return sa.and_(
             sa.func.typeof(column) == "text",
             sa.type_coerce(column, sa.String).op("GLOB")(_ISO_DATE_GLOB),
-            sa.func.date(column).is_not(None),
+            # Year 1 at the earliest (and every number sorts below this text).
+            sa.type_coerce(column, sa.String) >= sa.bindparam(None, "0001-01-01", type_=sa.String),
+            # A real day: date() with a modifier rolls '2027-02-30' over to 2 March, so
+            # the day must come back as itself. (Two-valued: a value date() cannot read
+            # compares '' with itself, never NULL.)
+            sa.func.coalesce(sa.func.date(sa.func.substr(column, 1, 10), "+0 days"), "")
+            == sa.func.substr(column, 1, 10),
         )
     if dialect in ("mysql", "mariadb"):
         # Zero dates and partial zero dates ('2020-00-00', '2020-05-00') are not days.

@@ -7,12 +7,14 @@ must match exactly the same rows on SQLite, PostgreSQL and MariaDB. Collations d
   `utf8mb4_general_ci`, `'closed'` equals `'CLOSED'`, `'jorg@x'` equals `'jörg@x'`,
   and (PAD SPACE) `'jorg@x '`; even `utf8mb4_bin` ignores trailing spaces.
 - SQLite compares under the column's declared collation (`COLLATE NOCASE`, `RTRIM`).
-- PostgreSQL's deterministic collations (every default one) compare byte-exactly.
+- PostgreSQL's deterministic collations (every default one) compare byte-exactly, but
+  a nondeterministic ICU collation (`und-u-ks-level2`) or `citext` does not.
 
 So a text comparison is written twice: the collated one, which the column's index
 serves, and a binary one that filters what it found. On MariaDB the binary form
 compares UTF-8 bytes (`CAST(CONVERT(x USING utf8mb4) AS BINARY)`), so a column in
-another character set still equals its own value; on SQLite it is `COLLATE BINARY`.
+another character set still equals its own value; on SQLite it is `COLLATE BINARY`; on
+PostgreSQL the value as `text COLLATE "C"`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ def _binary(expression: ColumnElement[Any], dialect: str) -> ColumnElement[Any] 
         return _Utf8Bytes(expression)
     if dialect == "sqlite":
         return expression.collate("BINARY")
+    if dialect == "postgresql":
+        # Deterministic collations already compare bytes, but a nondeterministic ICU
+        # collation (or citext) does not: as text under "C" it does.
+        return sa.cast(expression, sa.Text).collate("C")
     return None
 
 

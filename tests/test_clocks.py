@@ -104,16 +104,17 @@ def test_sqlite_clock_values_that_are_not_dates_are_never_due(tmp_path, monkeypa
             (11, "2024-13-45"),  # not a date
             (12, "0000-00-00"),  # a zero date
             (13, "2460000.5"),  # a Julian number as text
+            (14, "2023-02-29"),  # no such day (SQLite's date() alone accepts it)
         ],
     )
     planned, ran = plan_and_run(tmp_path, target_db, monkeypatch, rule())
     assert planned["due"] == ran["done"] == 3
-    assert ids(target_db) == list(range(4, 14))
+    assert ids(target_db) == list(range(4, 15))
     # check warns, with the column and the count (NULL is not counted), and passes.
     checked = run_cli("check", "-c", str(tmp_path / "gdpr-sweep.toml"))
     assert checked.exit_code == 0, checked.stdout
     assert (
-        "rules[0].since: 8 row(s) of event.happened_at hold a value that cannot be read as "
+        "rules[0].since: 9 row(s) of event.happened_at hold a value that cannot be read as "
         "a date; they are never due" in " ".join(checked.stdout.split())
     ), checked.stdout
 
