@@ -28,10 +28,10 @@ from typer.core import TyperGroup
 from . import __version__
 from .checks import check_config
 from .config import Config, load_config
-from .errors import GdprSweepError, Refused, UsageError
+from .errors import GdprSweepError, PartialFailure, Refused, Stopped, UsageError
 from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
-from .logs import setup_logging
+from .logs import report_fatal, setup_logging
 from .periods import local_date, parse_as_of, parse_duration
 from .plan import Plan, build_plan
 from .render import (
@@ -46,7 +46,7 @@ from .render import (
     print_run,
 )
 from .state.store import StateStore
-from .sweep import RunResult, SweepOptions, apply_plan, load_plan, run_sweep
+from .sweep import RunResult, StopRequest, SweepOptions, apply_plan, load_plan, run_sweep
 from .sweep import verify_only as verify_only_sweep
 
 
@@ -166,10 +166,10 @@ def _errors_to_exit_codes(debug: bool) -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except GdprSweepError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _fatal(str(exc), exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
+        _fatal("interrupted", 130)
         raise typer.Exit(130) from None
     except Exception as exc:
         if _is_click_error(exc):
@@ -181,10 +181,14 @@ def _errors_to_exit_codes(debug: bool) -> Iterator[None]:
         kind = type(getattr(exc, "orig", None) or exc).__name__
         if isinstance(exc, sa.exc.SQLAlchemyError) and not isinstance(exc, sa.exc.DBAPIError):
             kind = type(exc).__name__
-        typer.echo(
-            f"error: internal error ({kind}); rerun with --debug for the traceback", err=True
-        )
+        _fatal(f"internal error ({kind}); rerun with --debug for the traceback", 1)
         raise typer.Exit(1) from None
+
+
+def _fatal(message: str, exit_code: int) -> None:
+    """One line on stderr: `error: ...`, or a JSON log record with --log-format json."""
+    if not report_fatal(message, exit_code):
+        typer.echo(f"error: {message}", err=True)
 
 
 def _note_case_insensitive_matches(count: int) -> None:
@@ -412,6 +416,15 @@ def run(
             help="Seconds to sleep after each batch, to spare the application.",
         ),
     ] = 0.0,
+    wait_lock: Annotated[
+        str | None,
+        typer.Option(
+            "--wait-lock",
+            help="If another sweep holds the lock, wait this long for it (e.g. 10m) "
+            "instead of exiting 4 at once, like flock -w.",
+            show_default=False,
+        ),
+    ] = None,
     verify_only: Annotated[
         bool,
         typer.Option(
@@ -427,47 +440,130 @@ def run(
     The nightly cron job. It takes the sweep lock (exit 4 if another sweep holds it),
     marks runs a killed process left behind as interrupted, refuses a rule that would
     touch more than sweep.max_fraction of its table (exit 5, unless --force), and
-    completes every other database when one fails (exit 3). Needs the hash key in the
-    environment variable named by sweep.hash_key_env.
+    completes every other database when one fails (exit 3). SIGTERM or Ctrl-C stop it
+    after the current batch (run recorded `stopped`; exit 3, or 130 for Ctrl-C); the
+    next run carries on. Needs the hash key in the environment variable named by
+    sweep.hash_key_env.
 
     Example:
 
         gdpr-sweep run --quiet --jobs 4 --metrics-file /var/lib/node_exporter/gdpr.prom
     """
-    with _errors_to_exit_codes(debug):
+    with _errors_to_exit_codes(debug), _json_errors(as_json, "run"):
         config = load_config(config_path)
         # Quiet and JSON runs draw nothing: no console (and no Rich) at all.
         console = None if quiet or as_json else make_console()
         started = time.monotonic()
         result: RunResult | None = None
         status = "failed"
+        stop = StopRequest()
+        options = SweepOptions(
+            force=force,
+            jobs=jobs,
+            pause=pause,
+            max_runtime=_duration("--max-runtime", max_runtime),
+            stop=stop,
+            wait_lock=_duration("--wait-lock", wait_lock),
+        )
+        when = _as_of(config, as_of)
+        if metrics_file is not None:
+            _check_writable("--metrics-file", metrics_file)
+        failure: BaseException | None = None
         try:
-            options = SweepOptions(
-                force=force,
-                jobs=jobs,
-                pause=pause,
-                max_runtime=_duration("--max-runtime", max_runtime),
-            )
             if verify_only:
-                result = verify_only_sweep(config, _as_of(config, as_of), database, jobs)
+                result = verify_only_sweep(config, when, database, jobs)
             else:
                 bars = None
                 if console is not None and console.is_terminal:
                     bars = RichProgress(console)
-                with bars or contextlib.nullcontext():
-                    result = run_sweep(
-                        config, _as_of(config, as_of), database, options=options, progress=bars
-                    )
+                with _stop_on_signals(stop), bars or contextlib.nullcontext():
+                    result = run_sweep(config, when, database, options=options, progress=bars)
             status = result.status
         except GdprSweepError as exc:
-            status = {4: "locked", 5: "refused"}.get(exc.exit_code, "failed")
+            status = _status_of(exc)
+            failure = exc
             raise
         finally:
             if metrics_file is not None:
                 _write_run_metrics(
-                    config, metrics_file, result, status, time.monotonic() - started, database
+                    config,
+                    metrics_file,
+                    result,
+                    status,
+                    time.monotonic() - started,
+                    database,
+                    failure=failure,
                 )
-        _emit_run(console, result, as_json, quiet)
+        _emit_run(console, result, as_json, quiet, stop)
+
+
+def _check_writable(option: str, path: Path) -> None:
+    """Refuse (exit 2, before anything changes) a file we could not write afterwards."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{option}: {str(path)!r} is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"{option}: no directory {str(parent)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option}: cannot write {str(path)!r} (permission denied)")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: StopRequest) -> Iterator[None]:
+    """SIGTERM and the first Ctrl-C ask the sweep to stop after its current batch.
+
+    A second Ctrl-C interrupts at once (the open batch's transaction rolls back). Only
+    in the main thread, where Python delivers signals.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if signum == signal.SIGINT and stop.is_set():
+            raise KeyboardInterrupt
+        stop.request("signal", name)
+        sys.stderr.write(f"gdpr-sweep: {name}: stopping after the current batch\n")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _status_of(exc: GdprSweepError) -> str:
+    """The run status an error stands for (metrics, JSON)."""
+    if isinstance(exc, Stopped):
+        return "stopped"
+    return {4: "locked", 5: "refused"}.get(exc.exit_code, "failed")
+
+
+@contextlib.contextmanager
+def _json_errors(as_json: bool, command: str) -> Iterator[None]:
+    """With --json, a refused, locked or failed run still prints one JSON document."""
+    try:
+        yield
+    except GdprSweepError as exc:
+        if as_json:
+            typer.echo(
+                dumps(
+                    {
+                        "format": f"gdpr-sweep {command} 1",
+                        "run_id": None,
+                        "status": _status_of(exc),
+                        "exit_code": exc.exit_code,
+                        "error": str(exc),
+                        "items": [],
+                    }
+                )
+            )
+        raise
 
 
 def _write_run_metrics(
@@ -477,30 +573,51 @@ def _write_run_metrics(
     status: str,
     duration: float,
     databases: list[str] | None,
+    failure: BaseException | None = None,
 ) -> None:
+    """Write the metrics file; a failure never hides the run's own outcome (SPEC).
+
+    The run already failed (exit 4, 5, ...): say so and keep that exit code. Rows were
+    changed: exit 3, saying they were. Nothing changed: exit 2.
+    """
     from .metrics import render_metrics, write_metrics
 
-    store = StateStore(config, None)
     try:
-        last_success = store.last_success()
-    finally:
-        store.close()
-    names = [db.name for db in config.databases if not databases or db.name in databases]
-    try:
+        store = StateStore(config, None)
+        try:
+            last_success = store.last_success()
+        finally:
+            store.close()
+        names = [db.name for db in config.databases if not databases or db.name in databases]
         write_metrics(path, render_metrics(result, status, duration, last_success, names))
-    except OSError as exc:
-        raise UsageError(f"--metrics-file: cannot write {str(path)!r} ({exc.strerror})") from None
+    except (OSError, GdprSweepError, sa.exc.DBAPIError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        message = f"--metrics-file: cannot write {str(path)!r} ({reason})"
+        if failure is not None:
+            typer.echo(f"error: {message}", err=True)
+            return  # the run's own error (and exit code) follows
+        changed = result is not None and any(item.done for item in result.items)
+        if changed:
+            raise PartialFailure(
+                f"{message}; rows were changed (see gdpr-sweep audit list)"
+            ) from None
+        raise UsageError(message) from None
 
 
-def _emit_run(console: Any, result: RunResult, as_json: bool, quiet: bool) -> None:
+def _emit_run(
+    console: Any, result: RunResult, as_json: bool, quiet: bool, stop: StopRequest | None = None
+) -> None:
     if as_json:
-        typer.echo(dumps(result.to_json()))
+        typer.echo(dumps({"format": "gdpr-sweep run 1", **result.to_json()}))
     elif not quiet:
         print_run(console, result)
     elif result.failures:
         for failure in result.failures:
             typer.echo(f"error: {failure['error']}", err=True)
-    raise typer.Exit(result.exit_code)
+    code = result.exit_code
+    if result.status == "stopped" and stop is not None and stop.signal == "SIGINT":
+        code = 130  # as for any command interrupted by Ctrl-C
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -534,7 +651,7 @@ def apply(
         gdpr-sweep plan --out plan.json   # review and sign off, then:
         gdpr-sweep apply plan.json --yes
     """
-    with _errors_to_exit_codes(debug):
+    with _errors_to_exit_codes(debug), _json_errors(as_json, "apply"):
         config = load_config(config_path)
         reviewed = load_plan(plan_file)
         console = make_console()
@@ -549,9 +666,14 @@ def apply(
                 typer.echo("Nothing was changed.")
                 raise typer.Exit(0)
         show_progress = console.is_terminal and not as_json
-        with RichProgress(console) if show_progress else contextlib.nullcontext() as bars:
-            result = apply_plan(config, reviewed, options=SweepOptions(force=force), progress=bars)
-        _emit_run(console, result, as_json, False)
+        stop = StopRequest()
+        options = SweepOptions(force=force, stop=stop)
+        with (
+            _stop_on_signals(stop),
+            RichProgress(console) if show_progress else contextlib.nullcontext() as bars,
+        ):
+            result = apply_plan(config, reviewed, options=options, progress=bars)
+        _emit_run(console, result, as_json, False, stop)
 
 
 @app.command()

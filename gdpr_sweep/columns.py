@@ -81,9 +81,7 @@ def is_string(column: sa.Column) -> bool:
 
 
 #: SQLite: an ISO 8601 date at the start of a text value (the GLOB's digits).
-_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
-#: MariaDB/MySQL: the first date the engine supports; zero dates sort below it.
-_MARIADB_FIRST = dt.date(1000, 1, 1)
+_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]*"
 _UNIX_JULIAN_DAY = 2440587.5  # the Julian day number of 1970-01-01T00:00Z
 
 
@@ -99,21 +97,30 @@ def readable_clock(
             return sa.func.typeof(column).in_(["integer", "real"])
         return None  # a numeric column (check_rule verifies): every value is a number
     if dialect == "sqlite":
+        text = sa.type_coerce(column, sa.String)
+        day, month = sa.func.substr(column, 9, 2), sa.func.substr(column, 6, 2)
         return sa.and_(
-            sa.func.typeof(column) == "text",
-            sa.type_coerce(column, sa.String).op("GLOB")(_ISO_DATE_GLOB),
-            # Year 1 at the earliest (and every number sorts below this text).
-            sa.type_coerce(column, sa.String) >= sa.bindparam(None, "0001-01-01", type_=sa.String),
-            # A real day: date() with a modifier rolls '2027-02-30' over to 2 March, so
-            # the day must come back as itself. (Two-valued: a value date() cannot read
-            # compares '' with itself, never NULL.)
-            sa.func.coalesce(sa.func.date(sa.func.substr(column, 1, 10), "+0 days"), "")
-            == sa.func.substr(column, 1, 10),
+            # ISO text (a number never matches: it has no '-' in the fifth place) ...
+            text.op("GLOB")(_ISO_DATE_GLOB),
+            # ... from year 1 (not `column >= '0001-01-01'`: without statistics SQLite
+            # would take a two-sided range on the clock's index for very selective and
+            # walk it in every batch instead of the primary key) ...
+            sa.func.substr(column, 1, 4) != "0000",
+            # ... of a real day. date() with a modifier rolls '2027-02-30' over to
+            # 2 March, so a day that comes back as itself is real; it is asked only
+            # for days past the 28th or odd months, as it costs more than the rest.
+            sa.case(
+                (sa.and_(day.between("01", "28"), month.between("01", "12")), sa.true()),
+                else_=sa.func.coalesce(sa.func.date(sa.func.substr(column, 1, 10), "+0 days"), "")
+                == sa.func.substr(column, 1, 10),
+            ),
         )
     if dialect in ("mysql", "mariadb"):
         # Zero dates and partial zero dates ('2020-00-00', '2020-05-00') are not days.
+        # (Functions of the column, not a range on it: the clock's index keeps serving
+        # `column < bound` alone, and the optimiser's choice of index is unchanged.)
         return sa.and_(
-            column >= sa.bindparam(None, _MARIADB_FIRST, type_=sa.Date),
+            sa.func.year(column) > 0,
             sa.func.month(column) > 0,
             sa.func.dayofmonth(column) > 0,
         )

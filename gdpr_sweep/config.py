@@ -216,7 +216,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"config file {str(config_path)!r}: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw_bytes.decode("utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the TOML.
+        data = tomllib.loads(raw_bytes.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(config_path)!r} is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -59,14 +61,39 @@ def describe_write_failure(exc: BaseException) -> str:
     return f"the statement failed ({type(orig).__name__}{code_text})"
 
 
+def mask_url(text: str, url: URL) -> str:
+    """Mask the URL's password in `text`, as SQLAlchemy renders a URL with it hidden.
+
+    The URL itself, written out with its password, becomes its hidden rendering, and so
+    does each `user:password@` form; the password on its own is masked only where it
+    stands as a whole token (`password=pw`, `'pw'`), never inside a word: a password or
+    user `u` must not turn "Connection refused" into "Connection ref***sed". A user
+    name alone is not a secret and is kept.
+    """
+    if not url.password:
+        return text
+    text = text.replace(
+        url.render_as_string(hide_password=False), url.render_as_string(hide_password=True)
+    )
+    # `user:password@` as SQLAlchemy writes it (its own quoting of special characters).
+    auth = URL.create("x", username=url.username, password=url.password)
+    text = text.replace(
+        auth.render_as_string(hide_password=False).removeprefix("x://"),
+        auth.render_as_string(hide_password=True).removeprefix("x://"),
+    )
+    password = str(url.password)
+    spellings = sorted({password, quote(password, safe=""), quote_plus(password)}, key=len)
+    for spelling in reversed(spellings):  # longest first: one may contain another
+        # A whole token: also `user:pw@host` (the user kept) and `password=pw`.
+        text = re.sub(rf"(?<!\w){re.escape(spelling)}(?!\w)", "***", text)
+    return text
+
+
 def describe_failure(exc: BaseException, url: URL) -> str:
-    """Return the driver's reason in one line, with the URL's credentials masked."""
+    """Return the driver's reason in one line, with the URL's password masked."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     text = reason[0] if reason else type(exc).__name__
-    for secret in (url.password, url.username):
-        if secret:
-            text = text.replace(str(secret), "***")
-    return text[:200]
+    return mask_url(text, url)[:200]
 
 
 class TargetDatabase:

@@ -38,10 +38,32 @@ class DatabaseUnavailable(GdprSweepError):
     exit_code = 3
 
 
+class StateUnavailable(GdprSweepError):
+    """The state database cannot be opened or written (read-only, full, locked, down).
+
+    Exit 2: nothing was changed in a target database (a batch records its intent in
+    the state database before it runs, so a state write that fails stops the batch).
+    Raised during a sweep, after batches may have committed, it becomes exit 3.
+    """
+
+    exit_code = 2
+
+
 class PartialFailure(GdprSweepError):
     """Some databases or rules failed; the others completed (exit 3)."""
 
     exit_code = 3
+
+
+class Stopped(GdprSweepError):
+    """Stopped by a signal before anything changed (exit 3; 130 for SIGINT, as Ctrl-C)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, signal_name: str | None = None) -> None:
+        super().__init__(message)
+        if signal_name == "SIGINT":
+            self.exit_code = 130
 
 
 class LockHeld(GdprSweepError):

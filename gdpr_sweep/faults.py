@@ -1,11 +1,15 @@
-"""Failpoints: kill the process at a named point, for fault-injection tests only.
+"""Failpoints: kill or signal the process at a named point, for fault-injection tests only.
 
 `GDPR_SWEEP_FAILPOINT=NAME` makes the process SIGKILL itself when it reaches `NAME`
-(no cleanup, no flush: exactly what a power cut or `kill -9` does). Unset — always, in
-production — a failpoint costs one dictionary lookup. Points: `before-first-batch`,
-`after-batch-intent` (intent audited, statement not yet run), `after-target-commit`
-(batch committed, outcome not yet audited), `after-batch` (both written),
-`during-migration` (inside the state database's migration transaction).
+(no cleanup, no flush: exactly what a power cut or `kill -9` does);
+`GDPR_SWEEP_FAILPOINT=NAME:SIGTERM` (or `:SIGINT`) sends itself that signal there
+instead, so a test can deliver a real signal at an exact point and watch the process
+stop cleanly. Unset — always, in production — a failpoint costs one dictionary
+lookup. Points: `after-evaluation` (due rows counted, nothing changed yet),
+`before-first-batch`, `after-batch-intent` (intent audited, statement not yet run),
+`after-target-commit` (batch committed, outcome not yet audited), `after-batch` (both
+written), `during-migration` (inside the state database's migration transaction),
+`waiting-for-lock` (each time `--wait-lock` finds the lock held).
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ VARIABLE = "GDPR_SWEEP_FAILPOINT"
 
 
 def failpoint(name: str) -> None:
-    """Die here, at once, if the environment names this point."""
-    if os.environ.get(VARIABLE) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Die (or signal ourselves) here, at once, if the environment names this point."""
+    setting = os.environ.get(VARIABLE)
+    if setting is None:
+        return
+    point, _, action = setting.partition(":")
+    if point != name:
+        return
+    signum = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}.get(action, signal.SIGKILL)
+    os.kill(os.getpid(), signum)

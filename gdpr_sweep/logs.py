@@ -12,7 +12,17 @@ import logging
 import sys
 
 #: Fields our records may carry in `extra`; nothing else is copied into JSON lines.
-FIELDS = ("event", "database", "rule", "table", "rows", "run_id", "status", "seconds")
+FIELDS = (
+    "event",
+    "database",
+    "rule",
+    "table",
+    "rows",
+    "run_id",
+    "status",
+    "seconds",
+    "exit_code",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,3 +59,16 @@ def setup_logging(log_format: str = "text", level: str = "warning") -> None:
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+
+
+def report_fatal(message: str, exit_code: int) -> bool:
+    """Log a command's fatal error as a record when logs are JSON; True if it was logged.
+
+    Log shippers then see the error in the same format as everything else; with text
+    logs the CLI prints its usual one line `error: ...` instead.
+    """
+    logger = logging.getLogger("gdpr_sweep")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        return False
+    logger.error(message, extra={"event": "error", "exit_code": exit_code})
+    return True

@@ -2,10 +2,13 @@
 
 Written atomically (a temporary file renamed into place), so the collector never reads
 half a file. Labels are database names, rule ids, tables and actions — no values.
+Sample values are exact: counts as integers, times as the shortest decimal that reads
+back as the same float (`repr`), never rounded to a few significant digits.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -20,6 +23,17 @@ def _escape(value: str) -> str:
 def _labels(**labels: str) -> str:
     inner = ",".join(f'{name}="{_escape(value)}"' for name, value in labels.items())
     return "{" + inner + "}" if inner else ""
+
+
+def _value(value: float) -> str:
+    """Format a sample value exactly, in Prometheus text format's spelling."""
+    if isinstance(value, int):  # bool included: 1 or 0
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
 
 
 def render_metrics(
@@ -37,7 +51,7 @@ def render_metrics(
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{labels} {_value(value)}" for labels, value in samples)
 
     metric(
         "gdpr_sweep_last_run_timestamp_seconds",
@@ -56,7 +70,7 @@ def render_metrics(
         "gdpr_sweep_last_run_success",
         "gauge",
         "1 if the last sweep completed without failures, else 0.",
-        [("", 1.0 if status == "completed" else 0.0)],
+        [("", 1 if status == "completed" else 0)],
     )
     metric(
         "gdpr_sweep_run_duration_seconds",
@@ -69,19 +83,25 @@ def render_metrics(
         "gdpr_sweep_database_failed",
         "gauge",
         "1 if the database failed in the last sweep, else 0.",
-        [(_labels(database=db), 1.0 if db in failed else 0.0) for db in databases],
+        [(_labels(database=db), 1 if db in failed else 0) for db in databases],
     )
     metric(
         "gdpr_sweep_incomplete",
         "gauge",
         "1 if the last sweep stopped at --max-runtime with rows left, else 0.",
-        [("", 1.0 if status == "incomplete" else 0.0)],
+        [("", 1 if status == "incomplete" else 0)],
+    )
+    metric(
+        "gdpr_sweep_stopped",
+        "gauge",
+        "1 if the last sweep was stopped by a signal (SIGTERM, Ctrl-C) with work left, else 0.",
+        [("", 1 if status == "stopped" else 0)],
     )
     metric(
         "gdpr_sweep_failures",
         "gauge",
         "Databases that failed in the last sweep.",
-        [("", float(len(failed)))],
+        [("", len(failed))],
     )
     items = result.items if result else []
     for name, help_text, attribute in (
@@ -102,7 +122,7 @@ def render_metrics(
             [
                 (
                     _labels(database=i.database, rule=i.rule, table=i.table, action=i.action),
-                    float(getattr(i, attribute)),
+                    getattr(i, attribute),
                 )
                 for i in items
             ],

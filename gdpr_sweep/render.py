@@ -140,10 +140,39 @@ class RichProgress:
         pass
 
 
+def print_verify(console: Console, result: RunResult) -> None:
+    """Print what `run --verify-only` counted: it has no run id, no batches, no audit."""
+    from rich.table import Table
+
+    due = sum(item.due for item in result.items)
+    if due:
+        outcome = f"{due:,} row(s) still due"
+    else:  # with nothing due, a failure is a database that could not be counted
+        outcome = "not every database could be counted" if result.failures else "nothing due"
+    table = Table(
+        title=f"gdpr-sweep verify only as of "
+        f"{result.as_of.isoformat(timespec='seconds')}: {outcome}"
+    )
+    for header in ("database", "rule", "table", "action", "due", "held"):
+        numeric = header in ("due", "held")
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+    for item in result.items:
+        table.add_row(
+            item.database, item.rule, item.table, item.action, f"{item.due:,}", f"{item.held:,}"
+        )
+    console.print(table)
+    console.print(f"verify only, nothing changed: {outcome}")
+    for failure in result.failures:
+        console.print(f"[bold red]failed[/]: {failure['error']}", highlight=False, soft_wrap=True)
+
+
 def print_run(console: Console, result: RunResult) -> None:
     """Print what a run or apply did, rule by rule."""
     from rich.table import Table
 
+    if result.run_id is None:  # only `run --verify-only` has no run (nothing recorded)
+        print_verify(console, result)
+        return
     table = Table(
         title=f"gdpr-sweep run {result.run_id} as of "
         f"{result.as_of.isoformat(timespec='seconds')}: {result.status}"

@@ -12,6 +12,7 @@ pinned as-of and refuses (exit 5) unless the config digest and every rule's due 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -29,8 +30,9 @@ from .checks import select_databases
 from .config import Config
 from .counting import count_due
 from .engines import TargetDatabase, describe_failure, describe_write_failure
-from .errors import DatabaseUnavailable, Refused, UsageError
+from .errors import DatabaseUnavailable, PartialFailure, Refused, StateUnavailable, UsageError
 from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
+from .faults import failpoint
 from .holds import active_holds
 from .keys import hash_key
 from .periods import local_date
@@ -65,14 +67,18 @@ class RunResult:
     run_id: int | None
     as_of: dt.datetime
     config_digest: str
-    status: str  # completed | partial | refused
+    status: str  # completed | incomplete | stopped | partial | refused
     items: list[RunItem] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     interrupted_runs: list[int] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return {"completed": 0, "incomplete": 0, "partial": 3, "refused": 5}.get(self.status, 1)
+        # `stopped` (a signal): work remains, the next run continues (SPEC: exit 3; the
+        # CLI makes SIGINT's 130).
+        return {"completed": 0, "incomplete": 0, "partial": 3, "stopped": 3, "refused": 5}.get(
+            self.status, 1
+        )
 
     @property
     def rows_left(self) -> int:
@@ -167,6 +173,28 @@ def _compare(plan: Plan, evaluations: list[_Evaluation]) -> None:
         raise Refused(f"stale plan: rule {rule} in database {database} is not in the plan")
 
 
+class StopRequest:
+    """A request from outside (a signal handler, another thread) to stop a sweep.
+
+    Setting it never interrupts a statement: every executor finishes (commits or rolls
+    back) its current batch and starts no other; the run is recorded `stopped` with
+    the reason, and the next run carries on where it stopped.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: str | None = None
+        self.signal: str | None = None
+
+    def request(self, reason: str, signal_name: str | None = None) -> None:
+        if not self.event.is_set():
+            self.reason, self.signal = reason, signal_name
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
 @dataclass(frozen=True)
 class SweepOptions:
     """How a sweep runs: guards, parallelism and its nightly window."""
@@ -175,19 +203,28 @@ class SweepOptions:
     jobs: int = 1
     max_runtime: float | None = None  # seconds; stop cleanly between batches after it
     pause: float = 0.0  # seconds to sleep after each batch
+    stop: StopRequest | None = None  # set from outside: stop between batches
+    wait_lock: float | None = None  # seconds to wait for the sweep lock (None: exit 4 at once)
 
 
 class _Window:
     """The time a sweep may take; when it is up every executor stops before its next batch."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, stop: StopRequest | None = None) -> None:
         self.deadline = None if seconds is None else time.monotonic() + seconds
         self.stopped = threading.Event()
+        self.stop = stop
 
     def is_up(self) -> bool:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.stopped.set()
+        if self.stop is not None and self.stop.is_set():
+            self.stopped.set()
         return self.stopped.is_set()
+
+    @property
+    def signalled(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
 
 def _execute_database(
@@ -415,7 +452,7 @@ def run_sweep(
     key = hash_key(config)
     store = StateStore(config, key)
     try:
-        with sweep_lock(store.engine, store.url):
+        with sweep_lock(store.engine, store.url, wait=options.wait_lock, stop=options.stop):
             interrupted = store.mark_interrupted()
             evaluations = _evaluate(
                 config,
@@ -436,57 +473,92 @@ def run_sweep(
                 refused_id = store.start_run(command, as_of)
                 store.finish_run(refused_id, "refused", {"reason": str(exc)})
                 raise
+            failpoint("after-evaluation")
             run_id = store.start_run(
                 command, as_of, plan_digest=reviewed.config_digest if reviewed else None
             )
             result = RunResult(
                 run_id, as_of, config.digest, "completed", interrupted_runs=interrupted
             )
-            window = _Window(options.max_runtime)
+            window = _Window(options.max_runtime, options.stop)
             try:
-                outcomes = _per_database(
-                    lambda ev: _execute_database(
-                        config,
-                        store,
-                        run_id,
-                        key,
-                        ev,
-                        progress or NoProgress(),
-                        options,
-                        window,
-                    ),
-                    evaluations,
-                    options.jobs,
+                _execute_and_finish(
+                    config, store, key, evaluations, result, progress, options, window
                 )
-                for evaluation, (items, failure) in zip(evaluations, outcomes, strict=True):
-                    result.items.extend(items)
-                    if failure:
-                        result.failures.append(
-                            {"database": evaluation.target.name, "error": failure}
-                        )
-            except BaseException:
-                store.finish_run(run_id, "failed", result.to_json())
-                raise
-            if result.failures:
-                result.status = "partial"
-            elif window.stopped.is_set() and result.rows_left:
-                result.status = "incomplete"
-                store.append(
-                    run_id, "stopped", rows=result.rows_left, details={"reason": "max-runtime"}
-                )
-            store.finish_run(run_id, result.status, result.to_json())
-            log.info(
-                "sweep finished",
-                extra={
-                    "event": "run-end",
-                    "run_id": run_id,
-                    "status": result.status,
-                    "rows": sum(item.done for item in result.items),
-                },
-            )
+            except StateUnavailable as exc:
+                # Batches may have committed before the state database failed: say so.
+                raise PartialFailure(
+                    f"{exc}, during run {run_id}: batches committed before it stay committed "
+                    "(their intent is in the audit trail); fix the state database and run "
+                    "again to finish"
+                ) from None
             return result
     finally:
         store.close()
+
+
+def _execute_and_finish(
+    config: Config,
+    store: StateStore,
+    key: bytes,
+    evaluations: list[_Evaluation],
+    result: RunResult,
+    progress: Progress | None,
+    options: SweepOptions,
+    window: _Window,
+) -> None:
+    """Execute every database's due rules, then record how the run ended."""
+    run_id = result.run_id
+    assert run_id is not None
+    try:
+        outcomes = _per_database(
+            lambda ev: _execute_database(
+                config,
+                store,
+                run_id,
+                key,
+                ev,
+                progress or NoProgress(),
+                options,
+                window,
+            ),
+            evaluations,
+            options.jobs,
+        )
+        for evaluation, (items, failure) in zip(evaluations, outcomes, strict=True):
+            result.items.extend(items)
+            if failure:
+                result.failures.append({"database": evaluation.target.name, "error": failure})
+    except BaseException:
+        with contextlib.suppress(StateUnavailable):  # the error that follows says more
+            store.finish_run(run_id, "failed", result.to_json())
+        raise
+    if result.failures:
+        result.status = "partial"
+    elif window.signalled:
+        # Stopped from outside (SIGTERM, Ctrl-C): recorded as such even when the
+        # last batch happened to finish the work, so the trail says what happened.
+        assert options.stop is not None
+        result.status = "stopped"
+        store.append(
+            run_id,
+            "stopped",
+            rows=result.rows_left,
+            details={"reason": options.stop.reason, "signal": options.stop.signal},
+        )
+    elif window.stopped.is_set() and result.rows_left:
+        result.status = "incomplete"
+        store.append(run_id, "stopped", rows=result.rows_left, details={"reason": "max-runtime"})
+    store.finish_run(run_id, result.status, result.to_json())
+    log.info(
+        "sweep finished",
+        extra={
+            "event": "run-end",
+            "run_id": run_id,
+            "status": result.status,
+            "rows": sum(item.done for item in result.items),
+        },
+    )
 
 
 def load_plan(path: Path) -> Plan:

@@ -9,7 +9,10 @@ markers. Only the export file (personal data by intent) may hold them.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 from tests.conftest import TargetDb, run_cli
 from tests.test_erase import CPR, EMAIL, MARKERS, setup
@@ -69,6 +72,9 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
         ["audit", "verify", "-c", c],
         ["replay", "-c", c, "--since", "2000-01-01", "--json", "--debug"],
         ["export", "-c", c, "--subject", f"email={EMAIL}", "--out", "/nonexistent/x.json"],
+        # Errors as JSON: a refused apply's JSON document and its JSON log record.
+        [*logs, "apply", str(plan_file), "-c", c, "--yes", "--json"],
+        [*logs, "erase", "-c", c, "--subject", f"phone={CPR}"],
     ]
     outputs = []
     codes = []
@@ -76,6 +82,17 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
         result = run_cli(*args)
         codes.append((args[0] if args[0] != "--log-format" else args[4], result.exit_code))
         outputs += [result.stdout, result.stderr]
+    # A run stopped by a real SIGTERM (a separate process: the signal is its own).
+    stopped = subprocess.run(
+        [sys.executable, "-m", "gdpr_sweep", *logs, "run", "-c", c, "--json", "--force"],
+        env={**os.environ, "GDPR_SWEEP_FAILPOINT": "after-evaluation:SIGTERM"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    codes.append(("run-sigterm", stopped.returncode))
+    outputs += [stopped.stdout, stopped.stderr]
     assert export.exists() and any(m in export.read_text() for m in MARKERS)
 
     written = [plan_file.read_text(), receipt.read_text(), metrics.read_text()]
@@ -93,4 +110,5 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
             scanned += 1
     assert scanned == len(MARKERS) * (len(outputs) + len(written) + 1)
     # The commands really ran: successes, refusals and errors alike.
-    assert {code for _command, code in codes} >= {0, 2, 5}
+    assert {code for _command, code in codes} >= {0, 2, 3, 5}
+    assert ("run-sigterm", 3) in codes

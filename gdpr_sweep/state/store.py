@@ -10,13 +10,14 @@ cutting entries off the end is detected too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.engine import URL
 
 from .. import __version__
 from ..config import Config, state_url
-from ..errors import DatabaseUnavailable
+from ..errors import StateUnavailable
 from ..keys import keyed_hex
 from . import migrate
 from .models import audit_entries, erased_rows, runs
@@ -78,15 +79,25 @@ class BrokenEntry:
     reason: str
 
 
-def create_state_engine(url: URL) -> sa.Engine:
+#: Seconds a state-database write waits for a lock another process holds, unless
+#: `sweep.lock_timeout` says otherwise; then it fails with one line (exit 2 or 3).
+STATE_LOCK_TIMEOUT = 30.0
+
+
+def create_state_engine(url: URL, lock_timeout: float | None = None) -> sa.Engine:
+    wait = lock_timeout or STATE_LOCK_TIMEOUT
     if url.get_backend_name() == "sqlite":
         if url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Wait for another process's write instead of failing at once.
-        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = sa.create_engine(url, connect_args={"timeout": wait}, hide_parameters=True)
         _transactional_sqlite(engine)
         return engine
-    return sa.create_engine(url, hide_parameters=True)
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    if url.get_backend_name() == "postgresql":
+        # A state table locked by someone else fails the write instead of hanging.
+        connect_args["options"] = f"-c lock_timeout={int(wait * 1000)}"
+    return sa.create_engine(url, hide_parameters=True, connect_args=connect_args)
 
 
 def _transactional_sqlite(engine: sa.Engine) -> None:
@@ -117,15 +128,14 @@ class StateStore:
         self.config = config
         self.key = key
         self.url = state_url(config)
-        self.engine = create_state_engine(self.url)
+        self.engine = create_state_engine(self.url, config.sweep.lock_timeout)
         # Threads of one process (run --jobs) append one at a time.
         self._write_lock = threading.Lock()
         try:
             migrate.upgrade(self.engine)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(
-                f"sweep.state_url: cannot open the state database ({type(exc.orig).__name__})"
-            ) from None
+        except (sa.exc.DBAPIError, OSError) as exc:
+            self.engine.dispose()
+            raise state_failure(exc, "open") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -393,6 +403,48 @@ class StateStore:
                         None, f"entries of run {row.id} were removed from the end of the trail"
                     )
         return checked, None
+
+
+def state_failure(exc: BaseException, doing: str = "write") -> StateUnavailable:
+    """One line naming the state database and the driver's reason (no values: the state
+    database holds counts, keys and hashes only, and parameters are hidden)."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, OSError) and orig.strerror:
+        reason = orig.strerror
+    else:
+        lines = str(orig).strip().splitlines()
+        reason = lines[0][:160] if lines else ""
+    name = type(orig).__name__
+    return StateUnavailable(
+        f"sweep.state_url: cannot {doing} the state database ({name}: {reason})"
+        if reason
+        else f"sweep.state_url: cannot {doing} the state database ({name})"
+    )
+
+
+def _state_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (sa.exc.DBAPIError, OSError) as exc:
+            raise state_failure(exc, "read" if method.__name__ in _READERS else "write") from None
+
+    return wrapper
+
+
+_READERS = {"runs", "last_success", "erased_since", "runs_for_subject", "run", "verify"}
+# Every way into the state database turns a driver's failure into one line, exit 2.
+for _name in (
+    "start_run",
+    "finish_run",
+    "mark_interrupted",
+    "record_erased",
+    "append_many",
+    "append",
+    *_READERS,
+):
+    setattr(StateStore, _name, _state_errors(getattr(StateStore, _name)))
 
 
 def _user() -> str:
