@@ -464,10 +464,11 @@ def run(
             max_runtime=_duration("--max-runtime", max_runtime),
             stop=stop,
             wait_lock=_duration("--wait-lock", wait_lock),
+            preflight=(lambda: _check_writable("--metrics-file", metrics_file))
+            if metrics_file is not None
+            else None,
         )
         when = _as_of(config, as_of)
-        if metrics_file is not None:
-            _check_writable("--metrics-file", metrics_file)
         failure: BaseException | None = None
         try:
             if verify_only:
@@ -582,6 +583,8 @@ def _write_run_metrics(
     """
     from .metrics import render_metrics, write_metrics
 
+    if isinstance(failure, UsageError) and str(failure).startswith("--metrics-file"):
+        return  # the preflight found it unwritable: that is the run's error already
     try:
         store = StateStore(config, None)
         try:

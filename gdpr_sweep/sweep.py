@@ -205,6 +205,10 @@ class SweepOptions:
     pause: float = 0.0  # seconds to sleep after each batch
     stop: StopRequest | None = None  # set from outside: stop between batches
     wait_lock: float | None = None  # seconds to wait for the sweep lock (None: exit 4 at once)
+    # Called under the lock once the guards passed, before anything changes: the CLI
+    # checks there that the files it will write can be written (exit 2 if not), so a
+    # lock held (4) or a guard (5) is reported as such, and a bad path changes nothing.
+    preflight: Callable[[], None] | None = None
 
 
 class _Window:
@@ -468,6 +472,8 @@ def run_sweep(
                 if reviewed is not None:
                     _compare(reviewed, evaluations)
                 _guard(config, evaluations, options.force)
+                if options.preflight is not None:
+                    options.preflight()
             except Refused as exc:
                 # Nothing was touched; the trail still shows that a sweep was refused.
                 refused_id = store.start_run(command, as_of)

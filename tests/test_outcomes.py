@@ -150,6 +150,11 @@ def test_a_bad_metrics_path_is_refused_before_anything_changes(tmp_path):
     path = config(tmp_path, "sqlite:///state.db")
     before = db.checksum()
     missing = tmp_path / "no" / "such" / "dir" / "m.prom"
+    # Locked: the lock is the outcome (exit 4); the metrics file is named too.
+    with held_file_lock(tmp_path / "state.db"):
+        locked = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--metrics-file", str(missing))
+    assert locked.exit_code == 4, locked.stderr
+    assert "--metrics-file: cannot write" in locked.stderr
     result = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--metrics-file", str(missing))
     assert result.exit_code == 2
     assert (
