@@ -1085,26 +1085,65 @@ def audit_find(
 
 
 @audit_app.command("verify")
-def audit_verify(config_path: ConfigOption = None, debug: DebugOption = False) -> None:
-    """Check the audit trail's hash chain; exit 5 if any entry was edited, removed or moved.
+def audit_verify(
+    config_path: ConfigOption = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A head printed earlier (N:digest): exit 5 if the chain no longer holds it.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check the audit trail's hash chain; exit 5 if any entry or run was edited or removed.
+
+    The runs table is sealed into the chain too. `--json` prints the chain's head;
+    kept elsewhere (a log line per run), `--head HEAD` later proves that nothing was
+    cut off the end since.
 
     Example:
 
         gdpr-sweep audit verify || echo "audit trail altered" | mail -s gdpr-sweep dpo
     """
+    from .state.store import _parse_head
+
     with _errors_to_exit_codes(debug):
+        if head is not None:
+            try:
+                _parse_head(head)
+            except ValueError as exc:
+                raise UsageError(f"--head: {exc}") from None
         config = load_config(config_path)
         store = StateStore(config, hash_key(config))
         try:
-            checked, broken = store.verify()
+            checked, broken = store.verify(head=head)
+            current = store.head()
         finally:
             store.close()
+        if as_json:
+            typer.echo(
+                dumps(
+                    {
+                        "format": "gdpr-sweep audit verify 1",
+                        "intact": broken is None,
+                        "entries": checked,
+                        "head": current,
+                        "broken": None
+                        if broken is None
+                        else {"entry": broken.entry_id, "reason": broken.reason},
+                    }
+                )
+            )
         if broken is not None:
             where = f"entry {broken.entry_id} " if broken.entry_id is not None else ""
             raise Refused(
                 f"audit trail altered: {where}{broken.reason} ({checked} entries before it verify)"
             )
-        typer.echo(f"audit trail intact: {checked} entries verify")
+        if not as_json:
+            typer.echo(f"audit trail intact: {checked} entries verify (head {current})")
 
 
 def main() -> None:

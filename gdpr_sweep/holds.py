@@ -102,6 +102,7 @@ def add_hold(
     target.dispose()
     store = StateStore(config, hash_key(config))
     try:
+        store.check_key()  # before the hold is written, not only before the audit entry
         with store.engine.begin() as connection:
             hold_id = connection.execute(
                 holds_table.insert().values(
@@ -132,6 +133,7 @@ def add_hold(
 def release_hold(config: Config, hold_id: int) -> Hold:
     store = StateStore(config, hash_key(config))
     try:
+        store.check_key()
         hold = _load(store, hold_id)
         if hold.released_at is not None:
             raise UsageError(f"ID: hold {hold_id} was already released")

@@ -22,6 +22,7 @@ FIELDS = (
     "status",
     "seconds",
     "exit_code",
+    "head",
 )
 
 

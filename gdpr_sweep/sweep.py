@@ -71,6 +71,7 @@ class RunResult:
     items: list[RunItem] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     interrupted_runs: list[int] = field(default_factory=list)
+    head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +95,7 @@ class RunResult:
             "failures": self.failures,
             "interrupted_runs": self.interrupted_runs,
             "rows_left": self.rows_left,
+            "head": self.head,
         }
 
 
@@ -555,7 +557,9 @@ def _execute_and_finish(
     elif window.stopped.is_set() and result.rows_left:
         result.status = "incomplete"
         store.append(run_id, "stopped", rows=result.rows_left, details={"reason": "max-runtime"})
-    store.finish_run(run_id, result.status, result.to_json())
+    result.head = store.finish_run(run_id, result.status, result.to_json())
+    # One line per run carries the chain's head: kept by syslog/the journal, it is the
+    # anchor `audit verify --head` checks against (truncation of the trail).
     log.info(
         "sweep finished",
         extra={
@@ -563,6 +567,7 @@ def _execute_and_finish(
             "run_id": run_id,
             "status": result.status,
             "rows": sum(item.done for item in result.items),
+            "head": result.head,
         },
     )
 

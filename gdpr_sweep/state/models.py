@@ -81,3 +81,12 @@ erased_rows = sa.Table(
     sa.Column("strategies", sa.Text),  # JSON [[column, strategy], ...] for anonymised rows
     sa.Index("ix_erased_rows_run", "run_id"),
 )
+
+state_meta = sa.Table(
+    "state_meta",
+    metadata,
+    # `key_check`: a keyed digest of a fixed label (never the key), so a command given
+    # another key is refused before it writes anything.
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)

@@ -5,6 +5,20 @@ HMAC over its id, its fields and that previous hash. Editing, deleting or reorde
 an entry breaks the chain from that entry on, and without the key nobody can forge a
 consistent replacement. Each finished run records the chain's head in its summary, so
 cutting entries off the end is detected too.
+
+Rows of the runs table are sealed into the chain as well: whenever a run's row is
+written (started, finished, marked interrupted), the entry written with it carries a
+keyed digest of the whole row (`run_row`), so editing a run's status, subject hash,
+as-of or counts afterwards is detected by `verify`, as is a run row with no entries.
+
+The chain's `head` (`N:digest`, a keyed digest of the N-th entry's hash and N) can be
+kept elsewhere (a log line per run, a ticket); `verify --head` then proves that the
+chain still holds that entry: deleting the newest runs with their entries, which
+leaves a consistent but shorter chain, is caught against an older head kept outside.
+
+The key check value (`state_meta.key_check`, a keyed digest of a fixed label) lets a
+command given another key refuse before it writes anything: otherwise it would append
+entries that no one could ever verify with the right key.
 """
 
 from __future__ import annotations
@@ -27,10 +41,10 @@ from sqlalchemy.engine import URL
 
 from .. import __version__
 from ..config import Config, state_url
-from ..errors import StateUnavailable
+from ..errors import ConfigError, StateUnavailable
 from ..keys import keyed_hex
 from . import migrate
-from .models import audit_entries, erased_rows, runs
+from .models import audit_entries, erased_rows, runs, state_meta
 
 GENESIS = "0" * 64
 _HASHED_FIELDS = (
@@ -69,6 +83,43 @@ def entry_hash(key: bytes, entry: dict[str, Any]) -> str:
         [entry.get(name) for name in _HASHED_FIELDS], separators=(",", ":"), default=str
     )
     return keyed_hex(key, "audit-entry", canonical)
+
+
+_RUN_FIELDS = (
+    "id",
+    "command",
+    "as_of",
+    "config_digest",
+    "plan_digest",
+    "user_name",
+    "host",
+    "pid",
+    "tool_version",
+    "started_at",
+    "finished_at",
+    "status",
+    "subject_hash",
+)
+
+
+def run_row_digest(key: bytes, row: Any) -> str:
+    """Return the keyed digest of a runs row (its summary without the chain head it
+    records, which is the hash of the very entry that carries this digest)."""
+    values = [row[name] for name in _RUN_FIELDS]
+    summary = json.loads(row["summary"]) if row["summary"] else None
+    if isinstance(summary, dict):
+        summary.pop("audit_head", None)
+    canonical = json.dumps([values, summary], sort_keys=True, separators=(",", ":"), default=str)
+    return keyed_hex(key, "run-row", canonical)
+
+
+def chain_head(key: bytes, entry_hash_value: str, count: int) -> str:
+    """The head of a chain of `count` entries whose last hash is `entry_hash_value`."""
+    return f"{count}:{keyed_hex(key, 'chain-head', entry_hash_value, str(count))[:32]}"
+
+
+def key_check_value(key: bytes) -> str:
+    return keyed_hex(key, "key-check")[:32]
 
 
 @dataclass(frozen=True)
@@ -131,6 +182,7 @@ class StateStore:
         self.engine = create_state_engine(self.url, config.sweep.lock_timeout)
         # Threads of one process (run --jobs) append one at a time.
         self._write_lock = threading.Lock()
+        self._key_checked = False
         try:
             migrate.upgrade(self.engine)
         except (sa.exc.DBAPIError, OSError) as exc:
@@ -139,6 +191,52 @@ class StateStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # --- the key ------------------------------------------------------------------
+
+    def check_key(self) -> None:
+        """Refuse (exit 2) a key that is not this state database's; see `_ensure_key`."""
+        self._ensure_key()
+
+    def _ensure_key(self) -> None:
+        """Refuse (exit 2) to write with a key that is not this state database's.
+
+        The first time a key meets a state database that has none recorded, the
+        existing chain must verify with it; then its check value is recorded.
+        """
+        if self._key_checked:
+            return
+        assert self.key is not None, "writing the audit trail needs the key"
+        wanted = key_check_value(self.key)
+        name = self.config.sweep.hash_key_env
+        mismatch = ConfigError(
+            f"sweep.hash_key_env: {name} does not match this state database (its audit "
+            "trail was written with another key); nothing was written"
+        )
+        with self.engine.connect() as connection:
+            recorded = connection.execute(
+                sa.select(state_meta.c.value).where(state_meta.c.name == "key_check")
+            ).scalar()
+        if recorded is None:
+            if self.verify(check_runs=False)[1] is not None:
+                raise ConfigError(
+                    f"sweep.hash_key_env: the existing audit trail does not verify with {name}"
+                    " (another key, or an altered trail: run gdpr-sweep audit verify); "
+                    "nothing was written"
+                )
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(state_meta.insert().values(name="key_check", value=wanted))
+            except sa.exc.IntegrityError:  # another process recorded one first
+                with self.engine.connect() as connection:
+                    recorded = connection.execute(
+                        sa.select(state_meta.c.value).where(state_meta.c.name == "key_check")
+                    ).scalar()
+                if recorded != wanted:
+                    raise mismatch from None
+        elif recorded != wanted:
+            raise mismatch
+        self._key_checked = True
 
     # --- runs ---------------------------------------------------------------------
 
@@ -150,6 +248,7 @@ class StateStore:
         subject_hash: str | None = None,
     ) -> int:
         """Record a new run as `running`, with a `run-start` audit entry; return its id."""
+        self._ensure_key()
         with self.engine.begin() as connection:
             run_id = connection.execute(
                 runs.insert().values(
@@ -176,24 +275,42 @@ class StateStore:
                     "config_digest": self.config.digest,
                     "plan_digest": plan_digest,
                     "subject": subject_hash,
+                    "run_row": self._seal(connection, run_id),
                 },
             )
         return int(run_id)
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+    def _seal(self, connection: sa.Connection, run_id: int) -> str:
+        """The keyed digest of the run's row as it now stands (see the module's text)."""
+        assert self.key is not None, "writing the audit trail needs the key"
+        row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
+        return run_row_digest(self.key, row)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> str:
+        """Record how the run ended; return the chain's head after it (`N:digest`)."""
+        self._ensure_key()
         with self.engine.begin() as connection:
-            head = self._append(connection, run_id, "run-end", details={"status": status})
-            summary = {**summary, "audit_head": head}
+            this_run = runs.update().where(runs.c.id == run_id)
             connection.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(
+                this_run.values(
                     status=status, finished_at=utc_now(), summary=json.dumps(summary, default=str)
                 )
             )
+            head = self._append(
+                connection,
+                run_id,
+                "run-end",
+                details={"status": status, "run_row": self._seal(connection, run_id)},
+            )
+            count = connection.execute(_CHAIN_HEAD).one().id
+            summary = {**summary, "audit_head": head}
+            connection.execute(this_run.values(summary=json.dumps(summary, default=str)))
+        assert self.key is not None
+        return chain_head(self.key, head, count)
 
     def mark_interrupted(self) -> list[int]:
         """Mark runs left `running` by a killed process as `interrupted` (lock held)."""
+        self._ensure_key()
         with self.engine.begin() as connection:
             stale = [
                 row.id
@@ -220,11 +337,16 @@ class StateStore:
                             "and rows still due are processed by the next run"
                         },
                     )
-                self._append(connection, run_id, "run-interrupted")
                 connection.execute(
                     runs.update()
                     .where(runs.c.id == run_id)
                     .values(status="interrupted", finished_at=utc_now())
+                )
+                self._append(
+                    connection,
+                    run_id,
+                    "run-interrupted",
+                    details={"run_row": self._seal(connection, run_id)},
                 )
         return stale
 
@@ -305,6 +427,7 @@ class StateStore:
 
     def append_many(self, run_id: int, entries: list[tuple[str, dict[str, Any]]]) -> str:
         """Append several entries in one transaction (one commit); return the last hash."""
+        self._ensure_key()
         for attempt in range(50):
             try:
                 with self._write_lock, self.engine.begin() as connection:
@@ -371,13 +494,22 @@ class StateStore:
             for row in result.mappings():
                 yield dict(row)
 
-    def verify(self) -> tuple[int, BrokenEntry | None]:
-        """Walk the chain; return (entries checked, the first broken entry or None)."""
+    def verify(
+        self, check_runs: bool = True, head: str | None = None
+    ) -> tuple[int, BrokenEntry | None]:
+        """Walk the chain; return (entries checked, the first broken entry or None).
+
+        With `check_runs`, every runs row is compared with the digest its entries
+        sealed; with `head` (`N:digest`, as `chain_head` wrote it), the chain must still
+        hold that head.
+        """
         assert self.key is not None, "verifying the audit trail needs the key"
         previous = GENESIS
         expected_id = 1
         heads: set[str] = set()
+        sealed: dict[int, str] = {}
         checked = 0
+        head_count, head_ok = _parse_head(head) if head is not None else (None, False)
         for entry in self.entries():
             if entry["id"] != expected_id:
                 return checked, BrokenEntry(
@@ -393,16 +525,67 @@ class StateStore:
             heads.add(previous)
             expected_id += 1
             checked += 1
+            if entry["details"] and '"run_row"' in entry["details"]:
+                sealed[entry["run_id"]] = json.loads(entry["details"])["run_row"]
+            if checked == head_count:
+                head_ok = chain_head(self.key, previous, checked) == head
+        if head is not None and not head_ok:
+            return checked, BrokenEntry(
+                None,
+                f"the head {head} is no longer in the chain (entries were removed from the "
+                "end, or the chain was rewritten)",
+            )
         with self.engine.connect() as connection:
-            for row in connection.execute(
-                sa.select(runs.c.id, runs.c.summary).where(runs.c.summary.is_not(None))
-            ):
-                head = json.loads(row.summary).get("audit_head")
-                if head and head not in heads:
-                    return checked, BrokenEntry(
-                        None, f"entries of run {row.id} were removed from the end of the trail"
-                    )
+            rows = connection.execute(sa.select(runs).order_by(runs.c.id)).mappings().all()
+        run_ids = {row["id"] for row in rows}
+        for row in rows:
+            summary = json.loads(row["summary"]) if row["summary"] else {}
+            audit_head = summary.get("audit_head") if isinstance(summary, dict) else None
+            if audit_head and audit_head not in heads:
+                return checked, BrokenEntry(
+                    None, f"entries of run {row['id']} were removed from the end of the trail"
+                )
+            if not check_runs:
+                continue
+            digest = sealed.get(row["id"])
+            if digest is None:
+                if not self._has_entries(row["id"]):
+                    return checked, BrokenEntry(None, f"run {row['id']} is not in the audit trail")
+                continue  # a run recorded before runs were sealed (gdpr-sweep 0.1)
+            if run_row_digest(self.key, row) != digest:
+                return checked, BrokenEntry(
+                    None,
+                    f"run {row['id']} was edited after it was recorded (its status, as-of, "
+                    "subject, counts or another field)",
+                )
+        if check_runs:
+            missing = sorted(set(sealed) - run_ids)
+            if missing:
+                return checked, BrokenEntry(None, f"the row of run {missing[0]} was removed")
         return checked, None
+
+    def head(self) -> str | None:
+        """The chain's head now (None: no entries yet)."""
+        assert self.key is not None
+        with self.engine.connect() as connection:
+            last = connection.execute(_CHAIN_HEAD).first()
+        return chain_head(self.key, last.entry_hash, last.id) if last else None
+
+    def _has_entries(self, run_id: int) -> bool:
+        with self.engine.connect() as connection:
+            return (
+                connection.execute(
+                    sa.select(audit_entries.c.id).where(audit_entries.c.run_id == run_id).limit(1)
+                ).first()
+                is not None
+            )
+
+
+def _parse_head(head: str) -> tuple[int | None, bool]:
+    count, _, digest = head.partition(":")
+    if not count.isdigit() or len(digest) != 32:
+        raise ValueError(f"{head!r} is not a chain head (N:digest, as audit verify --json prints)")
+    return int(count), False
 
 
 def state_failure(exc: BaseException, doing: str = "write") -> StateUnavailable:
@@ -433,7 +616,7 @@ def _state_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_READERS = {"runs", "last_success", "erased_since", "runs_for_subject", "run", "verify"}
+_READERS = {"runs", "last_success", "erased_since", "runs_for_subject", "run", "verify", "head"}
 # Every way into the state database turns a driver's failure into one line, exit 2.
 for _name in (
     "start_run",
@@ -442,6 +625,7 @@ for _name in (
     "record_erased",
     "append_many",
     "append",
+    "check_key",
     *_READERS,
 ):
     setattr(StateStore, _name, _state_errors(getattr(StateStore, _name)))
