@@ -14,8 +14,8 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ENGINE_ENV, TEST_KEY, _unavailable, run_cli
-from tests.test_state_faults import AS_OF, config, target
+from tests.conftest import TEST_KEY, run_cli
+from tests.test_state_faults import AS_OF, config, postgresql_state, target
 
 OTHER_KEY = "another-secret-0123456789"
 
@@ -26,17 +26,7 @@ def state(request, tmp_path, monkeypatch):
     target(tmp_path)
     if request.param == "sqlite":
         return config(tmp_path, "sqlite:///state.db"), f"sqlite:///{tmp_path / 'state.db'}"
-    url = os.environ.get(ENGINE_ENV["postgresql"])
-    if not url:
-        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    monkeypatch.setenv("STATE_URL", url)
-    path = config(tmp_path, "unused", 'state_url_env = "STATE_URL"')
-    path.write_text(path.read_text().replace('state_url = "unused"\n', ""), encoding="utf-8")
+    path, url = postgresql_state(tmp_path, monkeypatch)
     return path, url
 
 

@@ -24,8 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.state.lock import ADVISORY_LOCK_ID
-from tests.conftest import ENGINE_ENV, _unavailable, run_cli
-from tests.test_state_faults import AS_OF, config, small_filesystem, target
+from tests.conftest import run_cli
+from tests.test_state_faults import AS_OF, config, postgresql_state, small_filesystem, target
 
 
 @contextlib.contextmanager
@@ -38,21 +38,6 @@ def held_file_lock(state_db: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def pg_state(tmp_path: Path, monkeypatch) -> tuple[Path, str]:
-    url = os.environ.get(ENGINE_ENV["postgresql"])
-    if not url:
-        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    monkeypatch.setenv("STATE_URL", url)
-    path = config(tmp_path, "unused", 'state_url_env = "STATE_URL"')
-    path.write_text(path.read_text().replace('state_url = "unused"\n', ""), encoding="utf-8")
-    return path, url
 
 
 @contextlib.contextmanager
@@ -77,7 +62,7 @@ def state(request, tmp_path, monkeypatch):
     if request.param == "sqlite":
         path = config(tmp_path, "sqlite:///state.db")
         return path, lambda: held_file_lock(tmp_path / "state.db")
-    path, url = pg_state(tmp_path, monkeypatch)
+    path, url = postgresql_state(tmp_path, monkeypatch)
     return path, lambda: held_advisory_lock(url)
 
 

@@ -48,10 +48,12 @@ def target(tmp_path: Path) -> TargetDb:
     return db
 
 
-def config(tmp_path: Path, state_url: str, extra: str = "") -> Path:
+def config(tmp_path: Path, state_url: str | None, extra: str = "") -> Path:
+    """Write the config; `state_url` None: the state database's URL is $STATE_URL."""
     path = tmp_path / "gdpr-sweep.toml"
+    state = f'state_url = "{state_url}"' if state_url else 'state_url_env = "STATE_URL"'
     path.write_text(
-        f'[sweep]\nstate_url = "{state_url}"\nbatch_size = 3\nmax_fraction = 1.0\n{extra}\n'
+        f"[sweep]\n{state}\nbatch_size = 3\nmax_fraction = 1.0\n{extra}\n"
         f'[databases.main]\nurl = "sqlite:///{tmp_path / "target.db"}"\n{RULE}',
         encoding="utf-8",
     )
@@ -71,6 +73,20 @@ def small_filesystem(where: Path, size: str = "1m") -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def postgresql_state(tmp_path: Path, monkeypatch, extra: str = "") -> tuple[Path, str]:
+    """A config whose state database is a clean PostgreSQL test database: (path, URL)."""
+    url = os.environ.get(ENGINE_ENV["postgresql"])
+    if not url:
+        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    monkeypatch.setenv("STATE_URL", url)
+    return config(tmp_path, None, extra), url
 
 
 def assert_one_line_refusal(result, code: int = 2) -> None:
@@ -127,17 +143,9 @@ def test_an_unreachable_postgresql_state_database(tmp_path):
 
 
 def test_a_locked_postgresql_state_database(tmp_path, monkeypatch):
-    url = os.environ.get(ENGINE_ENV["postgresql"])
-    if not url:
-        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
     db = target(tmp_path)
-    monkeypatch.setenv("STATE_URL", url)
-    path = config(tmp_path, "unused", extra='lock_timeout = "1s"\nstate_url_env = "STATE_URL"')
-    path.write_text(path.read_text().replace('state_url = "unused"\n', ""), encoding="utf-8")
+    path, url = postgresql_state(tmp_path, monkeypatch, 'lock_timeout = "1s"')
+    engine = sa.create_engine(url)
     assert run_cli("migrate", "-c", str(path)).exit_code == 0
     before = db.checksum()
     holder = engine.connect()
