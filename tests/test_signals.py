@@ -18,9 +18,10 @@ import sys
 import time
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TEST_KEY, run_cli, write_config
+from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 from tests.test_faults import RULE, assert_exactly_processed, build
 
 AS_OF = "2026-06-01"
@@ -145,4 +146,60 @@ def test_a_signal_from_outside_while_the_run_works(target_db, tmp_path, monkeypa
     assert rerun.exit_code == 0, rerun.stderr
     assert processed(rerun.json()) == len(due_cases) + len(due_mail) - done
     assert_exactly_processed(target_db, case, due_cases, due_mail)
+    assert run_cli("audit", "verify", "-c", str(config)).exit_code == 0
+
+
+def test_sigterm_stops_parallel_databases(tmp_path):
+    # `--jobs 2`: the signal reaches the main thread; both databases' executors stop
+    # after their current batch.
+    databases = ""
+    for name in ("aarhus", "odense"):
+        db = TargetDb("sqlite", f"sqlite:///{tmp_path / name}.db")
+        build(db)
+        databases += f'[databases.{name}]\nurl = "sqlite:///{tmp_path / name}.db"\n'
+    config = tmp_path / "gdpr-sweep.toml"
+    config.write_text(
+        '[sweep]\nstate_url = "sqlite:///state.db"\nbatch_size = 2\nmax_fraction = 1.0\n'
+        f"{databases}{RULE}",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        run_command(config, "--jobs", "2", "--pause-between-batches", "0.2"),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(tmp_path / "state.db") as connection:
+                batches = connection.execute(
+                    "SELECT count(DISTINCT database_name) FROM audit_entries WHERE kind = 'batch'"
+                ).fetchone()[0]
+        except sqlite3.OperationalError:
+            continue
+        if batches == 2:
+            break
+    process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - started < 10
+    assert process.returncode == 3, err
+    summary = json.loads(out)
+    assert summary["status"] == "stopped"
+    per_database = {}
+    for item in summary["items"]:
+        per_database[item["database"]] = per_database.get(item["database"], 0) + item["done"]
+    assert set(per_database) == {"aarhus", "odense"}
+    assert all(0 < done < 47 for done in per_database.values()), per_database
+    rerun = run_cli("run", "-c", str(config), "--as-of", AS_OF, "--json")
+    assert rerun.exit_code == 0, rerun.stderr
+    for name in ("aarhus", "odense"):
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}.db")
+        with engine.connect() as connection:
+            left = connection.exec_driver_sql("SELECT count(*) FROM mail").scalar()
+        engine.dispose()
+        assert left == 20  # the 20 mails not due; the 20 due ones are gone
     assert run_cli("audit", "verify", "-c", str(config)).exit_code == 0
