@@ -498,15 +498,19 @@ def run(
         _emit_run(console, result, as_json, quiet, stop)
 
 
+class _Unwritable(UsageError):
+    """A file the command was asked to write cannot be written (found before any change)."""
+
+
 def _check_writable(option: str, path: Path) -> None:
     """Refuse (exit 2, before anything changes) a file we could not write afterwards."""
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise UsageError(f"{option}: {str(path)!r} is a directory")
+        raise _Unwritable(f"{option}: {str(path)!r} is a directory")
     if not parent.is_dir():
-        raise UsageError(f"{option}: no directory {str(parent)!r}")
+        raise _Unwritable(f"{option}: no directory {str(parent)!r}")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{option}: cannot write {str(path)!r} (permission denied)")
+        raise _Unwritable(f"{option}: cannot write {str(path)!r} (permission denied)")
 
 
 @contextlib.contextmanager
@@ -583,7 +587,7 @@ def _write_run_metrics(
     """
     from .metrics import render_metrics, write_metrics
 
-    if isinstance(failure, UsageError) and str(failure).startswith("--metrics-file"):
+    if isinstance(failure, _Unwritable):
         return  # the preflight found it unwritable: that is the run's error already
     try:
         store = StateStore(config, None)
@@ -1108,12 +1112,12 @@ def audit_verify(
 
         gdpr-sweep audit verify || echo "audit trail altered" | mail -s gdpr-sweep dpo
     """
-    from .state.store import _parse_head
+    from .state.store import parse_head
 
     with _errors_to_exit_codes(debug):
         if head is not None:
             try:
-                _parse_head(head)
+                parse_head(head)
             except ValueError as exc:
                 raise UsageError(f"--head: {exc}") from None
         config = load_config(config_path)

@@ -103,8 +103,8 @@ def readable_clock(
             # ISO text (a number never matches: it has no '-' in the fifth place) ...
             text.op("GLOB")(_ISO_DATE_GLOB),
             # ... from year 1 (not `column >= '0001-01-01'`: without statistics SQLite
-            # would take a two-sided range on the clock's index for very selective and
-            # walk it in every batch instead of the primary key) ...
+            # takes a two-sided range on the clock's index to be very selective, and
+            # would walk that index in every batch instead of the primary key) ...
             sa.func.substr(column, 1, 4) != "0000",
             # ... of a real day. date() with a modifier rolls '2027-02-30' over to
             # 2 March, so a day that comes back as itself is real; it is asked only

@@ -444,8 +444,7 @@ def _erase_database(
         raise_findings(check_subject(catalog, target.name, config))
         graph = build_graph(catalog, config, column)
         rows = SubjectRows(graph, value, catalog.dialect)
-        near = rows.near_misses(catalog.dialect)
-        near_count = count_rows(connection, graph.root, near) if near is not None else 0
+        near_count = rows.case_insensitive_matches(connection)
         held = {table: keys for (db, table), keys in holds.items() if db == target.name}
         planner = _Planner(config, catalog, graph, rows, held)
         try:

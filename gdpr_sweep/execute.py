@@ -32,6 +32,7 @@ from .faults import failpoint
 from .keys import key_label
 from .keyset import Key, Keyset
 from .matching import in_select
+from .rowkeys import key_match
 from .rules import CompiledRule
 from .schema import Catalog, qualified_name
 from .state.store import StateStore
@@ -388,12 +389,7 @@ def anonymise_rows(
                     ),
                     else_=column,
                 )
-            keys = [p[0] for p in chunk]
-            match = (
-                key_columns[0].in_([k[0] for k in keys])
-                if width == 1
-                else sa.tuple_(*key_columns).in_(keys)
-            )
+            match = key_match(table, [p[0] for p in chunk])
             connection.execute(table.update().where(match).values(chunk_values))
         return len(rows)
     # One statement, compiled once, executed for every row of the batch: psycopg

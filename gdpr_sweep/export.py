@@ -82,13 +82,9 @@ def _write_database(
 ) -> None:
     graph = build_graph(catalog, config, column)
     rows = SubjectRows(graph, value, catalog.dialect)
-    near = rows.near_misses(catalog.dialect)
-    if near is not None:
-        matches = connection.execute(
-            sa.select(sa.func.count()).select_from(graph.root).where(near)
-        ).scalar_one()
-        result.case_insensitive_matches[database] = matches
-        out.write(f'"case_insensitive_matches": {matches}, ')
+    matches = rows.case_insensitive_matches(connection)
+    result.case_insensitive_matches[database] = matches
+    out.write(f'"case_insensitive_matches": {matches}, ')
     out.write('"tables": [')
     for t_index, table in enumerate(graph.order):
         name = qualified_name(table)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -154,11 +155,9 @@ def compile_rule(
         # reads the table anyway, and estimating first would only add two scans; with
         # the clock alone the index answers the count by itself.
         clock_range = clock
-        unindexed = _unindexed(since)
         bound = day_start_bound(since, dialect, threshold, tz, rule.since_format)
-        readable = readable_clock(unindexed, dialect, rule.since_format)
         candidate_unindexed = sa.and_(
-            unindexed < bound, *([readable] if readable is not None else []), *clauses
+            _before(_unindexed(since), bound, dialect, rule.since_format), *clauses
         )
 
     return CompiledRule(
@@ -233,7 +232,7 @@ def _clock_is_before(
 
 
 def _before(
-    clock: sa.Column, bound: sa.BindParameter, dialect: str, since_format: str | None
+    clock: ColumnElement[Any], bound: sa.BindParameter, dialect: str, since_format: str | None
 ) -> ColumnElement[bool]:
     """`clock < bound`, for clock values that are points in time (others are never due)."""
     readable = readable_clock(clock, dialect, since_format)

@@ -151,6 +151,7 @@ class SubjectRows:
     def __init__(self, graph: SubjectGraph, value: str, dialect: str) -> None:
         self.graph = graph
         self.value = value
+        self.dialect = dialect
         bound = sa.bindparam(
             "subject_value", _identifier_value(graph.identifier, value), type_=graph.identifier.type
         )
@@ -181,11 +182,15 @@ class SubjectRows:
         """The predicate of the person's rows in `table`."""
         return self._predicates[id(table)]
 
-    def near_misses(self, dialect: str) -> ColumnElement[bool] | None:
-        """Root rows whose identifier equals the value only ignoring case and spaces."""
+    def case_insensitive_matches(self, connection: sa.Connection) -> int:
+        """Count the root rows whose identifier equals the value only ignoring case and
+        surrounding spaces: likely the same person typed differently (a count only)."""
         if not is_text(self.graph.identifier):
-            return None
-        return equals_ignoring_case(self.graph.identifier, self.value, dialect)
+            return 0
+        near = equals_ignoring_case(self.graph.identifier, self.value, self.dialect)
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(self.graph.root).where(near)
+        ).scalar_one()
 
 
 def erase_action(config: Config, table: sa.Table) -> EraseAction:

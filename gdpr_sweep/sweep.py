@@ -296,16 +296,16 @@ def _execute_database(
             try:
                 executor.run()
             except sa.exc.DBAPIError as exc:
-                item.done, item.batches = executor.result.rows, executor.result.batches
                 if _connection_lost(exc):
                     raise  # the database is gone: its other rules cannot run either
                 # One rule's failure (a constraint, a timeout) is its own: the batch
                 # rolled back, the committed batches stay counted, the other rules run.
                 error = f"rule {item.rule}: {describe_write_failure(exc)}"
-            outcome = executor.result
-            item.done, item.batches = outcome.rows, outcome.batches
-            item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
-            item.seconds = round(time.perf_counter() - started, 3)
+            finally:
+                outcome = executor.result  # the committed batches, however it ended
+                item.done, item.batches = outcome.rows, outcome.batches
+                item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+                item.seconds = round(time.perf_counter() - started, 3)
             store.append(
                 run_id,
                 "rule-done" if error is None else "rule-failed",

@@ -509,7 +509,8 @@ class StateStore:
         heads: set[str] = set()
         sealed: dict[int, str] = {}
         checked = 0
-        head_count, head_ok = _parse_head(head) if head is not None else (None, False)
+        head_count = parse_head(head) if head is not None else None
+        head_ok = False
         for entry in self.entries():
             if entry["id"] != expected_id:
                 return checked, BrokenEntry(
@@ -581,11 +582,12 @@ class StateStore:
             )
 
 
-def _parse_head(head: str) -> tuple[int | None, bool]:
+def parse_head(head: str) -> int:
+    """Return the entry count of a chain head `N:digest`; ValueError if it is not one."""
     count, _, digest = head.partition(":")
     if not count.isdigit() or len(digest) != 32:
         raise ValueError(f"{head!r} is not a chain head (N:digest, as audit verify --json prints)")
-    return int(count), False
+    return int(count)
 
 
 def state_failure(exc: BaseException, doing: str = "write") -> StateUnavailable:
