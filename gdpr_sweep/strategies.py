@@ -156,6 +156,16 @@ def _truncate(
     return prefix.concat(suffix)
 
 
+def _is_native_enum(column: sa.Column, dialect: str) -> bool:
+    """A PostgreSQL ENUM: its own type, which a VARCHAR neither fills nor compares with."""
+    return dialect == "postgresql" and isinstance(column.type, sa.Enum)
+
+
+def _text_type(column: sa.Column, dialect: str) -> sa.types.TypeEngine:
+    """The type to bind the placeholder as: the ENUM itself on PostgreSQL, else text."""
+    return column.type if _is_native_enum(column, dialect) else sa.String()
+
+
 def replacement(
     strategy: str, column: sa.Column, dialect: str, tz: ZoneInfo | None = None
 ) -> ColumnElement | None:
@@ -167,7 +177,7 @@ def replacement(
     if strategy == "null":
         return sa.null()
     if strategy == "redact":
-        return sa.literal(redacted_text(column), type_=sa.String)
+        return sa.literal(redacted_text(column), type_=_text_type(column, dialect))
     if strategy in ("year", "month"):
         return _truncate(column, strategy, dialect, tz)
     if strategy == "hash":
@@ -183,7 +193,10 @@ def pending(
     if strategy == "null":
         return present
     if strategy == "redact":
-        as_text = sa.type_coerce(column, sa.String)
+        if _is_native_enum(column, dialect):
+            as_text: ColumnElement = sa.cast(column, sa.Text)
+        else:
+            as_text = sa.type_coerce(column, sa.String)
         return sa.and_(present, as_text != sa.literal(redacted_text(column), sa.String))
     if strategy == "hash":
         as_text = sa.type_coerce(column, sa.String)

@@ -110,15 +110,28 @@ def test_findings_name_the_key_and_the_fix(target_db: TargetDb, tmp_path, monkey
         assert planned.stderr.count("\n") == 1 and expected in planned.stderr
 
 
-def test_delete_on_referenced_table_needs_cascade(target_db: TargetDb, tmp_path, monkeypatch):
+def test_delete_on_referenced_table_warns_of_held_rows(target_db: TargetDb, tmp_path, monkeypatch):
+    """A reference without ON DELETE holds referenced parents back: a warning, not a
+    refusal advising a cascade (which would delete rows meant to stay)."""
     target_db.create(people_schema())
     _, result = check(tmp_path, target_db, monkeypatch, rule(""))
-    assert result.exit_code == 2
-    assert "deleting from 'candidate' would break rows of 'meeting'" in result.stdout
-    # Cascading to meeting is not enough: minutes reference meeting in turn.
+    assert result.exit_code == 0, result.stdout
+    assert (
+        "! database main: rules[0].action: due rows of 'candidate' that rows of 'meeting' "
+        "still reference (candidate_id, " in result.stdout
+    )
+    assert "are held back (referenced) until those rows go" in result.stdout
+    assert "add 'meeting' to the rule's cascade only to delete them with the parent" in (
+        result.stdout
+    )
+    # Cascading to meeting: minutes reference meeting in turn, and hold candidates back.
     _, result = check(tmp_path, target_db, monkeypatch, rule('cascade = ["meeting"]'))
-    assert result.exit_code == 2
-    assert "deleting from 'meeting' would break rows of 'minutes'" in result.stdout
+    assert result.exit_code == 0, result.stdout
+    assert (
+        "rules[0].cascade[0]: due rows of 'candidate' whose 'meeting' rows are still "
+        "referenced by rows of 'minutes' (meeting_id, " in result.stdout
+    )
+    assert "'meeting' that rows" not in result.stdout
 
 
 def test_on_delete_cascade_in_schema_is_enough(target_db: TargetDb, tmp_path, monkeypatch):
@@ -227,7 +240,7 @@ def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch)
     )
     cases = {
         "login": ("redact", "is UNIQUE, and strategy 'redact' gives many rows the same value"),
-        "owner_id": ("null", "is a foreign key"),
+        "owner_id": ("redact", "is a foreign key"),
         "code": ("redact", "CHECK constraint code_starts_with_k"),
         "code2": ("null", "CHECK constraint code2_present"),
     }
@@ -243,10 +256,11 @@ def test_constraint_aware_strategies(target_db: TargetDb, tmp_path, monkeypatch)
         run = run_cli("run", "-c", str(config), "--force")
         assert run.exit_code == 2 and expected in run.stderr, run.stderr
         assert target_db.checksum() == before
-    # A hash that satisfies the CHECK, on a UNIQUE column, is fine.
+    # A hash that satisfies the CHECK, on a UNIQUE column, is fine; so is NULL in a
+    # nullable foreign key (it detaches the row).
     body = (
         '[[rules]]\nid = "r"\ntable = "profile"\naction = "anonymise"\nafter = "1 day"\n'
-        'since = "ended_at"\ncolumns = { phone = "hash", login = "hash" }\n'
+        'since = "ended_at"\ncolumns = { phone = "hash", login = "hash", owner_id = "null" }\n'
     )
     _, result = check(tmp_path, target_db, monkeypatch, body)
     assert result.exit_code == 0, result.stdout
