@@ -153,6 +153,7 @@ def _backends(target_db: TargetDb) -> list[int]:
         if target_db.engine_name == "postgresql":
             rows = connection.exec_driver_sql(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'gdpr-sweep'"
+                " AND datname = current_database()"
             )
         else:
             rows = connection.exec_driver_sql(

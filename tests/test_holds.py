@@ -88,7 +88,7 @@ def test_hold_on_missing_row_table_or_personal_key_is_exit_2(target_db, tmp_path
         (["-d", "main", "-t", "nosuch", "-k", "1"], "--table"),
         (["-d", "nosuch", "-t", "cctv_recording", "-k", "1"], "--database"),
         (["-d", "main", "-t", "cctv_recording", "-k", "abc"], "--key"),
-        (["-d", "main", "-t", "keyed_by_email", "-k", "1"], "--table"),
+        (["-d", "main", "-t", "keyed_by_email", "-k", "1"], "--key"),  # no such row
         (["-d", "main", "-t", "cctv_recording", "-k", "1", "--until", "soon"], "--until"),
     ]
     for args, key in cases:

@@ -54,9 +54,13 @@ holds = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("database_name", sa.String(64), nullable=False),
     sa.Column("table_name", sa.String(257), nullable=False),
-    # Holds need an integer primary key: a key that could itself be personal (an
-    # e-mail address) is never stored.
-    sa.Column("row_key", sa.BigInteger, nullable=False),
+    # A single integer key, in clear (it is not personal). Any other key (text, UUID,
+    # composite) may be personal: it is only in `row_key_sealed`, AES-GCM under a key
+    # derived from the hash key (holds.py), and shown as `row_key_label`.
+    sa.Column("row_key", sa.BigInteger),
+    sa.Column("row_key_sealed", sa.Text),
+    # How the key may be shown (hold list, audit): the integers, or the keyed-hash label.
+    sa.Column("row_key_label", sa.String(128)),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_by", sa.String(255), nullable=False),  # user@host
     sa.Column("created_at", sa.String(40), nullable=False),  # ISO 8601 UTC
