@@ -17,9 +17,9 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import typer
@@ -29,6 +29,7 @@ from . import __version__
 from .checks import check_config
 from .config import Config, load_config
 from .errors import GdprSweepError, PartialFailure, Refused, Stopped, UsageError
+from .faults import failpoint
 from .holds import add_hold, list_holds, release_hold
 from .keys import hash_key
 from .logs import report_fatal, setup_logging
@@ -48,6 +49,9 @@ from .render import (
 from .state.store import StateStore
 from .sweep import RunResult, StopRequest, SweepOptions, apply_plan, load_plan, run_sweep
 from .sweep import verify_only as verify_only_sweep
+
+if TYPE_CHECKING:
+    from .erase import ErasureResult
 
 
 class OneLineErrors(TyperGroup):
@@ -217,25 +221,38 @@ def _duration(option: str, text: str | None) -> float | None:
         raise UsageError(f"{option}: {exc}") from None
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically (a reader never sees half of it)."""
+def _write_private(path: Path, text: str, point: str) -> None:
+    """Write a file only its owner can read, atomically (a reader never sees half of it).
+
+    Raises OSError: what a failure means (exit 2, or 3 after rows changed) is the
+    command's to say. `point` is the failpoint just before the write (faults.py).
+    """
     path = path.expanduser()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        failpoint(point)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except OSError as exc:
+    except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise UsageError(f"--out: cannot write {str(path)!r} ({exc.strerror})") from None
+        raise
+
+
+def _cannot_write(option: str, path: Path, exc: OSError) -> str:
+    return f"{option}: cannot write {str(path)!r} ({exc.strerror or type(exc).__name__})"
 
 
 def _emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
     document = dumps(plan.to_json())
     if out is not None:
-        _write_private(out, document + "\n")
+        _check_writable("--out", out)
+        try:
+            _write_private(out, document + "\n", "before-plan-write")
+        except OSError as exc:
+            raise UsageError(_cannot_write("--out", out, exc)) from None  # plan changes nothing
     if as_json:
         typer.echo(document)
     else:
@@ -255,9 +272,10 @@ def check(
     """Check the config against every database's reflected schema; change nothing.
 
     Every table and column a rule names must exist, `since` must be a date or
-    timestamp column, `only` values must fit their columns, and a delete must not
-    break rows that reference it. Exit 2 when anything is wrong, 3 when a database
-    cannot be reached.
+    timestamp column, `only` values must fit their columns, a strategy must be able to
+    succeed, and a delete must not break rows that reference it (rows that stay and
+    still reference a due row hold it back: a warning says so). Exit 2 when anything
+    is wrong, 3 when a database cannot be reached.
 
     Example:
 
@@ -504,6 +522,7 @@ class _Unwritable(UsageError):
 
 def _check_writable(option: str, path: Path) -> None:
     """Refuse (exit 2, before anything changes) a file we could not write afterwards."""
+    path = path.expanduser()
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise _Unwritable(f"{option}: {str(path)!r} is a directory")
@@ -511,6 +530,21 @@ def _check_writable(option: str, path: Path) -> None:
         raise _Unwritable(f"{option}: no directory {str(parent)!r}")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise _Unwritable(f"{option}: cannot write {str(path)!r} (permission denied)")
+
+
+def _preflight(option: str, path: Path | None) -> Callable[[], None] | None:
+    """The check a command's core makes, under the lock, before it changes anything."""
+    if path is None:
+        return None
+    return lambda: _check_writable(option, path)
+
+
+def _rows_changed(rows: int, run_id: int | None) -> str:
+    """Where a late write failure leaves things: rows changed, and the run recording them."""
+    return (
+        f"rows were changed: {rows:,} row(s), recorded as run {run_id} in the audit trail "
+        f"(gdpr-sweep audit show {run_id})"
+    )
 
 
 @contextlib.contextmanager
@@ -582,8 +616,8 @@ def _write_run_metrics(
 ) -> None:
     """Write the metrics file; a failure never hides the run's own outcome (SPEC).
 
-    The run already failed (exit 4, 5, ...): say so and keep that exit code. Rows were
-    changed: exit 3, saying they were. Nothing changed: exit 2.
+    The run already failed or was partial (exit 3, 4, 5, 130): say so and keep that
+    exit code. Rows were changed: exit 3, saying they were. Nothing changed: exit 2.
     """
     from .metrics import render_metrics, write_metrics
 
@@ -596,18 +630,22 @@ def _write_run_metrics(
         finally:
             store.close()
         names = [db.name for db in config.databases if not databases or db.name in databases]
+        failpoint("before-metrics-write")
         write_metrics(path, render_metrics(result, status, duration, last_success, names))
     except (OSError, GdprSweepError, sa.exc.DBAPIError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or type(exc).__name__
         message = f"--metrics-file: cannot write {str(path)!r} ({reason})"
         if failure is not None:
             typer.echo(f"error: {message}", err=True)
             return  # the run's own error (and exit code) follows
-        changed = result is not None and any(item.done for item in result.items)
-        if changed:
-            raise PartialFailure(
-                f"{message}; rows were changed (see gdpr-sweep audit list)"
-            ) from None
+        done = sum(item.done for item in result.items) if result is not None else 0
+        if result is not None and done:
+            message = f"{message}; {_rows_changed(done, result.run_id)}"
+        if result is not None and result.exit_code:
+            typer.echo(f"error: {message}", err=True)
+            return  # a partial or stopped run: its summary and exit code (3, 130) follow
+        if result is not None and done:
+            raise PartialFailure(message) from None
         raise UsageError(message) from None
 
 
@@ -745,14 +783,42 @@ def erase(
 
         config = load_config(config_path)
         result = erase_subject(
-            config, subject, parse_as_of(None, config.sweep.tz), databases=database, dry_run=dry_run
+            config,
+            subject,
+            parse_as_of(None, config.sweep.tz),
+            databases=database,
+            dry_run=dry_run,
+            preflight=_preflight("--receipt", receipt),
         )
         document = dumps(result.to_json())
+        unwritten: GdprSweepError | None = None
         if receipt is not None:
-            _write_private(receipt, document + "\n")
+            try:
+                _write_private(receipt, document + "\n", "before-receipt-write")
+            except OSError as exc:
+                unwritten = _receipt_unwritten(result, _cannot_write("--receipt", receipt, exc))
+        # Printed even when the file could not be written: then it is the only copy.
         typer.echo(document if as_json else result.to_text())
         _note_case_insensitive_matches(sum(db.case_insensitive_matches for db in result.databases))
+        if unwritten is not None:
+            raise unwritten
         raise typer.Exit(3 if result.failed else 0)
+
+
+def _receipt_unwritten(result: ErasureResult, message: str) -> GdprSweepError:
+    """A receipt that failed after the erasure: exit 3 once anything changed, never 2."""
+    if result.dry_run:
+        return UsageError(message)
+    if result.rows_changed:
+        return PartialFailure(
+            f"{message} after the erasure; {_rows_changed(result.rows_changed, result.run_id)}"
+        )
+    if result.failed:
+        return PartialFailure(
+            f"{message}; a database failed (above) and no rows were changed "
+            f"(run {result.run_id} in the audit trail)"
+        )
+    return UsageError(f"{message}; no rows were changed (run {result.run_id} found none to erase)")
 
 
 @app.command()
@@ -785,7 +851,9 @@ def export(
         from .export import export_subject
 
         config = load_config(config_path)
-        result = export_subject(config, subject, out, databases=database)
+        result = export_subject(
+            config, subject, out, databases=database, preflight=_preflight("--out", out)
+        )
         rows = sum(result.rows.values())
         typer.echo(
             f"Exported {rows:,} row(s) from {len(result.rows)} table(s) to {out} "
@@ -905,15 +973,35 @@ hold_app = typer.Typer(
 )
 app.add_typer(hold_app, name="hold")
 
+_HOLD_WAIT_LOCK = (
+    "If a sweep holds the lock, wait this long for it (e.g. 10m) instead of exiting 4 "
+    "at once, like flock -w."
+)
+
 
 @hold_app.command("add")
 def hold_add(
     database: Annotated[
         str, typer.Option("--database", "-d", help="The database.", show_default=False)
     ],
-    table: Annotated[str, typer.Option("--table", "-t", help="The table.", show_default=False)],
+    table: Annotated[
+        str,
+        typer.Option(
+            "--table",
+            "-t",
+            help="The table, as the rules name it (public.t, main.t or DB.t is t).",
+            show_default=False,
+        ),
+    ],
     key: Annotated[
-        str, typer.Option("--key", "-k", help="The row's integer primary key.", show_default=False)
+        list[str],
+        typer.Option(
+            "--key",
+            "-k",
+            help="The row's primary key: VALUE for a one-column key (integer, text, UUID, "
+            "date); COL=VALUE once per column for a composite key.",
+            show_default=False,
+        ),
     ],
     reason: Annotated[
         str,
@@ -931,20 +1019,40 @@ def hold_add(
             show_default=False,
         ),
     ] = None,
+    wait_lock: Annotated[
+        str | None, typer.Option("--wait-lock", help=_HOLD_WAIT_LOCK, show_default=False)
+    ] = None,
     config_path: ConfigOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Hold one row: no rule and no erasure touches it while the hold lasts.
 
-    The row must exist (exit 2 otherwise). A hold with --until lapses by itself after
-    that day; `hold release ID` ends it early.
+    The row must exist, matched exactly (exit 2 otherwise). A key that is not an
+    integer may be personal: it is stored encrypted under the hash key and shown only
+    as its keyed hash. The hold is written under the sweep lock, so a sweep never runs
+    half with it and half without (exit 4 while one runs, unless --wait-lock). A hold
+    with --until lapses by itself after that day; `hold release ID` ends it early.
 
     Example:
 
         gdpr-sweep hold add -d aarhus -t cctv_recording -k 4711 --reason "case 2026-118"
+
+        gdpr-sweep hold add -d aarhus -t shift -k site=7 -k day=2026-11-02 --reason "case 9"
     """
     with _errors_to_exit_codes(debug):
-        hold = add_hold(load_config(config_path), database, table, key, reason, until)
+        config = load_config(config_path)
+        stop = StopRequest()
+        with _stop_on_signals(stop):
+            hold = add_hold(
+                config,
+                database,
+                table,
+                key,
+                reason,
+                until,
+                wait=_duration("--wait-lock", wait_lock),
+                stop=stop,
+            )
         typer.echo(
             f"hold {hold.id}: {hold.database}.{hold.table} row {hold.key}, "
             f"until {hold.until or 'released'}"
@@ -976,17 +1084,27 @@ def hold_list(
 @hold_app.command("release")
 def hold_release(
     hold_id: Annotated[int, typer.Argument(metavar="ID", help="A hold id from `hold list`.")],
+    wait_lock: Annotated[
+        str | None, typer.Option("--wait-lock", help=_HOLD_WAIT_LOCK, show_default=False)
+    ] = None,
     config_path: ConfigOption = None,
     debug: DebugOption = False,
 ) -> None:
     """End a hold: the row is swept again by the rules that apply to it.
+
+    Released under the sweep lock (exit 4 while a sweep runs, unless --wait-lock).
 
     Example:
 
         gdpr-sweep hold release 7
     """
     with _errors_to_exit_codes(debug):
-        hold = release_hold(load_config(config_path), hold_id)
+        config = load_config(config_path)
+        stop = StopRequest()
+        with _stop_on_signals(stop):
+            hold = release_hold(
+                config, hold_id, wait=_duration("--wait-lock", wait_lock), stop=stop
+            )
         typer.echo(f"hold {hold.id} released")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +32,7 @@ from .config import Config, EraseAction
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, SchemaError
 from .execute import anonymise_rows
-from .holds import HeldKeys, active_holds
+from .holds import HeldKeys, active_holds, held_predicate, hold_name
 from .keys import hash_key, key_label, keyed_hex
 from .periods import add_period, local_date
 from .rowkeys import Key, chunks, count_rows, key_match, referencing_first
@@ -96,6 +97,13 @@ class ErasureResult:
     @property
     def failed(self) -> bool:
         return any(db.error for db in self.databases)
+
+    @property
+    def rows_changed(self) -> int:
+        """Rows deleted or anonymised (none in a dry run: it only counts)."""
+        if self.dry_run:
+            return 0
+        return sum(t.rows for db in self.databases for t in db.tables if t.action != "kept")
 
     def to_json(self) -> dict[str, Any]:
         tables = [t for db in self.databases for t in db.tables]
@@ -184,7 +192,7 @@ class _Planner:
         catalog: Catalog,
         graph: SubjectGraph,
         rows: SubjectRows,
-        held_keys: dict[str, list[int]],
+        held_keys: dict[str, list[Key]],
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -193,9 +201,9 @@ class _Planner:
         self.in_graph = {id(t) for t in graph.order}
         self._held: dict[int, ColumnElement[bool] | None] = {}
         for table in graph.order:
-            keys = held_keys.get(qualified_name(table))
-            pk = next(iter(table.primary_key.columns), None)
-            self._held[id(table)] = pk.in_(sorted(keys)) if keys and pk is not None else None
+            keys = held_keys.get(hold_name(catalog, table), [])
+            pk = list(table.primary_key.columns)
+            self._held[id(table)] = held_predicate(table, pk, keys, catalog.dialect)
         self._memo: dict[tuple[str, int], ColumnElement[bool] | None] = {}
         self._busy: set[tuple[str, int]] = set()
 
@@ -473,16 +481,26 @@ def erase_subject(
     *,
     databases: list[str] | None = None,
     dry_run: bool = False,
+    preflight: Callable[[], None] | None = None,
 ) -> ErasureResult:
-    """Erase (or, with dry_run, count) one person's rows in every selected database."""
+    """Erase (or, with dry_run, count) one person's rows in every selected database.
+
+    `preflight` is called once the subject and databases are validated and the sweep
+    lock is held, before anything changes: the CLI checks there that the receipt can be
+    written (exit 2 if not), so a lock held is still exit 4 and a bad path changes
+    nothing — not even the audit trail.
+    """
     kind, column, value = parse_subject(subject, config)
     key = hash_key(config)
     hashed = subject_hash(key, kind, value)
     targets = select_databases(config, databases)
-    holds = active_holds(config, local_date(as_of, config.sweep.tz))
+    day = local_date(as_of, config.sweep.tz)
     store = StateStore(config, key)
     try:
         if dry_run:
+            if preflight is not None:
+                preflight()
+            holds = active_holds(config, day)
             return ErasureResult(
                 None,
                 as_of,
@@ -491,6 +509,11 @@ def erase_subject(
                 [_database(t, column, value, key, True, holds) for t in targets],
             )
         with sweep_lock(store.engine, store.url):
+            if preflight is not None:
+                preflight()
+            # Under the lock, which `hold add` takes too: a hold placed a moment ago
+            # is seen, and none can be placed while the erasure runs.
+            holds = active_holds(config, day)
             store.mark_interrupted()
             run_id = store.start_run("erase", as_of, subject_hash=hashed)
             outcomes: list[DatabaseOutcome] = []

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ from .config import Config
 from .engines import describe_failure
 from .erase import subject_hash
 from .errors import DatabaseUnavailable, SchemaError, UsageError
+from .faults import failpoint
 from .keys import hash_key
 from .schema import Catalog, check_subject, qualified_name
 from .state.store import StateStore
@@ -108,13 +110,26 @@ def _write_database(
 
 
 def export_subject(
-    config: Config, subject: str, out_path: Path, *, databases: list[str] | None = None
+    config: Config,
+    subject: str,
+    out_path: Path,
+    *,
+    databases: list[str] | None = None,
+    preflight: Callable[[], None] | None = None,
 ) -> ExportResult:
-    """Write every row of the person, in every selected database, to `out_path`."""
+    """Write every row of the person, in every selected database, to `out_path`.
+
+    `preflight` is called once the subject and databases are validated, before any
+    row is read: the CLI checks there that `out_path` can be written (exit 2 if not).
+    A write that fails later is exit 2 as well: an export changes no row, and nothing
+    is recorded in the audit trail for a file that was not written.
+    """
     kind, column, value = parse_subject(subject, config)
     key = hash_key(config)
     hashed = subject_hash(key, kind, value)
     targets = select_databases(config, databases)
+    if preflight is not None:
+        preflight()
     result = ExportResult(hashed, out_path)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
@@ -169,7 +184,16 @@ def export_subject(
                     finally:
                         target.dispose()
             out.write("\n  ]\n}\n")
+        failpoint("before-export-write")
         os.replace(tmp, out_path)
+    except OSError as exc:
+        # Out of space, the directory gone, --out a directory: no row was changed, and
+        # the half-written scratch file goes (it holds the person's data).
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"--out: cannot write {str(out_path)!r} ({reason}); nothing was exported"
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
