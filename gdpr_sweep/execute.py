@@ -1,19 +1,21 @@
-"""Execute due rules in batches: set-based DELETE/UPDATE by primary-key range.
+"""Execute due rules in batches: set-based DELETE/UPDATE over the keys pinned for the run.
 
-Each batch is one transaction in the target database:
+A database's run first pins every rule's due keys in temporary tables (`pinning.py`);
+each batch is then one transaction in the target database:
 
-1. find the batch's upper key: the last of `SELECT key FROM t WHERE due AND key > :last
-   ORDER BY key LIMIT :n` — one key, never the key set (`keyset.py`: composite keys
+1. find the batch's upper key: the last of the next `batch_size` pinned keys after
+   `:last`, in key order — one key, never the key set (`keyset.py`: composite keys
    compare as a whole, any ordered key type);
 2. record the intent (`batch-start`, the key range) in the audit trail;
-3. `DELETE`/`UPDATE ... WHERE key > :last AND key <= :upper AND due` — the due
-   predicate is evaluated again inside the statement, so a row that stopped being
-   due in the meantime is left alone; cascade children go first, selected by the
-   same range and predicate;
+3. `DELETE`/`UPDATE ... WHERE key IN (pinned keys in (last, upper]) AND still due` —
+   what can change during the run (holds, exceptions, rows still referencing it) is
+   evaluated again inside the statement, so a row that stopped being due in the
+   meantime is left alone; cascade children go first, selected through the same
+   parents;
 4. commit, then record the outcome (`batch`, rows) in the audit trail.
 
 A process killed at any point leaves each batch committed or not; the next run marks
-the dead run interrupted and the due predicate finds exactly the rows left.
+the dead run interrupted, evaluates afresh and finds exactly the rows left.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .faults import failpoint
 from .keys import key_label
 from .keyset import Key, Keyset
 from .matching import in_select
+from .pinning import PinnedKeys
 from .rowkeys import key_match
 from .rules import CompiledRule
 from .schema import Catalog, qualified_name
@@ -157,7 +160,8 @@ class RuleExecutor:
 
     def __init__(
         self,
-        engine: sa.Engine,
+        connection: sa.Connection,
+        pinned: PinnedKeys,
         compiled: CompiledRule,
         cascade: list[CascadeStep],
         *,
@@ -173,7 +177,8 @@ class RuleExecutor:
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
     ) -> None:
-        self.engine = engine
+        self.connection = connection
+        self.pinned = pinned
         self.compiled = compiled
         self.cascade = cascade
         self.database = database
@@ -185,19 +190,17 @@ class RuleExecutor:
         self.due = due
         self.should_stop = should_stop
         self.pause = pause
-        self.timeouts = session_timeouts(engine.dialect.name, lock_timeout, statement_timeout)
-        self.dialect = engine.dialect.name
+        self.dialect = connection.dialect.name
+        self.timeouts = session_timeouts(self.dialect, lock_timeout, statement_timeout)
         # Every batch runs the same statements with other keys: build them once, so
         # SQLAlchemy compiles each once (its cache key is memoised on the object).
         # (Key parameters are named apart from the table's columns, whose SET values
         # SQLAlchemy binds by name.)
-        self.keyset = Keyset(compiled.table, compiled.key_columns, self.dialect)
+        self.keyset = pinned.keyset  # batches walk the pinned keys, in key order
         self.personal_key = is_personal_key(list(compiled.key_columns))
         self.result = RuleResult()
-        self._first_batch = self._statements(self.keyset.up_to_upper(), first=True)
-        self._next_batch = self._statements(
-            sa.and_(self.keyset.after_last(), self.keyset.up_to_upper()), first=False
-        )
+        self._first_batch = self._statements(first=True)
+        self._next_batch = self._statements(first=False)
 
     def label(self, value: Key | None) -> str | None:
         if value is None:
@@ -221,81 +224,80 @@ class RuleExecutor:
         # state-database commit per batch. Lost in a crash, it is recorded as unconfirmed.
         outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
-        with self.engine.connect() as connection:
-            while not self.should_stop():
-                with connection.begin():
-                    for statement in self.timeouts:
-                        connection.exec_driver_sql(statement)
-                    statements = self._first_batch if last is None else self._next_batch
-                    found = connection.execute(
-                        statements.upper, self.keyset.params(last, None)
-                    ).first()
-                    if found is None:
-                        break
-                    upper = tuple(found)
-                    keys = self.keyset.params(last, upper)
-                    audit = {
-                        "database": self.database,
-                        "rule": self.compiled.rule.id,
-                        "table": qualified_name(self.compiled.table),
-                        "action": self.compiled.rule.action,
-                        "key_from": self.label(last),
-                        "key_to": self.label(upper),
-                    }
-                    # A plain read took no row locks yet: record the intent, then act.
-                    self.store.append_many(
-                        self.run_id,
-                        [*([("batch", outcome)] if outcome else []), ("batch-start", audit)],
-                    )
-                    failpoint("after-batch-intent")
-                    started = time.perf_counter()
-                    # The due predicate is evaluated again inside the statement, so a row
-                    # that stopped being due since the boundary was read is left alone.
-                    if statements.act is None:
-                        rows = self._anonymise_hashed(connection, keys, first=last is None)
-                    else:
-                        for cascade in statements.cascade:
-                            connection.execute(cascade, keys)
-                        rows = connection.execute(statements.act, keys).rowcount
-                elapsed = time.perf_counter() - started  # how long the batch held its locks
-                failpoint("after-target-commit")
-                outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
-                result.rows += rows
-                result.batches += 1
-                result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
-                self.progress.advanced(token, rows)
-                last = upper
-                if self.pause:
-                    time.sleep(self.pause)  # let the application beside us breathe
+        connection = self.connection
+        while not self.should_stop():
+            with connection.begin():
+                for statement in self.timeouts:
+                    connection.exec_driver_sql(statement)
+                statements = self._first_batch if last is None else self._next_batch
+                found = connection.execute(statements.upper, self.keyset.params(last, None)).first()
+                if found is None:
+                    break
+                upper = tuple(found)
+                keys = self.keyset.params(last, upper)
+                audit = {
+                    "database": self.database,
+                    "rule": self.compiled.rule.id,
+                    "table": qualified_name(self.compiled.table),
+                    "action": self.compiled.rule.action,
+                    "key_from": self.label(last),
+                    "key_to": self.label(upper),
+                }
+                # A plain read took no row locks yet: record the intent, then act.
+                self.store.append_many(
+                    self.run_id,
+                    [*([("batch", outcome)] if outcome else []), ("batch-start", audit)],
+                )
+                failpoint("after-batch-intent")
+                started = time.perf_counter()
+                # The due predicate is evaluated again inside the statement, so a row
+                # that stopped being due since the boundary was read is left alone.
+                if statements.act is None:
+                    rows = self._anonymise_hashed(connection, keys, statements.rows)
+                else:
+                    for cascade in statements.cascade:
+                        connection.execute(cascade, keys)
+                    rows = connection.execute(statements.act, keys).rowcount
+            elapsed = time.perf_counter() - started  # how long the batch held its locks
+            failpoint("after-target-commit")
+            outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
+            result.rows += rows
+            result.batches += 1
+            result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+            self.progress.advanced(token, rows)
+            last = upper
+            if self.pause:
+                time.sleep(self.pause)  # let the application beside us breathe
         if outcome:
             self.store.append(self.run_id, "batch", **outcome)
             failpoint("after-batch")
         return result
 
-    def _statements(self, in_range: ColumnElement[bool], *, first: bool) -> _BatchStatements:
+    def _statements(self, *, first: bool) -> _BatchStatements:
         """Build one batch's statements; the keys are bound parameters."""
-        table, due = self.compiled.table, self.compiled.due
-        upper = self.keyset.upper_query(due, self.batch_size, first)
+        table = self.compiled.table
+        upper = self.pinned.upper_query(self.batch_size, first)
+        # The batch's rows: pinned in (last, upper], and still due by what can change.
+        rows = sa.and_(self.pinned.batch(first), self.compiled.still_due)
         rule = self.compiled.rule
         if rule.action == "delete":
             # Children before parents: the deepest cascade table first.
             cascade = tuple(
-                step.child.delete().where(self._children_of(step, in_range))
+                step.child.delete().where(self._children_of(step, rows))
                 for step in reversed(self.cascade)
             )
-            act = table.delete().where(in_range, due)
-            return _BatchStatements(upper, cascade, act)
+            return _BatchStatements(upper, rows, cascade, table.delete().where(rows))
         if any(strategy == "hash" for _, strategy in rule.columns):
-            return _BatchStatements(upper, (), None)  # pseudonyms bound per batch
+            return _BatchStatements(upper, rows, (), None)  # pseudonyms bound per batch
         values = {
             table.columns[name]: replacement(
                 strategy, table.columns[name], self.dialect, self.compiled.tz
             )
             for name, strategy in rule.columns
         }
-        return _BatchStatements(upper, (), table.update().where(in_range, due).values(values))
+        return _BatchStatements(upper, rows, (), table.update().where(rows).values(values))
 
-    def _children_of(self, step: CascadeStep, in_range: ColumnElement[bool]) -> ColumnElement[bool]:
+    def _children_of(self, step: CascadeStep, rows: ColumnElement[bool]) -> ColumnElement[bool]:
         """The rows of `step.child` that refer to rows this batch deletes (recursively).
 
         Through a foreign key the engine's own comparison decides what refers to what;
@@ -303,10 +305,10 @@ class RuleExecutor:
         """
         parent = step.parent
         if parent is self.compiled.table:
-            parent_rows = sa.and_(in_range, self.compiled.due)
+            parent_rows = rows
         else:
             parent_rows = self._children_of(
-                next(s for s in self.cascade if s.child is parent), in_range
+                next(s for s in self.cascade if s.child is parent), rows
             )
         column, referred = step.child.columns[step.column], parent.columns[step.referred]
         if step.is_link:
@@ -314,16 +316,14 @@ class RuleExecutor:
         return column.in_(sa.select(referred).where(parent_rows))
 
     def _anonymise_hashed(
-        self, connection: sa.Connection, keys: dict[str, Any], first: bool
+        self, connection: sa.Connection, keys: dict[str, Any], rows: ColumnElement[bool]
     ) -> int:
-        upto = self.keyset.up_to_upper()
-        in_range = upto if first else sa.and_(self.keyset.after_last(), upto)
         return anonymise_rows(
             connection,
             self.compiled.table,
             list(self.compiled.key_columns),
             self.compiled.rule.columns,
-            sa.and_(in_range, self.compiled.due),
+            rows,
             self.key,
             params=keys,
             tz=self.compiled.tz,
@@ -334,7 +334,8 @@ class RuleExecutor:
 class _BatchStatements:
     """One batch's statements, the keys bound at execution (last and upper)."""
 
-    upper: sa.Select  # the batch's last key: max over the next `batch_size` due keys
+    upper: sa.Select  # the batch's last key: max over the next `batch_size` pinned keys
+    rows: ColumnElement[bool]  # the rule's rows the batch acts on
     cascade: tuple[sa.Delete, ...]  # delete rules: children first
     act: sa.Delete | sa.Update | None  # None: an anonymise rule with `hash` columns
 

@@ -13,7 +13,7 @@ import hmac
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,12 +22,13 @@ from . import __version__
 from .checks import check_database, raise_findings, select_databases
 from .config import Config, Rule
 from .counting import count, has_at_least, scan_is_cheaper
+from .dependencies import execution_order, held_back
 from .engines import TargetDatabase, describe_failure
 from .errors import DatabaseUnavailable, UsageError
-from .holds import HeldKeys, active_holds
+from .holds import HeldKeys, active_holds, hold_name
 from .keyset import Keyset
 from .periods import local_date
-from .rules import CompiledRule, compile_rule
+from .rules import REFERENCED, CompiledRule, compile_rule
 from .schema import Catalog, qualified_name
 
 
@@ -44,6 +45,9 @@ class PlanItem:
     due: int
     held: int
     held_by: dict[str, int] = field(default_factory=dict)
+    # held "referenced": per table, the rows that stay and still refer to due rows
+    # (None: through a cascade table, not counted)
+    referenced_by: dict[str, int | None] = field(default_factory=dict)
     basis: str | None = None
     controller: str | None = None
     due_digest: str | None = None  # keyed digest of the due keys (plan files only)
@@ -144,6 +148,7 @@ class Evaluated:
 
     item: PlanItem
     compiled: CompiledRule
+    position: int = 0  # when it runs in its database (dependencies.execution_order)
 
 
 def evaluate_database(
@@ -155,17 +160,14 @@ def evaluate_database(
     holds: HeldKeys | None = None,
 ) -> list[Evaluated]:
     """Check, compile and count every applicable rule in one database, read-only."""
-    settings = target.config.sweep
     applicable = [rule for rule in rules if rule.applies_to(target.name)]
     evaluated = []
     with target.read_only() as connection:
         catalog = Catalog(connection)
         raise_findings(check_database(catalog, target, applicable))
-        for rule in applicable:
-            table = catalog.table(rule.table)
-            assert table is not None
-            held_keys = (holds or {}).get((target.name, qualified_name(table)), [])
-            compiled = compile_rule(catalog, rule, as_of, settings, held_keys)
+        rules_compiled, order = compile_database(catalog, target, applicable, as_of, holds or {})
+        position = {index: n for n, index in enumerate(order)}
+        for index, (rule, compiled) in enumerate(zip(applicable, rules_compiled, strict=True)):
             started = time.perf_counter()
             due, held_by = count_rule(connection, compiled)
             count_seconds = round(time.perf_counter() - started, 4)
@@ -180,6 +182,9 @@ def evaluate_database(
                 due=due,
                 held=held,
                 held_by=held_by,
+                referenced_by=_referenced_by(connection, compiled)
+                if held_by.get(REFERENCED)
+                else {},
                 basis=rule.basis,
                 controller=target.db.controller,
                 count_seconds=count_seconds,
@@ -188,8 +193,60 @@ def evaluate_database(
                 else None,
                 table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
             )
-            evaluated.append(Evaluated(item, compiled))
+            evaluated.append(Evaluated(item, compiled, position[index]))
     return evaluated
+
+
+def _referenced_by(connection: sa.Connection, compiled: CompiledRule) -> dict[str, int | None]:
+    """Per table, how many rows that stay refer to the rule's candidate rows."""
+    counts: dict[str, int | None] = {}
+    for exception in (e for e in compiled.exceptions if e.reason == REFERENCED):
+        counts.update(dict.fromkeys(exception.tables))
+        for child, stays, refers in exception.referencing:
+            parent = sa.select(sa.literal(1)).select_from(compiled.table)
+            parents = parent.where(refers, compiled.candidate).correlate(child).exists()
+            name = qualified_name(child)
+            counts[name] = (counts.get(name) or 0) + count(connection, child, stays, parents)
+    return counts
+
+
+def compile_database(
+    catalog: Catalog,
+    target: TargetDatabase,
+    rules: list[Rule],
+    as_of: dt.datetime,
+    holds: HeldKeys,
+) -> tuple[list[CompiledRule], list[int]]:
+    """Compile every rule of one database, with what holds back a delete's rows; return
+    them and the order they run in (indexes, `dependencies.execution_order`).
+
+    A due row of a delete rule is held back when a row that goes with it is held, or
+    when a row that stays refers to it (`dependencies.py`). "Stays" means no delete
+    rule of this run deletes it, so the rules are completed in execution order:
+    children first, each seeing the finished predicates of the rules before it.
+    """
+    config, settings = target.config, target.config.sweep
+    compiled: list[CompiledRule] = []
+    for rule in rules:
+        table = catalog.table(rule.table)
+        assert table is not None
+        held_keys = holds.get((target.name, hold_name(catalog, table)), [])
+        compiled.append(compile_rule(catalog, rule, as_of, settings, held_keys))
+    deleted: dict[int, list[sa.ColumnElement[bool]]] = {}
+
+    def goes(table: sa.Table) -> sa.ColumnElement[bool] | None:
+        predicates = deleted.get(id(table))
+        return sa.or_(*predicates) if predicates else None
+
+    order = execution_order(catalog, compiled, config)
+    for index in order:
+        done = compiled[index]
+        extra = held_back(catalog, done, config, target.name, holds, goes)
+        if extra:
+            done = compiled[index] = replace(done, exceptions=(*done.exceptions, *extra))
+        if done.rule.action == "delete":
+            deleted.setdefault(id(done.table), []).append(done.due)
+    return compiled, order
 
 
 def _rows_for_guard(

@@ -50,7 +50,11 @@ def plan_table(plan: Plan) -> Table:
     table.add_column("held because", overflow="fold")
     for item in plan.items:
         cutoff = dt.datetime.fromisoformat(item.cutoff).date().isoformat()
-        reasons = "; ".join(f"{n} {reason}" for reason, n in item.held_by.items() if n)
+        reasons = "; ".join(
+            f"{n} {reason}" + (_referenced_by(item.referenced_by) if reason == "referenced" else "")
+            for reason, n in item.held_by.items()
+            if n
+        )
         row = [
             item.rule,
             item.table,
@@ -63,6 +67,15 @@ def plan_table(plan: Plan) -> Table:
         ]
         table.add_row(*([item.database, *row] if many else row))
     return table
+
+
+def _referenced_by(tables: dict[str, int | None]) -> str:
+    """` (by 69 rows of invoice)`: what keeps a due parent until those rows go."""
+    parts = [
+        f"{rows:,} row{'s' if rows != 1 else ''} of {table}" if rows is not None else table
+        for table, rows in tables.items()
+    ]
+    return f" (by {', '.join(parts)})" if parts else ""
 
 
 def print_plan(console: Console, plan: Plan) -> None:

@@ -25,20 +25,37 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from .columns import day_start_bound, later_than, readable_clock
 from .config import Rule, SweepSettings
+from .holds import held_predicate
 from .matching import equals, in_values
 from .periods import due_before, fiscal_due_before, local_date, start_of_local_day
 from .schema import Catalog
 from .strategies import pending
 
 LEGAL_HOLD = "legal hold"
+#: SPEC's held reason for a due parent kept because rows that stay still reference it.
+REFERENCED = "referenced"
 
 
 @dataclass(frozen=True)
 class Exception_:
-    """An exception that keeps otherwise-due rows: its reason and its predicate."""
+    """An exception that keeps otherwise-due rows: its reason and its predicate.
+
+    `keeps` is judged at the as-of (what `plan` counts and a run pins). While the run
+    deletes, a pinned row is re-checked with `recheck` (default: `keeps` itself): for
+    `referenced`, whether any referencing row is still there, not whether it was due.
+    """
 
     reason: str
     keeps: ColumnElement[bool]
+    recheck: ColumnElement[bool] | None = None
+    tables: tuple[str, ...] = ()  # `referenced`: the tables whose rows refer to it
+    # `referenced`, direct references: (child table, "the child row stays", "it refers
+    # to the row"), to count the rows that hold the due rows back (plan)
+    referencing: tuple[tuple[sa.Table, ColumnElement[bool], ColumnElement[bool]], ...] = ()
+
+    @property
+    def keeps_now(self) -> ColumnElement[bool]:
+        return self.keeps if self.recheck is None else self.recheck
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,8 @@ class CompiledRule:
     candidate_unindexed: ColumnElement[bool] | None = None
     # `sweep.timezone`: the calendar `year`/`month` truncate instants on (strategies.py).
     tz: ZoneInfo | None = None
+    # anonymise rules: "some column is still to anonymise" (part of `candidate` too).
+    pending: ColumnElement[bool] | None = None
 
     @property
     def due(self) -> ColumnElement[bool]:
@@ -67,9 +86,20 @@ class CompiledRule:
     def due_where(self, *, unindexed: bool) -> ColumnElement[bool]:
         """`due`, or with `unindexed` its table-scanning form (same rows, SQLite only)."""
         candidate = self.candidate_where(unindexed=unindexed)
-        if not self.exceptions:
-            return candidate
-        return sa.and_(candidate, sa.not_(self.kept))
+        # NOT a AND NOT b, not NOT (a OR b): each exception is 2-valued, and a planner
+        # turns a top-level NOT EXISTS into an anti-join.
+        return sa.and_(candidate, *(sa.not_(e.keeps) for e in self.exceptions))
+
+    @property
+    def still_due(self) -> ColumnElement[bool]:
+        """What a batch re-checks on a pinned row: exceptions (holds, `unless_*`, rows
+        that still reference it) and, for anonymise, that something is left to do —
+        never the clock, which the run itself may have moved (`pinning.py`)."""
+        return sa.and_(
+            sa.true(),
+            *([self.pending] if self.pending is not None else []),
+            *(sa.not_(e.keeps_now) for e in self.exceptions),
+        )
 
     def candidate_where(self, *, unindexed: bool) -> ColumnElement[bool]:
         if unindexed and self.candidate_unindexed is not None:
@@ -94,7 +124,7 @@ def compile_rule(
     rule: Rule,
     as_of: dt.datetime,
     settings: SweepSettings,
-    held_keys: Sequence[int] = (),
+    held_keys: Sequence[tuple[Any, ...]] = (),
 ) -> CompiledRule:
     """Build the predicates of `rule` against reflected tables (checked beforehand)."""
     dialect = catalog.dialect
@@ -109,15 +139,15 @@ def compile_rule(
     clauses: list[ColumnElement[bool]] = []
     for column_name, values in rule.only:
         clauses.append(in_values(table.columns[column_name], values, dialect))
+    still_pending = None
     if rule.action == "anonymise":
-        clauses.append(
-            sa.or_(
-                *(
-                    pending(strategy, table.columns[name], dialect, tz)
-                    for name, strategy in rule.columns
-                )
+        still_pending = sa.or_(
+            *(
+                pending(strategy, table.columns[name], dialect, tz)
+                for name, strategy in rule.columns
             )
         )
+        clauses.append(still_pending)
 
     exceptions = []
     if rule.unless_after:
@@ -140,8 +170,9 @@ def compile_rule(
                 sa.and_(column.is_not(None), column != sa.false()),
             )
         )
-    if held_keys and len(key_columns) == 1:  # holds name a single integer key (holds.py)
-        exceptions.append(Exception_(LEGAL_HOLD, key_columns[0].in_(sorted(set(held_keys)))))
+    held = held_predicate(table, key_columns, held_keys, dialect)  # exact, 2-valued
+    if held is not None:
+        exceptions.append(Exception_(LEGAL_HOLD, held))
     clock_range = candidate_unindexed = None
     since = table.columns[rule.since] if rule.since and rule.since_latest is None else None
     if (
@@ -171,6 +202,7 @@ def compile_rule(
         clock_range=clock_range,
         candidate_unindexed=candidate_unindexed,
         tz=tz,
+        pending=still_pending,
     )
 
 

@@ -27,15 +27,23 @@ from typing import Any
 import sqlalchemy as sa
 
 from .checks import select_databases
-from .config import Config
-from .counting import count_due
+from .config import Config, SweepSettings
+from .counting import count, count_due
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, PartialFailure, Refused, StateUnavailable, UsageError
-from .execute import NoProgress, Progress, RuleExecutor, cascade_steps
+from .execute import (
+    CascadeStep,
+    NoProgress,
+    Progress,
+    RuleExecutor,
+    cascade_steps,
+    session_timeouts,
+)
 from .faults import failpoint
 from .holds import active_holds
 from .keys import hash_key
 from .periods import local_date
+from .pinning import PinnedKeys, pinned_rules
 from .plan import Evaluated, Plan, evaluate_database, select_rules
 from .schema import Catalog
 from .state.lock import sweep_lock
@@ -265,75 +273,43 @@ def _execute_database(
     ]
     settings = config.sweep
     try:
+        # One connection for the database's whole run: the pinned keys live in its
+        # session's temporary tables (pinning.py).
         with target.connect() as connection:
             catalog = Catalog(connection)
             steps = {
                 e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
                 for e in evaluation.evaluated
             }
-        failed: list[str] = []
-        for evaluated, item in zip(evaluation.evaluated, items, strict=True):
-            if item.due == 0 or window.is_up():
-                continue
-            started = time.perf_counter()
-            executor = RuleExecutor(
-                target.engine,
-                evaluated.compiled,
-                steps[item.rule],
-                database=target.name,
-                batch_size=settings.batch_size,
-                key=key,
-                store=store,
-                run_id=run_id,
-                progress=progress,
-                due=item.due,
-                should_stop=window.is_up,
-                pause=options.pause,
-                lock_timeout=settings.lock_timeout,
-                statement_timeout=settings.statement_timeout,
-            )
-            error = None
-            try:
-                executor.run()
-            except sa.exc.DBAPIError as exc:
-                if _connection_lost(exc):
-                    raise  # the database is gone: its other rules cannot run either
-                # One rule's failure (a constraint, a timeout) is its own: the batch
-                # rolled back, the committed batches stay counted, the other rules run.
-                error = f"rule {item.rule}: {describe_write_failure(exc)}"
-            finally:
-                outcome = executor.result  # the committed batches, however it ended
-                item.done, item.batches = outcome.rows, outcome.batches
-                item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
-                item.seconds = round(time.perf_counter() - started, 3)
-            store.append(
-                run_id,
-                "rule-done" if error is None else "rule-failed",
-                database=target.name,
-                rule=item.rule,
-                table=item.table,
-                action=item.action,
-                rows=item.done,
-                details={"due": item.due, "held": item.held, "cutoff": item.cutoff}
-                | ({"error": error} if error else {}),
-            )
-            if error is not None:
-                failed.append(error)
-                log.error(
-                    "rule failed",
-                    extra={"event": "rule-failed", "database": target.name, "rule": item.rule},
-                )
-                continue
-            log.info(
-                "rule done",
-                extra={
-                    "event": "rule-done",
-                    "database": target.name,
-                    "rule": item.rule,
-                    "rows": item.done,
-                },
-            )
-        verified = _verify(target, store, run_id, evaluation, items, window)
+            connection.rollback()  # end the reflection's transaction before pinning
+            pairs = list(zip(evaluation.evaluated, items, strict=True))
+            compiled = [e.compiled for e in evaluation.evaluated]
+            lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
+            with pinned_rules(connection, compiled, lock_wait) as pins:
+                failed: list[str] = []
+                # Dependency order: a rule before the deletes that would take its rows.
+                for index in sorted(range(len(pairs)), key=lambda i: pairs[i][0].position):
+                    evaluated, item = pairs[index]
+                    if item.due == 0 or window.is_up():
+                        continue
+                    error = _execute_rule(
+                        connection,
+                        pins[index],
+                        evaluated,
+                        item,
+                        steps[item.rule],
+                        store,
+                        run_id,
+                        key,
+                        target.name,
+                        settings,
+                        progress,
+                        options,
+                        window,
+                    )
+                    if error is not None:
+                        failed.append(error)
+                verified = _verify(connection, pins, store, run_id, evaluation, items, window)
         if failed:
             return items, f"database {target.name}: " + "; ".join(failed)
         return items, verified
@@ -350,27 +326,108 @@ def _execute_database(
         target.dispose()
 
 
+def _execute_rule(
+    connection: sa.Connection,
+    pinned: PinnedKeys,
+    evaluated: Evaluated,
+    item: RunItem,
+    cascade: list[CascadeStep],
+    store: StateStore,
+    run_id: int,
+    key: bytes,
+    database: str,
+    settings: SweepSettings,
+    progress: Progress,
+    options: SweepOptions,
+    window: _Window,
+) -> str | None:
+    """Run one rule over its pinned keys; record it; return its failure, if any."""
+    started = time.perf_counter()
+    executor = RuleExecutor(
+        connection,
+        pinned,
+        evaluated.compiled,
+        cascade,
+        database=database,
+        batch_size=settings.batch_size,
+        key=key,
+        store=store,
+        run_id=run_id,
+        progress=progress,
+        due=item.due,
+        should_stop=window.is_up,
+        pause=options.pause,
+        lock_timeout=settings.lock_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
+    error = None
+    try:
+        executor.run()
+    except sa.exc.DBAPIError as exc:
+        if _connection_lost(exc):
+            raise  # the database is gone: its other rules cannot run either
+        # One rule's failure (a constraint, a timeout) is its own: the batch rolled
+        # back, the committed batches stay counted, the other rules run.
+        error = f"rule {item.rule}: {describe_write_failure(exc)}"
+    finally:
+        outcome = executor.result  # the committed batches, however it ended
+        item.done, item.batches = outcome.rows, outcome.batches
+        item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+        item.seconds = round(time.perf_counter() - started, 3)
+    store.append(
+        run_id,
+        "rule-done" if error is None else "rule-failed",
+        database=database,
+        rule=item.rule,
+        table=item.table,
+        action=item.action,
+        rows=item.done,
+        details={"due": item.due, "held": item.held, "cutoff": item.cutoff}
+        | ({"error": error} if error else {}),
+    )
+    if error is not None:
+        log.error(
+            "rule failed", extra={"event": "rule-failed", "database": database, "rule": item.rule}
+        )
+        return error
+    log.info(
+        "rule done",
+        extra={"event": "rule-done", "database": database, "rule": item.rule, "rows": item.done},
+    )
+    return None
+
+
 def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
     """Did the statement fail because the connection to the database is gone?"""
     return bool(exc.connection_invalidated) or isinstance(exc, sa.exc.InterfaceError)
 
 
 def _verify(
-    target: TargetDatabase,
+    connection: sa.Connection,
+    pins: list[PinnedKeys],
     store: StateStore,
     run_id: int,
     evaluation: _Evaluation,
     items: list[RunItem],
     window: _Window,
 ) -> str | None:
-    """Count each rule's due set again, same as-of: anything left is reported (exit 3).
+    """Count, same as-of, what each rule should have done and did not: reported (exit 3).
 
-    A row skipped, or old data inserted while the sweep ran, shows up here. When the
-    nightly window ran out, rows left are expected: recorded, not a failure.
+    A rule whose clock is its own row's: the rows due now, as before the run (a batch
+    that skipped them, old data inserted while the sweep ran, a parent still referenced
+    because its children's rule failed). A `since_latest` rule: its pinned rows still
+    there and still due by what the batches re-check — its unpinned rows are not
+    counted, as their clock may have moved because this run deleted their activity;
+    the next run judges them. When the nightly window ran out, rows left are expected:
+    recorded, not a failure.
     """
-    with target.read_only() as connection:
-        for evaluated, item in zip(evaluation.evaluated, items, strict=True):
-            item.left = count_due(connection, evaluated.compiled)
+    with connection.begin():
+        for evaluated, item, pinned in zip(evaluation.evaluated, items, pins, strict=True):
+            compiled = evaluated.compiled
+            if compiled.rule.since_latest is None:
+                item.left = count_due(connection, compiled)
+            else:
+                item.left = count(connection, compiled.table, pinned.rows(), compiled.still_due)
     left = [item for item in items if item.left]
     for item in left:
         store.append(
@@ -385,9 +442,9 @@ def _verify(
     if left and not window.stopped.is_set():
         log.error(
             "rows still due after the run",
-            extra={"event": "verify-failed", "database": target.name},
+            extra={"event": "verify-failed", "database": evaluation.target.name},
         )
-        return f"database {target.name}: " + ", ".join(
+        return f"database {evaluation.target.name}: " + ", ".join(
             f"rule {item.rule}: {item.left:,} row(s) still due after the run" for item in left
         )
     return None

@@ -1,0 +1,273 @@
+"""Rules that feed each other: what a delete takes with it, what holds it back, run order.
+
+A delete rule's rows do not go alone. Their cascade children (the rule's `cascade`, and
+tables whose foreign key says `ON DELETE CASCADE`) go with them, and rows that
+reference them without an ON DELETE action would make the delete fail. So, for each due
+row of a delete rule, this module builds two 2-valued conditions that hold it back:
+
+- **a legal hold below it**: a held row among the rows that would go with it (a held
+  contact person keeps its customer; the parent and its children go together or not at
+  all);
+- **`referenced`**: a row that stays references it — a row of a table outside the
+  cascade with no ON DELETE action (an invoice the Bookkeeping Act keeps longer than
+  the customer), or a row that an engine-level `ON DELETE CASCADE` would take although
+  a rule (or `[subject.erase.T] keep`) keeps it longer. Such a parent goes in the run in
+  which those rows go.
+
+"Stays" is judged at the as-of, before the run changes anything: a referencing row
+stays unless a delete rule of the same run deletes it. That is what `plan` counts and
+what the run pins (`pinning.py`). While the run deletes, the statement re-checks the
+plain fact instead (does any such row still reference it?), which after the children's
+rules have run is the same answer — and the database's own foreign key would refuse
+otherwise.
+
+Rules run in dependency order: a rule whose rows another rule's delete would take
+(its table's children, its cascade tables, the same table anonymised before it is
+deleted) runs before it, so a parent's children are gone when the parent's turn comes
+and every rule acts on the rows it was planned for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from .config import Config
+from .execute import CascadeStep, cascade_steps
+from .holds import HeldKeys, held_predicate, hold_name
+from .matching import equals
+from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, Exception_
+from .schema import SELF_RESOLVING, Catalog, Reference, qualified_name
+
+#: Predicates "this row of the table is deleted by a delete rule of this run".
+Goes = Callable[[sa.Table], ColumnElement[bool] | None]
+
+
+@dataclass
+class _Blockers:
+    """Conditions on a row of one table (correlated to it) that hold it back."""
+
+    held: list[ColumnElement[bool]] = field(default_factory=list)
+    # (as planned: a referencing row that stays; now: any referencing row, child table)
+    referenced: list[tuple[ColumnElement[bool], ColumnElement[bool], str]] = field(
+        default_factory=list
+    )
+    # direct references: the child table, and "this child row stays and refers to a row
+    # of the table" as a condition on the child (correlated to nothing): for counting
+    staying: list[tuple[sa.Table, ColumnElement[bool], ColumnElement[bool]]] = field(
+        default_factory=list
+    )
+
+
+def kept_longer(config: Config, database: str, table: sa.Table) -> bool:
+    """Does a delete rule, or `[subject.erase.T] keep`, keep this table's rows for a time?"""
+    name = qualified_name(table)
+    if any(
+        rule.action == "delete" and rule.applies_to(database) and _same(rule.table, name)
+        for rule in config.rules
+    ):
+        return True
+    erase = config.subject.erase if config.subject else ()
+    return any(entry.action == "keep" and _same(entry.table, name) for entry in erase)
+
+
+def _same(configured: str, qualified: str) -> bool:
+    return configured == qualified or configured.rpartition(".")[2] == qualified
+
+
+def _match(
+    child: sa.Table, columns: Sequence[str], parent: sa.Table, referred: Sequence[str]
+) -> ColumnElement[bool]:
+    """Child row refers to the parent row (the engine's own comparison, as its FK does)."""
+    return sa.and_(
+        *(child.columns[c] == parent.columns[r] for c, r in zip(columns, referred, strict=True))
+    )
+
+
+def _exists(child: sa.Table, *where: ColumnElement[bool]) -> ColumnElement[bool]:
+    # correlate_except: the child is always read in the subquery, even when an
+    # enclosing statement (a cascade DELETE) targets the same table.
+    return (
+        sa.select(sa.literal(1)).select_from(child).where(*where).correlate_except(child).exists()
+    )
+
+
+def held_back(
+    catalog: Catalog,
+    compiled: CompiledRule,
+    config: Config,
+    database: str,
+    holds: HeldKeys,
+    goes: Goes,
+) -> list[Exception_]:
+    """The exceptions that hold back a delete rule's due rows (none for anonymise)."""
+    if compiled.rule.action != "delete":
+        return []
+    steps = cascade_steps(catalog, compiled.rule, compiled.table, config)
+    blockers = _blockers_of(
+        catalog, compiled.table, steps, config, database, holds, goes, {id(compiled.table)}
+    )
+    exceptions = []
+    if blockers.held:
+        held = sa.or_(*blockers.held)
+        exceptions.append(Exception_(f"{LEGAL_HOLD} on a row that goes with it", held))
+    if blockers.referenced:
+        planned = sa.or_(*(p for p, _now, _child in blockers.referenced))
+        now = sa.or_(*(n for _p, n, _child in blockers.referenced))
+        children = tuple(sorted({child for _p, _n, child in blockers.referenced}))
+        exceptions.append(
+            Exception_(
+                REFERENCED,
+                planned,
+                recheck=now,
+                tables=children,
+                referencing=tuple(blockers.staying),
+            )
+        )
+    return exceptions
+
+
+def _blockers_of(
+    catalog: Catalog,
+    table: sa.Table,
+    steps: list[CascadeStep],
+    config: Config,
+    database: str,
+    holds: HeldKeys,
+    goes: Goes,
+    path: set[int],
+) -> _Blockers:
+    """What holds back a row of `table` that is to be deleted (recursively, no cycles)."""
+    result = _Blockers()
+    taken: set[tuple[int, tuple[str, ...]]] = set()
+    for step in (s for s in steps if s.parent is table):
+        child = step.child
+        taken.add((id(child), (step.column,)))
+        if id(child) in path:
+            continue
+        column, referred = child.columns[step.column], table.columns[step.referred]
+        match = equals(column, referred, catalog.dialect) if step.is_link else column == referred
+        _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
+    for ref in catalog.references_to(table):
+        child = ref.child
+        if child is table:
+            # `check` says what a self-reference does (cascaded, nulled, or refused);
+            # rows the engine cascades to through it keep the row when one is held.
+            if ref.ondelete == "CASCADE":
+                keys = holds.get((database, hold_name(catalog, table)), [])
+                below = _held_below_itself(catalog, table, ref, keys)
+                if below is not None:
+                    result.held.append(below)
+            continue
+        if (id(child), ref.columns) in taken or id(child) in path:
+            continue
+        match = _match(child, ref.columns, table, ref.referred_columns)
+        if ref.ondelete == "CASCADE" and not kept_longer(config, database, child):
+            # The engine deletes them with the row: what holds them holds it.
+            _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
+        elif ref.ondelete in SELF_RESOLVING and ref.ondelete != "CASCADE":
+            continue  # SET NULL / SET DEFAULT: the child stays, detached
+        else:
+            deleted = goes(child)
+            stays = [sa.not_(deleted)] if deleted is not None else []
+            result.referenced.append(
+                (_exists(child, match, *stays), _exists(child, match), qualified_name(child))
+            )
+            result.staying.append((child, sa.and_(sa.true(), *stays), match))
+    return result
+
+
+def _held_below_itself(
+    catalog: Catalog, table: sa.Table, ref: Reference, keys: Sequence[tuple]
+) -> ColumnElement[bool] | None:
+    """`comment.parent_id → comment.id ON DELETE CASCADE`: is a held row among the
+    replies (recursively) the engine would delete with this row?
+
+    The held rows' ancestors, walked upwards by a recursive CTE (UNION, so a cycle
+    ends), nested in the condition so that it works inside DELETE on every engine.
+    """
+    held = held_predicate(table, catalog.primary_key_columns(table), keys, catalog.dialect)
+    if held is None or len(ref.columns) != 1:
+        return None  # (a composite self-reference: only the held row itself is kept)
+    fk, referred = table.columns[ref.columns[0]], table.columns[ref.referred_columns[0]]
+    upper = table.alias("held_parent")
+    start = (
+        sa.select(fk.label("up"))
+        .where(held, fk.is_not(None))
+        .correlate_except(table)
+        .cte("held_ancestors", recursive=True, nesting=True)
+    )
+    step = sa.select(upper.columns[fk.name]).where(
+        upper.columns[referred.name] == start.c.up, upper.columns[fk.name].is_not(None)
+    )
+    ancestors = start.union(step)
+    return referred.in_(sa.select(ancestors.c.up))
+
+
+def _goes_with(
+    catalog: Catalog,
+    child: sa.Table,
+    match: ColumnElement[bool],
+    steps: list[CascadeStep],
+    config: Config,
+    database: str,
+    holds: HeldKeys,
+    goes: Goes,
+    path: set[int],
+    result: _Blockers,
+) -> None:
+    """`child`'s rows matching `match` go with the row: their holds and blockers count."""
+    keys = holds.get((database, hold_name(catalog, child)), [])
+    own_hold = held_predicate(child, catalog.primary_key_columns(child), keys, catalog.dialect)
+    below = _blockers_of(catalog, child, steps, config, database, holds, goes, path | {id(child)})
+    held = ([own_hold] if own_hold is not None else []) + below.held
+    if held:
+        result.held.append(_exists(child, match, sa.or_(*held)))
+    for planned, now, name in below.referenced:
+        result.referenced.append((_exists(child, match, planned), _exists(child, match, now), name))
+
+
+def removed_tables(catalog: Catalog, compiled: CompiledRule, config: Config) -> set[int]:
+    """Tables whose rows a delete rule may take with its own (and its own table)."""
+    if compiled.rule.action != "delete":
+        return set()
+    seen = {id(compiled.table)}
+    frontier = [compiled.table]
+    for step in cascade_steps(catalog, compiled.rule, compiled.table, config):
+        if id(step.child) not in seen:
+            seen.add(id(step.child))
+            frontier.append(step.child)
+    while frontier:
+        table = frontier.pop()
+        for ref in catalog.references_to(table):
+            if id(ref.child) not in seen:
+                seen.add(id(ref.child))
+                frontier.append(ref.child)
+    return seen
+
+
+def execution_order(
+    catalog: Catalog, compiled: Sequence[CompiledRule], config: Config
+) -> list[int]:
+    """Indexes of `compiled` in the order to run them: a rule before any delete that takes
+    (or is blocked by) its rows. Ties, and cycles, keep the config's order."""
+    removes = [removed_tables(catalog, c, config) for c in compiled]
+    before: dict[int, set[int]] = {i: set() for i in range(len(compiled))}
+    for i, earlier in enumerate(compiled):
+        for j, later in enumerate(compiled):
+            if i == j or id(earlier.table) not in removes[j]:
+                continue
+            same_table = earlier.table is later.table
+            if same_table and earlier.rule.action == "delete":
+                continue  # two deletes of one table: neither takes the other's rows first
+            before[j].add(i)
+    order: list[int] = []
+    remaining = list(range(len(compiled)))
+    while remaining:
+        ready = next((j for j in remaining if before[j] <= set(order)), remaining[0])
+        order.append(ready)
+        remaining.remove(ready)
+    return order

@@ -1,0 +1,228 @@
+"""Pin each rule's due keys at the start of a database's run, then act on exactly those.
+
+Rules feed each other: customers are due three years after their last invoice, and an
+invoice rule deletes old invoices; a customer rule over `since_latest` cascades to the
+very table its clock reads. Re-deriving the clock while the run deletes would find the
+customers no longer due (their last invoices are gone) and keep them — never due again
+— while the plan listed them. So before any rule acts, every rule's due keys are
+evaluated once, as the plan did, and written to a temporary table of the target
+database (`INSERT INTO pin SELECT key FROM t WHERE due`: the key set never passes
+through Python). Each batch then takes the next keys from its pin table and acts on
+the rows with those keys that are still due by what can change meanwhile — holds,
+`unless_*` exceptions, rows still referencing them, an anonymise rule's "something left
+to do" (`CompiledRule.still_due`) — never by a clock.
+
+Temporary tables live in the session of one connection, so a database's whole run
+(pins, batches, verification) uses one connection, and a killed run leaves nothing
+behind: the next run evaluates afresh. The user needs the right to create temporary
+tables (PostgreSQL's TEMP, MariaDB's CREATE TEMPORARY TABLES; SQLite always has it).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from .counting import scan_is_cheaper
+from .keyset import Keyset
+from .matching import equals, is_text
+from .rules import CompiledRule
+
+
+class PinnedKeys:
+    """One rule's due keys in a temporary table, and how a batch matches its rows.
+
+    The pinned key columns have the types and collations of the table's own, so both
+    order keys alike: a batch's range `(last, upper]` over the pins is the same range
+    of the table's primary-key index, which every batch statement reads by range (a
+    plain `key IN (SELECT … FROM pin)` is a full table scan per batch on PostgreSQL,
+    and on MariaDB, which has no semi-join for a single-table DELETE or UPDATE).
+    """
+
+    def __init__(
+        self, compiled: CompiledRule, name: str, dialect: str, collations: dict[str, str]
+    ) -> None:
+        self.compiled = compiled
+        self.dialect = dialect
+        self.key_columns = list(compiled.key_columns)
+        self.table = sa.Table(
+            name,
+            sa.MetaData(),
+            *(
+                sa.Column(
+                    f"k{i}",
+                    _pin_type(c.type, dialect, collations.get(c.name)),
+                    primary_key=True,
+                    autoincrement=False,
+                )
+                for i, c in enumerate(self.key_columns)
+            ),
+            prefixes=["TEMPORARY"],
+        )
+        self.columns = list(self.table.columns)
+        self.keyset = Keyset(self.table, self.columns, dialect)
+        # The same range over the table's own key columns, bound to the same values.
+        self.table_keyset = Keyset(compiled.table, self.key_columns, dialect)
+        self.table_keyset.last_names = self.keyset.last_names
+        self.table_keyset.upper_names = self.keyset.upper_names
+
+    def fill(self, connection: sa.Connection) -> int:
+        """Create the table and pin the rule's due keys; return how many."""
+        self.table.create(connection)
+        unindexed = scan_is_cheaper(connection, self.compiled)
+        due = self.compiled.due_where(unindexed=unindexed)
+        rows = connection.execute(
+            self.table.insert().from_select(
+                [c.name for c in self.columns], sa.select(*self.key_columns).where(due)
+            )
+        ).rowcount
+        if self.dialect == "postgresql":
+            # autovacuum never analyses temporary tables: give the planner the counts
+            connection.exec_driver_sql(f"ANALYZE {self.table.name}")
+        return int(rows)
+
+    def drop(self, connection: sa.Connection) -> None:
+        self.table.drop(connection)
+
+    def upper_query(self, batch_size: int, first: bool) -> sa.Select:
+        """The last key of the next `batch_size` pinned keys after `last`."""
+        return self.keyset.upper_query(sa.true(), batch_size, first)
+
+    def batch(self, first: bool) -> ColumnElement[bool]:
+        """Rows of the rule's table pinned in the batch's range `(last, upper]`."""
+        pins, rows = self.keyset, self.table_keyset
+        if self.dialect == "sqlite":
+            # SQLite drives `key IN (SELECT …)` from the pins through the key's index,
+            # and its declared collations are not reflected: no range on the table.
+            in_range = pins.up_to_upper()
+            return self.rows(in_range if first else sa.and_(pins.after_last(), in_range))
+        if first:
+            return sa.and_(rows.up_to_upper(), self.rows(pins.up_to_upper()))
+        return sa.and_(
+            rows.after_last(),
+            rows.up_to_upper(),
+            self.rows(sa.and_(pins.after_last(), pins.up_to_upper())),
+        )
+
+    def rows(self, where: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
+        """Rows of the rule's table whose key is pinned (and matches `where` in the pin).
+
+        Keys compare exactly: a text key under a case-insensitive collation matches only
+        the row it was read from. MariaDB cannot read a temporary table twice in one
+        statement, so there the match is one correlated EXISTS (which it turns into a
+        semi-join); elsewhere an IN drives the lookup from the pinned keys.
+        """
+        conditions = [where] if where is not None else []
+        text = any(is_text(c) for c in self.key_columns)
+        exact = (
+            sa.select(sa.literal(1))
+            .select_from(self.table)
+            .where(
+                *conditions,
+                *(
+                    equals(c, p, self.dialect)
+                    for c, p in zip(self.key_columns, self.columns, strict=True)
+                ),
+            )
+            .exists()
+        )
+        if text and self.dialect in ("mysql", "mariadb"):
+            return exact
+        selected = sa.select(*self.columns).where(*conditions)
+        if len(self.key_columns) == 1:
+            member = self.key_columns[0].in_(selected)
+        else:
+            member = sa.tuple_(*self.key_columns).in_(selected)
+        return sa.and_(member, exact) if text else member
+
+
+def _pin_type(
+    column_type: sa.types.TypeEngine, dialect: str, collation: str | None
+) -> sa.types.TypeEngine:
+    if dialect == "postgresql" and isinstance(column_type, sa.Enum):
+        pinned = copy.copy(column_type)
+        pinned.create_type = False  # type: ignore[attr-defined]  # the type exists
+        return pinned
+    if collation is not None and isinstance(column_type, sa.String):
+        collated = copy.copy(column_type)
+        collated.collation = collation
+        return collated
+    return column_type
+
+
+def key_collations(connection: sa.Connection, compiled: CompiledRule) -> dict[str, str]:
+    """The collation of each text key column, as the engine has it (not as reflected:
+    SQLAlchemy omits a collation that is the table's default, which a temporary table
+    would not share). SQLite needs none: there a batch matches by IN alone, which it
+    answers from the key's own index."""
+    dialect = connection.dialect.name
+    table = compiled.table
+    names = [c.name for c in compiled.key_columns if isinstance(c.type, sa.String)]
+    if not names or dialect == "sqlite":
+        return {}
+    if dialect in ("mysql", "mariadb"):
+        rows = connection.execute(
+            sa.text(
+                "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table"
+            ),
+            {"schema": table.schema, "table": table.name},
+        )
+    else:
+        qualified = connection.dialect.identifier_preparer.format_table(table)
+        rows = connection.execute(
+            sa.text(
+                "SELECT a.attname, c.collname FROM pg_attribute a "
+                "JOIN pg_collation c ON c.oid = a.attcollation "
+                "WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 "
+                "AND c.collname <> 'default'"
+            ),
+            {"table": qualified},
+        )
+    return {name: collation for name, collation in rows if name in names and collation}
+
+
+@contextmanager
+def pinned_rules(
+    connection: sa.Connection, rules: list[CompiledRule], setup: Sequence[str] = ()
+) -> Iterator[list[PinnedKeys]]:
+    """Pin every rule's due keys in one transaction, before any rule acts; drop them after.
+
+    On PostgreSQL the transaction reads one snapshot (REPEATABLE READ), as MariaDB's
+    default isolation and SQLite's single writer do, so every rule is pinned at the
+    same moment of the data. `setup` statements (the batches' lock timeout) run first:
+    reading the due rows for the pins must not wait on the application's row locks any
+    longer than a batch would.
+    """
+    dialect = connection.dialect.name
+    created: list[PinnedKeys] = []
+    try:
+        with connection.begin():
+            collations = [key_collations(connection, c) for c in rules]
+        pins = [
+            PinnedKeys(c, f"gdpr_sweep_pin_{i}", dialect, collations[i])
+            for i, c in enumerate(rules)
+        ]
+        with connection.begin():
+            if dialect == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            for statement in setup:
+                connection.exec_driver_sql(statement)
+            for pin in pins:
+                created.append(pin)
+                pin.fill(connection)
+        yield pins
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        if not connection.invalidated and not connection.closed:
+            try:
+                with connection.begin():
+                    for pin in created:
+                        pin.drop(connection)
+            except sa.exc.DBAPIError:
+                pass  # the session ends with the connection; its tables with it
