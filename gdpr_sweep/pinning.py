@@ -20,7 +20,6 @@ tables (PostgreSQL's TEMP, MariaDB's CREATE TEMPORARY TABLES; SQLite always has 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -36,16 +35,17 @@ from .rules import CompiledRule
 class PinnedKeys:
     """One rule's due keys in a temporary table, and how a batch matches its rows.
 
-    The pinned key columns have the types and collations of the table's own, so both
-    order keys alike: a batch's range `(last, upper]` over the pins is the same range
-    of the table's primary-key index, which every batch statement reads by range (a
-    plain `key IN (SELECT … FROM pin)` is a full table scan per batch on PostgreSQL,
-    and on MariaDB, which has no semi-join for a single-table DELETE or UPDATE).
+    The pinned key columns have the types and collations of the table's own: on
+    PostgreSQL and MariaDB the engine copies them (`CREATE TEMPORARY TABLE … AS SELECT
+    key … LIMIT 0`), so a domain, `citext` or a column collation that reflection does
+    not report is copied too. So both order keys alike: a batch's range `(last, upper]`
+    over the pins is the same range of the table's primary-key index, which every batch
+    statement reads by range (a plain `key IN (SELECT … FROM pin)` is a full table scan
+    per batch on PostgreSQL, and on MariaDB, which has no semi-join for a single-table
+    DELETE or UPDATE).
     """
 
-    def __init__(
-        self, compiled: CompiledRule, name: str, dialect: str, collations: dict[str, str]
-    ) -> None:
+    def __init__(self, compiled: CompiledRule, name: str, dialect: str) -> None:
         self.compiled = compiled
         self.dialect = dialect
         self.key_columns = list(compiled.key_columns)
@@ -55,7 +55,7 @@ class PinnedKeys:
             *(
                 sa.Column(
                     f"k{i}",
-                    _pin_type(c.type, dialect, collations.get(c.name)),
+                    c.type,
                     primary_key=True,
                     autoincrement=False,
                 )
@@ -70,9 +70,28 @@ class PinnedKeys:
         self.table_keyset.last_names = self.keyset.last_names
         self.table_keyset.upper_names = self.keyset.upper_names
 
+    def create(self, connection: sa.Connection) -> None:
+        if self.dialect == "sqlite":
+            self.table.create(connection)  # declared types; SQLite compares by value
+            return
+        # The engine copies each key column's type, character set and collation.
+        shape = sa.select(
+            *(c.label(p.name) for c, p in zip(self.key_columns, self.columns, strict=True))
+        ).limit(0)
+        select = shape.compile(connection, compile_kwargs={"literal_binds": True})
+        name = connection.dialect.identifier_preparer.quote(self.table.name)
+        keys = ", ".join(connection.dialect.identifier_preparer.quote(c.name) for c in self.columns)
+        if self.dialect == "postgresql":
+            connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} AS {select}")
+            connection.exec_driver_sql(f"ALTER TABLE {name} ADD PRIMARY KEY ({keys})")
+        else:
+            connection.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({keys})) {select}"
+            )
+
     def fill(self, connection: sa.Connection) -> int:
         """Create the table and pin the rule's due keys; return how many."""
-        self.table.create(connection)
+        self.create(connection)
         unindexed = scan_is_cheaper(connection, self.compiled)
         due = self.compiled.due_where(unindexed=unindexed)
         rows = connection.execute(
@@ -140,52 +159,6 @@ class PinnedKeys:
         return sa.and_(member, exact) if text else member
 
 
-def _pin_type(
-    column_type: sa.types.TypeEngine, dialect: str, collation: str | None
-) -> sa.types.TypeEngine:
-    if dialect == "postgresql" and isinstance(column_type, sa.Enum):
-        pinned = copy.copy(column_type)
-        pinned.create_type = False  # type: ignore[attr-defined]  # the type exists
-        return pinned
-    if collation is not None and isinstance(column_type, sa.String):
-        collated = copy.copy(column_type)
-        collated.collation = collation
-        return collated
-    return column_type
-
-
-def key_collations(connection: sa.Connection, compiled: CompiledRule) -> dict[str, str]:
-    """The collation of each text key column, as the engine has it (not as reflected:
-    SQLAlchemy omits a collation that is the table's default, which a temporary table
-    would not share). SQLite needs none: there a batch matches by IN alone, which it
-    answers from the key's own index."""
-    dialect = connection.dialect.name
-    table = compiled.table
-    names = [c.name for c in compiled.key_columns if isinstance(c.type, sa.String)]
-    if not names or dialect == "sqlite":
-        return {}
-    if dialect in ("mysql", "mariadb"):
-        rows = connection.execute(
-            sa.text(
-                "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
-                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table"
-            ),
-            {"schema": table.schema, "table": table.name},
-        )
-    else:
-        qualified = connection.dialect.identifier_preparer.format_table(table)
-        rows = connection.execute(
-            sa.text(
-                "SELECT a.attname, c.collname FROM pg_attribute a "
-                "JOIN pg_collation c ON c.oid = a.attcollation "
-                "WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 "
-                "AND c.collname <> 'default'"
-            ),
-            {"table": qualified},
-        )
-    return {name: collation for name, collation in rows if name in names and collation}
-
-
 @contextmanager
 def pinned_rules(
     connection: sa.Connection, rules: list[CompiledRule], setup: Sequence[str] = ()
@@ -201,12 +174,7 @@ def pinned_rules(
     dialect = connection.dialect.name
     created: list[PinnedKeys] = []
     try:
-        with connection.begin():
-            collations = [key_collations(connection, c) for c in rules]
-        pins = [
-            PinnedKeys(c, f"gdpr_sweep_pin_{i}", dialect, collations[i])
-            for i, c in enumerate(rules)
-        ]
+        pins = [PinnedKeys(c, f"gdpr_sweep_pin_{i}", dialect) for i, c in enumerate(rules)]
         with connection.begin():
             if dialect == "postgresql":
                 connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

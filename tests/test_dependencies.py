@@ -431,3 +431,50 @@ def test_a_self_reference_set_null_detaches_the_replies(target_db, tmp_path, mon
     assert _ids(target_db, "comment") == [2, 3, 5]
     assert target_db.scalar("SELECT parent_id FROM comment WHERE id = 2") is None
     assert target_db.scalar("SELECT parent_id FROM comment WHERE id = 3") == 2
+
+
+def test_pins_order_text_keys_by_the_column_own_collation(target_db, tmp_path, monkeypatch):
+    """A key column whose collation is not the database's default (ICU on PostgreSQL,
+    a case-insensitive one on MariaDB, NOCASE on SQLite): batches of one row over the
+    pins must find exactly the due rows, so the pins must sort like the column."""
+    collate = {
+        "postgresql": 'COLLATE "en-x-icu"',
+        "mariadb": "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+        "sqlite": "COLLATE NOCASE",
+    }[target_db.engine_name]
+    engine = target_db.engine()
+    with engine.begin() as connection:
+        if target_db.engine_name == "postgresql":
+            connection.exec_driver_sql("CREATE DOMAIN item_code AS VARCHAR(20)")
+            key_type = f"item_code {collate}"
+        else:
+            key_type = f"VARCHAR(20) {collate}"
+        connection.exec_driver_sql(
+            f"CREATE TABLE item (code {key_type} NOT NULL PRIMARY KEY, ended DATE NOT NULL)"
+        )
+        for code, ended in [
+            ("a", "2019-01-01"), ("B", "2026-05-01"), ("c", "2019-01-01"),
+            ("D", "2019-01-01"), ("e", "2026-05-01"), ("F", "2019-01-01"),
+        ]:  # fmt: skip
+            connection.execute(
+                sa.text("INSERT INTO item (code, ended) VALUES (:c, :e)"),
+                {"c": code, "e": D.fromisoformat(ended)},
+            )
+    engine.dispose()
+    rules = """
+[[rules]]
+id = "item-delete"
+table = "item"
+action = "delete"
+since = "ended"
+after = "1 year"
+"""
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert _items(run.json())["item-delete"]["done"] == 4
+    engine = target_db.engine()
+    with engine.connect() as connection:
+        left = sorted(r[0] for r in connection.exec_driver_sql("SELECT code FROM item"))
+    engine.dispose()
+    assert left == ["B", "e"]
