@@ -62,20 +62,17 @@ class _Blockers:
     )
 
 
-def kept_longer(config: Config, database: str, table: sa.Table) -> bool:
-    """Does a delete rule, or `[subject.erase.T] keep`, keep this table's rows for a time?"""
-    name = qualified_name(table)
+def kept_longer(catalog: Catalog, config: Config, database: str, table: sa.Table) -> bool:
+    """Does a delete rule, or `[subject.erase.T] keep`, keep this table's rows for a time?
+
+    Names are resolved through the catalog: `hr.note` is not `note`."""
     if any(
-        rule.action == "delete" and rule.applies_to(database) and _same(rule.table, name)
+        rule.action == "delete" and rule.applies_to(database) and catalog.table(rule.table) is table
         for rule in config.rules
     ):
         return True
     erase = config.subject.erase if config.subject else ()
-    return any(entry.action == "keep" and _same(entry.table, name) for entry in erase)
-
-
-def _same(configured: str, qualified: str) -> bool:
-    return configured == qualified or configured.rpartition(".")[2] == qualified
+    return any(entry.action == "keep" and catalog.table(entry.table) is table for entry in erase)
 
 
 def _match(
@@ -145,11 +142,14 @@ def _blockers_of(
     taken: set[tuple[int, tuple[str, ...]]] = set()
     for step in (s for s in steps if s.parent is table):
         child = step.child
-        taken.add((id(child), (step.column,)))
+        taken.add((id(child), step.columns))
         if id(child) in path:
             continue
-        column, referred = child.columns[step.column], table.columns[step.referred]
-        match = equals(column, referred, catalog.dialect) if step.is_link else column == referred
+        if step.is_link:
+            column, referred = child.columns[step.columns[0]], table.columns[step.referred[0]]
+            match = equals(column, referred, catalog.dialect)
+        else:
+            match = _match(child, step.columns, table, step.referred)
         _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
     for ref in catalog.references_to(table):
         child = ref.child
@@ -162,10 +162,10 @@ def _blockers_of(
                 if below is not None:
                     result.held.append(below)
             continue
-        if (id(child), ref.columns) in taken or id(child) in path:
+        if (id(child), tuple(ref.columns)) in taken or id(child) in path:
             continue
         match = _match(child, ref.columns, table, ref.referred_columns)
-        if ref.ondelete == "CASCADE" and not kept_longer(config, database, child):
+        if ref.ondelete == "CASCADE" and not kept_longer(catalog, config, database, child):
             # The engine deletes them with the row: what holds them holds it.
             _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
         elif ref.ondelete in SELF_RESOLVING and ref.ondelete != "CASCADE":
@@ -187,24 +187,31 @@ def _held_below_itself(
     replies (recursively) the engine would delete with this row?
 
     The held rows' ancestors, walked upwards by a recursive CTE (UNION, so a cycle
-    ends), nested in the condition so that it works inside DELETE on every engine.
+    ends), nested in the condition so that it works inside DELETE on every engine. A
+    composite self-reference (`(forum, parent_id) → (forum, id)`) walks all its columns.
     """
     held = held_predicate(table, catalog.primary_key_columns(table), keys, catalog.dialect)
-    if held is None or len(ref.columns) != 1:
-        return None  # (a composite self-reference: only the held row itself is kept)
-    fk, referred = table.columns[ref.columns[0]], table.columns[ref.referred_columns[0]]
+    if held is None:
+        return None
+    fks = [table.columns[c] for c in ref.columns]
+    referred = [table.columns[c] for c in ref.referred_columns]
+    names = [f"up{i}" for i in range(len(fks))]
     upper = table.alias("held_parent")
     start = (
-        sa.select(fk.label("up"))
-        .where(held, fk.is_not(None))
+        sa.select(*(fk.label(n) for fk, n in zip(fks, names, strict=True)))
+        .where(held, *(fk.is_not(None) for fk in fks))
         .correlate_except(table)
         .cte("held_ancestors", recursive=True, nesting=True)
     )
-    step = sa.select(upper.columns[fk.name]).where(
-        upper.columns[referred.name] == start.c.up, upper.columns[fk.name].is_not(None)
+    step = sa.select(*(upper.columns[fk.name] for fk in fks)).where(
+        *(upper.columns[r.name] == start.c[n] for r, n in zip(referred, names, strict=True)),
+        *(upper.columns[fk.name].is_not(None) for fk in fks),
     )
     ancestors = start.union(step)
-    return referred.in_(sa.select(ancestors.c.up))
+    selected = sa.select(*(ancestors.c[n] for n in names))
+    if len(referred) == 1:
+        return referred[0].in_(selected)
+    return sa.tuple_(*referred).in_(selected)
 
 
 def _goes_with(

@@ -4,7 +4,8 @@ Per database, one transaction, children before parents:
 
 - `keep` tables (a legal obligation, e.g. invoices) are counted, not touched; the
   receipt says on what basis and until when (from the rule that will delete them);
-- `anonymise` tables get the configured strategies;
+- `anonymise` tables get the configured strategies, except rows shared with another
+  person (referenced by rows that are not this person's) and held rows: kept as is;
 - `delete` tables (the default) are deleted — except rows that kept or anonymised rows
   still reference through a foreign key (one that would fail, or cascade into kept
   rows): those are anonymised with the table's `columns` instead, never left dangling.
@@ -330,10 +331,12 @@ def _plan_table(connection: sa.Connection, planner: _Planner, table: sa.Table) -
         return found
 
     plan.held = take(planner.held(table))
+    # Shared rows are another person's data too: kept as they are, whether the table's
+    # rows are deleted or anonymised.
+    plan.shared = take(planner.shared(table))
     if action.action == "anonymise":
         plan.anonymise = [k for k in _keys(connection, table, mine) if k not in taken]
         return plan
-    plan.shared = take(planner.shared(table))
     plan.anonymise = take(planner.staying(table))
     if plan.anonymise:
         plan.anonymise_note = "kept rows still refer to it"

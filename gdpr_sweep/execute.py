@@ -76,12 +76,13 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class CascadeStep:
-    """Delete rows of `child` whose `column` points at `parent.referred` rows being deleted."""
+    """Delete rows of `child` whose `columns` point at `parent.referred` rows being deleted
+    (a composite foreign key matches as a whole)."""
 
     child: sa.Table
-    column: str
+    columns: tuple[str, ...]
     parent: sa.Table
-    referred: str
+    referred: tuple[str, ...]
     is_link: bool = False  # a [[subject.links]] entry, not a foreign key: matched exactly
 
 
@@ -116,12 +117,14 @@ def _link_to_placed(
 ) -> CascadeStep | None:
     for parent in placed.values():
         for ref in catalog.references_to(parent):
-            if ref.child is child and len(ref.columns) == 1:
-                return CascadeStep(child, ref.columns[0], parent, ref.referred_columns[0])
+            if ref.child is child:
+                return CascadeStep(child, tuple(ref.columns), parent, tuple(ref.referred_columns))
     for link in links:
         linked = placed.get(link.references_table)
         if linked is not None and catalog.table(link.table) is child and not link.only:
-            return CascadeStep(child, link.column, linked, link.references_column, is_link=True)
+            return CascadeStep(
+                child, (link.column,), linked, (link.references_column,), is_link=True
+            )
     return None
 
 
@@ -310,10 +313,13 @@ class RuleExecutor:
             parent_rows = self._children_of(
                 next(s for s in self.cascade if s.child is parent), rows
             )
-        column, referred = step.child.columns[step.column], parent.columns[step.referred]
+        columns = [step.child.columns[c] for c in step.columns]
+        referred = [parent.columns[c] for c in step.referred]
         if step.is_link:
-            return in_select(column, referred, parent_rows, self.dialect)
-        return column.in_(sa.select(referred).where(parent_rows))
+            return in_select(columns[0], referred[0], parent_rows, self.dialect)
+        if len(columns) == 1:
+            return columns[0].in_(sa.select(referred[0]).where(parent_rows))
+        return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))
 
     def _anonymise_hashed(
         self, connection: sa.Connection, keys: dict[str, Any], rows: ColumnElement[bool]

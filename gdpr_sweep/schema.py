@@ -532,6 +532,7 @@ class _RuleChecker:
             if related is not None:
                 self.temporal(related, "since_latest.column", latest.column)
                 self.column(related, "since_latest.key", latest.key)
+                self.activity_deleted_by_a_rule(related)
         for column_name, values in rule.only:
             column = self.column(table, f"only.{column_name}", column_name)
             if column is not None:
@@ -696,6 +697,35 @@ class _RuleChecker:
         )
         return True
 
+    def activity_deleted_by_a_rule(self, activity: sa.Table) -> None:
+        """Another delete rule removes the rows this rule's clock reads: warn.
+
+        A run pins its due rows first, so it does what the plan said; but once the
+        latest activity is gone, the clock falls back to older activity, and a later
+        run can find a row due that was not (a customer whose last call was deleted
+        after a year counts from a visit years before).
+        """
+        if self.config is None:
+            return
+        for other in self.config.rules:
+            if (
+                other.action == "delete"
+                and other is not self.rule
+                and other.applies_to(self.database)
+                and self.catalog.table(other.table) is activity
+                # deleted no sooner than this rule is due by it: the row was due anyway
+                and _approximate_days(other.after) < _approximate_days(self.rule.after)
+            ):
+                self.add(
+                    "since_latest.table",
+                    f"rule {other.key} deletes rows of {qualified_name(activity)!r}, which this "
+                    "rule's clock reads: a deleted latest activity moves the clock back to "
+                    "older activity, and a later run may find rows due that were not",
+                    "keep the activity rows this rule needs (anonymise instead of delete, "
+                    "or a longer period), or record the last activity in a column",
+                    warning=True,
+                )
+
     def kept_reason(self, child: sa.Table) -> str | None:
         """Why rows of `child` may outlive their parent: their own delete rule, or erasure
         keeps them; None if nothing does."""
@@ -713,6 +743,13 @@ class _RuleChecker:
             if erase.action == "keep" and self.catalog.table(erase.table) is child:
                 return f'are kept on erasure (subject.erase.{erase.table} action "keep")'
         return None
+
+
+def _approximate_days(period: Any) -> int:
+    """A period's length in days, roughly (months of 28 days, years of 365: a lower bound
+    within a few days, enough to say which of two periods is shorter)."""
+    per_unit = {"day": 1, "week": 7, "month": 28, "year": 365}
+    return int(period.count) * per_unit.get(str(period.unit), 1)
 
 
 def _on_delete(action: str | None) -> str:

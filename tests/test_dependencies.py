@@ -112,6 +112,10 @@ def test_rules_feeding_each_other_do_what_the_plan_said(
     _seed_bookkeeping(target_db)
     rules = INVOICE_RULE + CUSTOMER_RULE if invoice_first else CUSTOMER_RULE + INVOICE_RULE
     path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    check = run_cli("check", "-c", str(path))
+    assert check.exit_code == 0, check.stdout + check.stderr
+    assert "held back (referenced)" in check.stdout + check.stderr
+    assert "moves the clock back" not in check.stdout + check.stderr  # 5 years > 3 years
     plan = run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json")
     assert plan.exit_code == 0, plan.stderr
     planned = _items(plan.json())
@@ -478,3 +482,26 @@ after = "1 year"
         left = sorted(r[0] for r in connection.exec_driver_sql("SELECT code FROM item"))
     engine.dispose()
     assert left == ["B", "e"]
+
+
+def test_check_warns_when_another_rule_deletes_the_activity_a_clock_reads(
+    target_db, tmp_path, monkeypatch
+):
+    """Engagements deleted after a year, customers 3 years after their last engagement:
+    once the last one is gone the clock falls back to older activity (check says so; an
+    invoice rule of 5 years under a 3-year customer rule is no such case, see above)."""
+    _seed_engagements(target_db)
+    calls = """
+[[rules]]
+id = "engagement-delete"
+table = "engagement"
+action = "delete"
+since = "performed_at"
+after = "1 year"
+"""
+    rules = ENGAGEMENT_RULES.replace('cascade = ["engagement"]\n', "") + calls
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    check = run_cli("check", "-c", str(path))
+    assert check.exit_code == 0, check.stdout + check.stderr
+    output = check.stdout + check.stderr
+    assert "rules[0].since_latest.table" in output and "moves the clock back" in output
