@@ -218,7 +218,8 @@ class _Planner:
         return [
             ref
             for ref in self.catalog.references_to(table)
-            if len(ref.columns) == 1 and (ref.ondelete or "") not in _DETACHES
+            if len(ref.columns) == len(ref.referred_columns)
+            and (ref.ondelete or "") not in _DETACHES
         ]
 
     def _memoised(self, kind: str, table: sa.Table, build: Any) -> ColumnElement[bool] | None:
@@ -237,17 +238,12 @@ class _Planner:
         def build() -> ColumnElement[bool] | None:
             clauses = []
             for ref in self._binding_refs(table):
-                column = ref.child.columns[ref.columns[0]]
                 others = (
                     sa.not_(self.rows.of(ref.child))
                     if id(ref.child) in self.in_graph
                     else sa.true()
                 )
-                clauses.append(
-                    table.columns[ref.referred_columns[0]].in_(
-                        sa.select(column).where(column.is_not(None), others)
-                    )
-                )
+                clauses.append(_referred_by(table, ref, others))
             return sa.or_(*clauses) if clauses else None
 
         return self._memoised("shared", table, build)
@@ -269,13 +265,8 @@ class _Planner:
                 remaining = self.remains(ref.child)
                 if remaining is None:
                     continue
-                column = ref.child.columns[ref.columns[0]]
                 clauses.append(
-                    table.columns[ref.referred_columns[0]].in_(
-                        sa.select(column).where(
-                            self.rows.of(ref.child), remaining, column.is_not(None)
-                        )
-                    )
+                    _referred_by(table, ref, sa.and_(self.rows.of(ref.child), remaining))
                 )
             return sa.or_(*clauses) if clauses else None
 
@@ -284,6 +275,22 @@ class _Planner:
     def deletion_order(self) -> list[sa.Table]:
         """Graph tables with every table that references another before it (FK-safe)."""
         return referencing_first(self.catalog, list(reversed(self.graph.order)))
+
+
+def _referred_by(
+    table: sa.Table, ref: Reference, where: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Rows of `table` that rows of `ref.child` matching `where` refer to through `ref`.
+
+    A composite key matches as a whole; a referencing row with a NULL in any of its
+    columns refers to nothing (MATCH SIMPLE), so it holds nothing back.
+    """
+    columns = [ref.child.columns[c] for c in ref.columns]
+    selected = sa.select(*columns).where(*(c.is_not(None) for c in columns), where)
+    referred = [table.columns[c] for c in ref.referred_columns]
+    if len(referred) == 1:
+        return referred[0].in_(selected)
+    return sa.tuple_(*referred).in_(selected)
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 The root rows are those of `subject.root` whose identifier column equals the value
 given with `--subject KIND=VALUE` (a bound parameter, never spliced). Every table that
-reaches the root through foreign keys (any depth; cycles and self-references are
-skipped) or a `[[subject.links]]` entry holds the person's rows: a child's rows are
-those whose referencing column is IN the parent's selected rows — one nested,
-set-based predicate per table, built parents first.
+reaches the root through foreign keys (any depth, composite keys matched as a whole,
+tables in any schema the connection sees; cycles and self-references are skipped) or a
+`[[subject.links]]` entry holds the person's rows: a child's rows are those whose
+referencing columns are IN the parent's selected rows — one nested, set-based
+predicate per table, built parents first.
 """
 
 from __future__ import annotations
@@ -24,15 +25,21 @@ from .schema import Catalog, qualified_name
 
 @dataclass(frozen=True)
 class Edge:
-    """`child.column` refers to `parent.referred` (a foreign key or a configured link)."""
+    """`child.columns` refer to `parent.referred_columns` (a foreign key, possibly
+    composite, or a configured link, always one column)."""
 
     child: sa.Table
-    column: str
+    columns: tuple[str, ...]
     parent: sa.Table
-    referred: str
+    referred_columns: tuple[str, ...]
     is_foreign_key: bool
     ondelete: str | None = None
     only: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+
+    @property
+    def column(self) -> str:
+        """The leading referencing column: the one an index must start with."""
+        return self.columns[0]
 
 
 @dataclass
@@ -89,17 +96,25 @@ def build_graph(catalog: Catalog, config: Config, identifier_column: str) -> Sub
         parent = queue.pop(0)
         found: list[Edge] = []
         for ref in catalog.references_to(parent):
-            if ref.child is parent or len(ref.columns) != 1:
-                continue  # self-references and composite keys are not followed
+            if ref.child is parent or len(ref.columns) != len(ref.referred_columns):
+                continue  # self-references are not followed
             found.append(
-                Edge(ref.child, ref.columns[0], parent, ref.referred_columns[0], True, ref.ondelete)
+                Edge(ref.child, ref.columns, parent, ref.referred_columns, True, ref.ondelete)
             )
         for link in links:
             if catalog.table(link.references_table) is parent:
                 child = catalog.table(link.table)
                 assert child is not None
                 found.append(
-                    Edge(child, link.column, parent, link.references_column, False, None, link.only)
+                    Edge(
+                        child,
+                        (link.column,),
+                        parent,
+                        (link.references_column,),
+                        False,
+                        None,
+                        link.only,
+                    )
                 )
         for edge in found:
             graph.edges.append(edge)
@@ -135,6 +150,24 @@ def _parents_first(discovered: list[sa.Table], edges: list[Edge]) -> list[sa.Tab
     return order
 
 
+def references_in(
+    child: sa.Table,
+    columns: tuple[str, ...],
+    parent: sa.Table,
+    referred: tuple[str, ...],
+    where: ColumnElement[bool],
+) -> ColumnElement[bool]:
+    """`child.columns IN (SELECT parent.referred WHERE where)`, the key as a whole.
+
+    A row with a NULL in any of its referencing columns refers to nothing (as the
+    engine's MATCH SIMPLE foreign key has it), and matches nothing here either.
+    """
+    selected = sa.select(*(parent.columns[c] for c in referred)).where(where)
+    if len(columns) == 1:
+        return child.columns[columns[0]].in_(selected)
+    return sa.tuple_(*(child.columns[c] for c in columns)).in_(selected)
+
+
 def _identifier_value(column: sa.Column, value: str) -> object:
     """Bind the CLI's text as the identifier column's own type."""
     if isinstance(column.type, sa.Integer):
@@ -163,15 +196,19 @@ class SubjectRows:
         for table in graph.order[1:]:
             clauses = []
             for edge in graph.incoming(table):
-                child_column = edge.child.columns[edge.column]
                 parent_rows = self.of(edge.parent)
-                referred = edge.parent.columns[edge.referred]
                 clause: ColumnElement[bool]
                 if edge.is_foreign_key:
                     # A declared foreign key refers to what the engine says it refers
                     # to (under the column's collation); the engine enforces exactly that.
-                    clause = child_column.in_(sa.select(referred).where(parent_rows))
+                    # A composite key matches as a whole: (tenant_id, candidate_id) IN
+                    # (SELECT tenant_id, id ...), never one column on its own.
+                    clause = references_in(
+                        edge.child, edge.columns, edge.parent, edge.referred_columns, parent_rows
+                    )
                 else:
+                    child_column = edge.child.columns[edge.columns[0]]
+                    referred = edge.parent.columns[edge.referred_columns[0]]
                     clause = in_select(child_column, referred, parent_rows, dialect)
                 for column, values in edge.only:
                     clause = sa.and_(clause, in_values(table.columns[column], values, dialect))
