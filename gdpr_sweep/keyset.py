@@ -42,6 +42,13 @@ class Keyset:
         self.last_names = [_unused(taken, f"gdpr_sweep_last_{i}") for i in range(len(columns))]
         self.upper_names = [_unused(taken, f"gdpr_sweep_upper_{i}") for i in range(len(columns))]
 
+    def on(self, table: sa.Table, columns: Sequence[sa.Column]) -> Keyset:
+        """The same key range over other columns of the same types (another table's
+        copy of the key), bound to the same parameters: one `params()` serves both."""
+        other = Keyset(table, columns, self.dialect)
+        other.last_names, other.upper_names = self.last_names, self.upper_names
+        return other
+
     @property
     def single(self) -> bool:
         return len(self.columns) == 1

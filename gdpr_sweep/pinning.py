@@ -66,9 +66,7 @@ class PinnedKeys:
         self.columns = list(self.table.columns)
         self.keyset = Keyset(self.table, self.columns, dialect)
         # The same range over the table's own key columns, bound to the same values.
-        self.table_keyset = Keyset(compiled.table, self.key_columns, dialect)
-        self.table_keyset.last_names = self.keyset.last_names
-        self.table_keyset.upper_names = self.keyset.upper_names
+        self.table_keyset = self.keyset.on(compiled.table, self.key_columns)
 
     def create(self, connection: sa.Connection) -> None:
         if self.dialect == "sqlite":
