@@ -61,8 +61,11 @@ def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Fi
     graph = build_graph(catalog, config, config.subject.identifiers[0][1])
     needed = [(root, column, f"subject.identifiers.{kind}")
               for kind, column in config.subject.identifiers]  # fmt: skip
-    needed += [(e.child, e.column, f"subject: {qualified_name(e.child)}.{e.column}")
-               for e in graph.edges]  # fmt: skip
+    for e in graph.edges:
+        # Downward, the child's rows are looked up by its referencing column; upward
+        # (a declared parent), the parent's by the column it is referred to by.
+        table, column = (e.parent, e.referred_columns[0]) if e.upward else (e.child, e.column)
+        needed.append((table, column, f"subject: {qualified_name(table)}.{column}"))
     for table, column, key in needed:
         if not catalog.is_indexed(table, column):
             findings.append(Finding(
@@ -71,6 +74,42 @@ def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Fi
                 "rows through it scans the whole table",
                 f"add an index on {qualified_name(table)} ({column})", warning=True,
             ))  # fmt: skip
+    return findings
+
+
+def people_found_as_rows(catalog: Catalog, target: TargetDatabase) -> list[Finding]:
+    """Warn about graph tables that look like other people: they hold an identifier
+    column of the root's (an `email` of their own) and are reached by a foreign key
+    whose column does not name the table it refers to (`support_rep_id` → employee).
+
+    `customer.support_rep_id → employee` would make erasing a support agent erase her
+    21 customers as "her rows"; declared in `[[subject.references]]`, it is a reference
+    between two people instead. A warning: a table can hold the person's own address.
+    """
+    config = target.config
+    if config.subject is None or not config.subject.identifiers:
+        return []
+    graph = build_graph(catalog, config, config.subject.identifiers[0][1])
+    identifiers = {column for _kind, column in config.subject.identifiers}
+    findings = []
+    for edge in graph.edges:
+        table = edge.child
+        if edge.upward or not edge.is_foreign_key or table is graph.root:
+            continue
+        own = sorted(identifiers & {c.name for c in table.columns})
+        parent_name = edge.parent.name.lower()
+        if not own or any(parent_name in c.lower() for c in edge.columns):
+            continue  # `candidate_id` → candidate reads as ownership; `support_rep_id` not
+        name = qualified_name(table)
+        column = ", ".join(edge.columns)
+        findings.append(Finding(
+            target.name, f"subject: {name}.{column}",
+            f"{name} has identifier column(s) of its own ({', '.join(own)}) and is erased and "
+            f"exported as the person's rows through {name}.{column} → "
+            f"{qualified_name(edge.parent)}",
+            f'if its rows are other people, declare [[subject.references]] table = "{name}" '
+            f'column = "{edge.columns[0]}"', warning=True,
+        ))  # fmt: skip
     return findings
 
 
@@ -160,7 +199,10 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
         if any(not f.warning for f in findings):
             return findings
         return (
-            findings + unreadable_clocks(catalog, target) + unindexed_subject_links(catalog, target)
+            findings
+            + unreadable_clocks(catalog, target)
+            + unindexed_subject_links(catalog, target)
+            + people_found_as_rows(catalog, target)
         )
 
     result = CheckResult()

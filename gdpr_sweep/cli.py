@@ -39,6 +39,7 @@ from .render import (
     RichProgress,
     dumps,
     make_console,
+    markup_escape,
     print_audit_run,
     print_audit_runs,
     print_findings,
@@ -902,9 +903,15 @@ def scan(
         else:
             console = make_console()
             for finding in result.findings:
-                console.print(f"[yellow]![/] {finding.message}", highlight=False, soft_wrap=True)
+                console.print(
+                    f"[yellow]![/] {markup_escape(finding.message)}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             for failure in result.unreachable:
-                console.print(f"[red]✗[/] {failure}", highlight=False, soft_wrap=True)
+                console.print(
+                    f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True
+                )
             console.print(
                 f"{len(result.findings)} finding(s) in {len(result.scanned)} database(s) scanned."
             )

@@ -45,6 +45,7 @@ ACTIONS = ("anonymise", "delete")
 #: milliseconds since 1970-01-01 UTC, or a Julian day number (UTC, as SQLite's julianday).
 SINCE_FORMATS = ("unixepoch", "unixepoch-ms", "julianday")
 ERASE_ACTIONS = ("delete", "anonymise", "keep")
+REFERENCE_ACTIONS = ("null", "keep", "refuse")
 
 Scalar = str | int | float | bool | dt.date | dt.datetime
 Action = Literal["anonymise", "delete"]
@@ -145,6 +146,20 @@ class SubjectLink:
 
 
 @dataclass(frozen=True)
+class SubjectReference:
+    """A `[[subject.references]]` entry: a foreign key between two people, not ownership.
+
+    `action` says what erasing the referred person does to the other people's rows
+    that point at them: "null" their reference, "keep" it, or "refuse" the database.
+    """
+
+    table: str
+    column: str
+    action: Literal["null", "keep", "refuse"] = "null"
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class EraseAction:
     """A `[subject.erase.TABLE]` entry: what erasure does to that table's rows."""
 
@@ -163,6 +178,8 @@ class SubjectConfig:
     identifiers: tuple[tuple[str, str], ...]
     links: tuple[SubjectLink, ...] = ()
     erase: tuple[EraseAction, ...] = ()
+    references: tuple[SubjectReference, ...] = ()
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,6 +269,10 @@ def config_digest(config: Config) -> str:
     if body["subject"]:
         body["subject"]["identifiers"] = sorted(body["subject"]["identifiers"])
         body["subject"]["erase"] = sorted(body["subject"]["erase"], key=lambda e: e["table"])
+        body["subject"]["parents"] = sorted(body["subject"]["parents"])
+        for added in ("references", "parents"):  # configs without them keep their digest
+            if not body["subject"][added]:
+                del body["subject"][added]
     canonical = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -699,9 +720,14 @@ def _parse_rules(nodes: list[_Node], database_names: set[str]) -> tuple[Rule, ..
 
 
 def _parse_subject(node: _Node, rule_ids: set[str]) -> SubjectConfig:
-    node.only_keys({"root", "identifiers", "links", "erase"})
+    node.only_keys({"root", "identifiers", "links", "erase", "references", "parents"})
     root = node.identifier("root", required=True)
     assert root is not None
+    parents = node.string_list("parents")
+    for parent in parents:
+        _check_identifier(parent, node.key("parents"))
+        if parent == root:
+            raise node.fail("parents", f"{parent!r} is the root table, not a parent of it")
     identifiers_node = node.table("identifiers", required=True)
     if not identifiers_node.value:
         raise node.fail("identifiers", 'must name at least one kind (e.g. email = "email")')
@@ -728,6 +754,20 @@ def _parse_subject(node: _Node, rule_ids: set[str]) -> SubjectConfig:
         links.append(
             SubjectLink(table, column, ref_table, ref_column, _parse_only(link, "only"), index)
         )
+    person_references: list[SubjectReference] = []
+    for index, entry in enumerate(node.array_of_tables("references")):
+        entry.only_keys({"table", "column", "action"})
+        table = entry.identifier("table", required=True)
+        column = entry.identifier("column", required=True)
+        assert table and column
+        _check_column_name(column, entry.key("column"))
+        action = _choice(entry, "action", REFERENCE_ACTIONS, "null")
+        same = next((r for r in person_references if (r.table, r.column) == (table, column)), None)
+        if same is not None:
+            raise entry.fail(
+                None, f"declares the same reference as subject.references[{same.index}]"
+            )
+        person_references.append(SubjectReference(table, column, action, index))  # type: ignore[arg-type]
     erase = []
     erase_node = node.table("erase", required=False)
     for table in erase_node.value:
@@ -751,4 +791,6 @@ def _parse_subject(node: _Node, rule_ids: set[str]) -> SubjectConfig:
         if action == "keep" and rule is None and basis is None:
             raise entry.fail(None, 'action "keep" needs the rule that ends it, or a basis')
         erase.append(EraseAction(table, action, columns, rule, basis))  # type: ignore[arg-type]
-    return SubjectConfig(root, tuple(identifiers), tuple(links), tuple(erase))
+    return SubjectConfig(
+        root, tuple(identifiers), tuple(links), tuple(erase), tuple(person_references), parents
+    )

@@ -36,11 +36,20 @@ from .execute import anonymise_rows
 from .holds import HeldKeys, active_holds, held_predicate, hold_name
 from .keys import hash_key, key_label, keyed_hex
 from .periods import add_period, local_date
-from .rowkeys import Key, chunks, count_rows, key_match, referencing_first
+from .rowkeys import Key, chunks, count_rows, key_match
 from .schema import Catalog, Reference, check_subject, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
-from .subject import SubjectGraph, SubjectRows, build_graph, erase_action, parse_subject
+from .subject import (
+    PersonReference,
+    SubjectGraph,
+    SubjectRows,
+    build_graph,
+    detachable_columns,
+    erase_action,
+    parse_subject,
+    references_in,
+)
 
 #: FK actions with which deleting a parent neither fails nor removes the child.
 _DETACHES = {"SET NULL", "SET DEFAULT"}
@@ -75,10 +84,24 @@ class TableOutcome:
 
 
 @dataclass
+class ReferenceOutcome:
+    """Other people's rows that referred to the person's erased rows, and what was done
+    to their reference: "nulled" or "kept" (counts only)."""
+
+    database: str
+    table: str
+    columns: list[str]
+    referenced_table: str
+    action: str  # nulled | kept
+    rows: int
+
+
+@dataclass
 class DatabaseOutcome:
     database: str
     controller: str | None
     tables: list[TableOutcome] = field(default_factory=list)
+    references: list[ReferenceOutcome] = field(default_factory=list)
     error: str | None = None
     # Root rows whose identifier equals the given one only ignoring case or spaces
     # (a count, never the values): likely the same person typed differently.
@@ -101,10 +124,12 @@ class ErasureResult:
 
     @property
     def rows_changed(self) -> int:
-        """Rows deleted or anonymised (none in a dry run: it only counts)."""
+        """Rows deleted, anonymised or whose reference was nulled (none in a dry run)."""
         if self.dry_run:
             return 0
-        return sum(t.rows for db in self.databases for t in db.tables if t.action != "kept")
+        return sum(t.rows for db in self.databases for t in db.tables if t.action != "kept") + sum(
+            r.rows for db in self.databases for r in db.references if r.action == "nulled"
+        )
 
     def to_json(self) -> dict[str, Any]:
         tables = [t for db in self.databases for t in db.tables]
@@ -139,6 +164,7 @@ class ErasureResult:
                 }
                 for db in self.databases
             ],
+            "references": [asdict(r) for db in self.databases for r in db.references],
             "case_insensitive_matches": sum(db.case_insensitive_matches for db in self.databases),
             "backups": BACKUP_NOTE,
             "tables": [asdict(t) for t in tables],
@@ -172,6 +198,14 @@ class ErasureResult:
                 else:
                     note = f" ({t.note})" if t.note else ""
                     lines.append(f"  {t.action} {t.rows} row(s) in {t.table}{note}")
+            for r in db.references:
+                done = "set to NULL" if r.action == "nulled" else "left in place"
+                was = "would be" if self.dry_run else "was"
+                lines.append(
+                    f"  {r.rows} row(s) of other people in {r.table} referred to this person "
+                    f"({', '.join(r.columns)} → {r.referenced_table}): the reference {was} "
+                    f"{done}; their rows are otherwise unchanged"
+                )
         lines += ["", BACKUP_NOTE]
         return "\n".join(lines)
 
@@ -182,9 +216,13 @@ class _Planner:
     Evaluated before anything changes, as SQL predicates over the untouched database:
     - held: under a legal hold;
     - shared: referenced (through a foreign key that would fail or cascade) by rows
-      that are not this person's — another person's link row, say — so kept as is;
+      that are not this person's — another person's link row, say — so kept as is. A
+      row of a declared parent table is shared when any other row refers to it;
     - staying: referenced by this person's rows that remain (kept, anonymised, held or
-      shared), so anonymised instead of deleted.
+      shared), or by other people's rows through a reference whose action is "keep",
+      so anonymised instead of deleted.
+    A reference between two people (a self-reference, a `[[subject.references]]`
+    entry) never makes the person's row shared: it is nulled, kept or refused.
     """
 
     def __init__(
@@ -200,8 +238,11 @@ class _Planner:
         self.graph = graph
         self.rows = rows
         self.in_graph = {id(t) for t in graph.order}
+        self._person_references = {
+            (id(r.child), r.columns, id(r.parent)): r for r in graph.references
+        }
         self._held: dict[int, ColumnElement[bool] | None] = {}
-        for table in graph.order:
+        for table in [*graph.order, *(r.child for r in graph.references)]:
             keys = held_keys.get(hold_name(catalog, table), [])
             pk = list(table.primary_key.columns)
             self._held[id(table)] = held_predicate(table, pk, keys, catalog.dialect)
@@ -214,12 +255,29 @@ class _Planner:
     def held(self, table: sa.Table) -> ColumnElement[bool] | None:
         return self._held[id(table)]
 
+    def person_reference(self, table: sa.Table, ref: Reference) -> PersonReference | None:
+        return self._person_references.get((id(ref.child), ref.columns, id(table)))
+
+    def others(self, table: sa.Table) -> ColumnElement[bool]:
+        """The rows of `table` that are not this person's (all, outside the graph)."""
+        return sa.not_(self.rows.of(table)) if id(table) in self.in_graph else sa.true()
+
+    def held_others(self, reference: PersonReference) -> ColumnElement[bool] | None:
+        """Other people's rows behind `reference` that are under a legal hold."""
+        held = self._held[id(reference.child)]
+        return None if held is None else sa.and_(self.others(reference.child), held)
+
     def _binding_refs(self, table: sa.Table) -> list[Reference]:
+        """Foreign keys to `table` whose rows hold its rows in place: deleting a row
+        they refer to would fail, or cascade into them. Into a declared parent table
+        every key binds (deleting a shared address would detach the other person)."""
+        parent_table = self.graph.is_parent_table(table)
         return [
             ref
             for ref in self.catalog.references_to(table)
             if len(ref.columns) == len(ref.referred_columns)
-            and (ref.ondelete or "") not in _DETACHES
+            and (parent_table or (ref.ondelete or "") not in _DETACHES)
+            and self.person_reference(table, ref) is None
         ]
 
     def _memoised(self, kind: str, table: sa.Table, build: Any) -> ColumnElement[bool] | None:
@@ -235,15 +293,14 @@ class _Planner:
         return self._memo[slot]
 
     def shared(self, table: sa.Table) -> ColumnElement[bool] | None:
+        if table is self.graph.root:
+            return None  # the person's own row: other people's references are handled
+
         def build() -> ColumnElement[bool] | None:
-            clauses = []
-            for ref in self._binding_refs(table):
-                others = (
-                    sa.not_(self.rows.of(ref.child))
-                    if id(ref.child) in self.in_graph
-                    else sa.true()
-                )
-                clauses.append(_referred_by(table, ref, others))
+            clauses = [
+                _referred_by(table, ref, self.others(ref.child))
+                for ref in self._binding_refs(table)
+            ]
             return sa.or_(*clauses) if clauses else None
 
         return self._memoised("shared", table, build)
@@ -268,13 +325,25 @@ class _Planner:
                 clauses.append(
                     _referred_by(table, ref, sa.and_(self.rows.of(ref.child), remaining))
                 )
+            for reference in self.graph.references_to(table):
+                # Other people's references that stay — kept, or on a row under a
+                # legal hold, which is never changed — keep what they refer to.
+                staying_references = self.held_others(reference)
+                if reference.action == "keep":
+                    staying_references = self.others(reference.child)
+                if staying_references is not None:
+                    clauses.append(
+                        _referred_by(table, _as_reference(reference), staying_references)
+                    )
             return sa.or_(*clauses) if clauses else None
 
         return self._memoised("staying", table, build)
 
-    def deletion_order(self) -> list[sa.Table]:
-        """Graph tables with every table that references another before it (FK-safe)."""
-        return referencing_first(self.catalog, list(reversed(self.graph.order)))
+
+def _as_reference(reference: PersonReference) -> Reference:
+    return Reference(
+        reference.child, reference.columns, reference.referred_columns, reference.ondelete
+    )
 
 
 def _referred_by(
@@ -384,25 +453,235 @@ def _outcomes(
     return outcomes
 
 
-def _apply(
+def _require_columns(plan: _TablePlan) -> None:
+    """Rows that must stay anonymised need columns to anonymise: checked while planning,
+    so `--dry-run` fails exactly where the erasure would."""
+    if plan.anonymise and not plan.action.columns:
+        name = qualified_name(plan.table)
+        raise SchemaError(
+            f"subject.erase.{name}: {len(plan.anonymise)} row(s) must stay because kept "
+            "or anonymised rows, or other people's kept references, refer to them, and no "
+            f"columns are configured to anonymise them — add columns to [subject.erase.{name}]"
+        )
+
+
+@dataclass
+class _ReferenceEffect:
+    """Other people's rows that point at the person's changing rows through a reference."""
+
+    reference: PersonReference
+    rows: int
+    keys: list[Key] = field(default_factory=list)  # their primary keys, to null by
+
+
+def _reference_effects(
+    connection: sa.Connection, planner: _Planner, plans: dict[int, _TablePlan]
+) -> list[_ReferenceEffect]:
+    """Count (and, to null them, find) the other people's rows behind each reference.
+
+    "refuse" fails the database here, before anything changes, as the dry run does.
+    """
+    effects = []
+    for reference in planner.graph.references:
+        plan = plans.get(id(reference.parent))
+        if plan is None:
+            continue
+        changing = plan.delete + plan.anonymise
+        child = reference.child
+        child_pk = _pk_columns(child)
+        rows = 0
+        keys: list[Key] = []
+        for chunk in chunks(changing):
+            target = sa.and_(
+                planner.others(child),
+                _refers_to(reference, key_match(reference.parent, chunk)),
+            )
+            held = planner.held(child)
+            if held is not None:  # held rows keep their reference (and what it refers to)
+                target = sa.and_(target, sa.not_(held))
+            if reference.action == "null" and child_pk:
+                found = _keys(connection, child, target)
+                keys += found
+                rows += len(found)
+            else:
+                rows += count_rows(connection, child, target)
+        if not rows:
+            continue
+        if reference.action == "refuse":
+            why = (
+                'the reference\'s action is "refuse"'
+                if reference.nulled
+                else "it cannot be set to NULL — declare it in [[subject.references]] with "
+                'action = "keep" to keep it (the person\'s row is then anonymised)'
+            )
+            raise SchemaError(
+                f"{reference.label}: {rows} row(s) of other people refer to the person's "
+                f"rows, and {why}; nothing was changed in this database"
+            )
+        if reference.action == "null" and not child_pk:
+            raise SchemaError(
+                f"{reference.label}: {qualified_name(child)} has no primary key, so the "
+                "other people's references cannot be nulled one by one; add a primary key"
+            )
+        effects.append(_ReferenceEffect(reference, rows, keys))
+    return effects
+
+
+def _refers_to(reference: PersonReference, parent_rows: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Rows of the reference's table that point (key as a whole) at `parent_rows`."""
+    return references_in(
+        reference.child,
+        reference.columns,
+        reference.parent,
+        reference.referred_columns,
+        parent_rows,
+    )
+
+
+def _reference_outcome(database: str, effect: _ReferenceEffect) -> ReferenceOutcome:
+    reference = effect.reference
+    nulled = reference.action == "null"
+    return ReferenceOutcome(
+        database,
+        qualified_name(reference.child),
+        list(reference.nulled if nulled else reference.columns),
+        qualified_name(reference.parent),
+        "nulled" if nulled else "kept",
+        effect.rows,
+    )
+
+
+@dataclass
+class _Detach:
+    """Before deleting: set `columns` of the person's rows of `table` that are deleted
+    to NULL, so a foreign-key cycle among them can be deleted in order."""
+
+    table: sa.Table
+    columns: tuple[str, ...]
+
+
+#: ON DELETE actions with which deleting the referred row does not fail.
+_NON_BLOCKING = {"CASCADE", "SET NULL", "SET DEFAULT"}
+
+
+def _deletion_schedule(
+    catalog: Catalog, graph_order: list[sa.Table], plans: dict[int, _TablePlan]
+) -> tuple[list[_Detach], list[sa.Table]]:
+    """The order to delete in (referencing rows first) and the keys to null first.
+
+    Foreign keys that would block a delete (no ON DELETE action, or RESTRICT) between
+    tables with rows to delete are ordered by Kahn's algorithm; a cycle of them (a
+    person and her main address, a self-reference among her own rows) is broken by
+    nulling the referencing columns of a nullable side on the rows being deleted. A
+    cycle with no nullable side cannot be deleted: the database fails before anything
+    changes, in the dry run too.
+    """
+    deleting = [t for t in graph_order if plans[id(t)].delete]
+    ids = {id(t) for t in deleting}
+    blocking = [
+        (ref, table)
+        for table in deleting
+        for ref in catalog.references_to(table)
+        if id(ref.child) in ids
+        and (ref.ondelete or "") not in _NON_BLOCKING
+        and len(ref.columns) == len(ref.referred_columns)
+    ]
+    detach: list[_Detach] = []
+    edges = []
+    for ref, table in blocking:
+        if ref.child is table:  # a self-reference among the person's own rows
+            columns = detachable_columns(ref.child, ref.columns)
+            if columns:
+                detach.append(_Detach(ref.child, columns))
+            continue
+        edges.append((ref, table))
+    order: list[sa.Table] = []
+    done: set[int] = set()
+    remaining = list(deleting)
+    while remaining:
+        # A table is ready once every table whose rows refer to it is deleted.
+        ready = next(
+            (
+                t
+                for t in remaining
+                if all(id(ref.child) in done for ref, parent in edges if parent is t)
+            ),
+            None,
+        )
+        if ready is not None:
+            order.append(ready)
+            done.add(id(ready))
+            remaining.remove(ready)
+            continue
+        waiting = {id(t) for t in remaining}
+        cycle = [
+            (ref, parent)
+            for ref, parent in edges
+            if id(ref.child) in waiting and id(parent) in waiting
+        ]
+        breakable = next(
+            ((ref, parent) for ref, parent in cycle if detachable_columns(ref.child, ref.columns)),
+            None,
+        )
+        if breakable is None:
+            names = ", ".join(
+                f"{qualified_name(ref.child)}.{'/'.join(ref.columns)} → {qualified_name(p)}"
+                for ref, p in cycle
+            )
+            raise SchemaError(
+                f"subject: the foreign keys {names} form a cycle with no nullable column "
+                "to break it, so the person's rows in these tables cannot be deleted; "
+                "nothing was changed in this database — anonymise one of the tables "
+                '([subject.erase.TABLE] action = "anonymise")'
+            )
+        ref, _parent = breakable
+        detach.append(_Detach(ref.child, detachable_columns(ref.child, ref.columns)))
+        edges.remove(breakable)
+    return detach, order
+
+
+def _anonymise(
     connection: sa.Connection, plan: _TablePlan, key: bytes, tz: ZoneInfo | None = None
 ) -> None:
     table = plan.table
-    if plan.anonymise:
-        if not plan.action.columns:
-            raise SchemaError(
-                f"subject.erase.{qualified_name(table)}: {len(plan.anonymise)} row(s) must "
-                "stay because kept or anonymised rows reference them, and no columns are "
-                f"configured to anonymise them — add columns to [subject.erase."
-                f"{qualified_name(table)}]"
+    pk = _pk_columns(table)
+    for chunk in chunks(plan.anonymise):
+        anonymise_rows(
+            connection, table, pk, plan.action.columns, key_match(table, chunk), key, tz=tz
+        )
+
+
+def _apply_all(
+    connection: sa.Connection,
+    graph_order: list[sa.Table],
+    plans: dict[int, _TablePlan],
+    effects: list[_ReferenceEffect],
+    schedule: tuple[list[_Detach], list[sa.Table]],
+    key: bytes,
+    tz: ZoneInfo | None,
+) -> None:
+    """Null other people's references, anonymise, break cycles, then delete in order."""
+    for effect in effects:
+        reference = effect.reference
+        if reference.action != "null":
+            continue
+        values = dict.fromkeys(reference.nulled)
+        for chunk in chunks(effect.keys):
+            connection.execute(
+                reference.child.update().where(key_match(reference.child, chunk)).values(values)
             )
-        pk = _pk_columns(table)
-        for chunk in chunks(plan.anonymise):
-            anonymise_rows(
-                connection, table, pk, plan.action.columns, key_match(table, chunk), key, tz=tz
+    for table in graph_order:
+        _anonymise(connection, plans[id(table)], key, tz)
+    detach, order = schedule
+    for step in detach:
+        values = dict.fromkeys(step.columns)
+        for chunk in chunks(plans[id(step.table)].delete):
+            connection.execute(
+                step.table.update().where(key_match(step.table, chunk)).values(values)
             )
-    for chunk in chunks(plan.delete):
-        connection.execute(table.delete().where(key_match(table, chunk)))
+    for table in order:
+        for chunk in chunks(plans[id(table)].delete):
+            connection.execute(table.delete().where(key_match(table, chunk)))
 
 
 def _kept_until(
@@ -436,6 +715,7 @@ def _kept_until(
 class _DatabaseErasure:
     outcomes: list[TableOutcome]
     plans: list[_TablePlan]
+    references: list[ReferenceOutcome]
     case_insensitive_matches: int = 0
 
 
@@ -467,21 +747,37 @@ def _erase_database(
         planner = _Planner(config, catalog, graph, rows, held)
         try:
             plans = {id(t): _plan_table(connection, planner, t) for t in graph.order}
+            for plan in plans.values():
+                _require_columns(plan)
+            effects = _reference_effects(connection, planner, plans)
+            schedule = _deletion_schedule(catalog, graph.order, plans)
             outcomes = [
                 outcome
                 for table in graph.children_first()
                 for outcome in _outcomes(connection, target.name, planner, plans[id(table)])
             ]
+            references = [
+                ReferenceOutcome(
+                    target.name,
+                    qualified_name(e.reference.child),
+                    list(
+                        e.reference.nulled if e.reference.action == "null" else e.reference.columns
+                    ),
+                    qualified_name(e.reference.parent),
+                    "nulled" if e.reference.action == "null" else "kept",
+                    e.rows,
+                )
+                for e in effects
+            ]
             if not dry_run:
                 if record is not None:
                     record([plans[id(t)] for t in graph.order])
-                for table in planner.deletion_order():
-                    _apply(connection, plans[id(table)], key, config.sweep.tz)
+                _apply_all(connection, graph.order, plans, effects, schedule, key, config.sweep.tz)
                 connection.commit()
         except BaseException:
             connection.rollback()
             raise
-    return _DatabaseErasure(outcomes, list(plans.values()), near_count)
+    return _DatabaseErasure(outcomes, list(plans.values()), references, near_count)
 
 
 def erase_subject(
@@ -588,6 +884,20 @@ def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: Databas
             rows=t.rows,
             details={"subject": hashed, "basis": t.basis, "until": t.until, "rule": t.rule},
         )
+    for r in outcome.references:
+        store.append(
+            run_id,
+            "erase",
+            database=r.database,
+            table=r.table,
+            action=f"reference {r.action}",
+            rows=r.rows,
+            details={
+                "subject": hashed,
+                "columns": r.columns,
+                "referenced_table": r.referenced_table,
+            },
+        )
     if outcome.error:
         store.append(
             run_id,
@@ -610,6 +920,7 @@ def _database(
     try:
         erasure = _erase_database(target, column, value, key, dry_run, holds, record)
         outcome.tables = erasure.outcomes
+        outcome.references = erasure.references
         outcome.case_insensitive_matches = erasure.case_insensitive_matches
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)

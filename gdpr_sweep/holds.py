@@ -61,7 +61,7 @@ from .engines import TargetDatabase
 from .errors import ConfigError, DatabaseUnavailable, SchemaError, UsageError
 from .keys import hash_key, key_label
 from .matching import equals, in_values
-from .schema import Catalog, qualified_name, split_name
+from .schema import Catalog, partition_message, qualified_name, split_name
 from .state.lock import Stoppable, sweep_lock
 from .state.models import holds as holds_table
 from .state.models import state_meta
@@ -237,6 +237,9 @@ def resolve_table(catalog: Catalog, database: str, name: str) -> sa.Table:
     malformed = not bare or ("." in name and schema is None)  # "t." or ".t"
     if schema is not None and schema == catalog.inspector.default_schema_name:
         name = bare
+    parent = None if malformed else catalog.partition_parent(name)
+    if parent is not None:  # a hold on a partition's row is a hold on the parent's row
+        raise UsageError(f"--table: {partition_message(name, parent)}")
     table = None if malformed else catalog.table(name)
     if table is None:
         raise UsageError(f"--table: database {database} has no table {name!r}")

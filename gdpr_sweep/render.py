@@ -21,6 +21,13 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from .sweep import RunResult
 
 
+def markup_escape(text: str) -> str:
+    """`text` as Rich prints it literally: `[[subject.references]]` is not markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def plan_table(plan: Plan) -> Table:
     """Return the plan as a Rich table a DPO can read and sign off."""
     from rich.table import Table
@@ -90,7 +97,9 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"{len({i.database for i in plan.items})} database(s); nothing was changed."
     )
     for failure in plan.failures:
-        console.print(f"[bold red]failed[/]: {failure.error}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]failed[/]: {markup_escape(failure.error)}", highlight=False, soft_wrap=True
+        )
 
 
 def make_console() -> Console:
@@ -108,9 +117,9 @@ def print_findings(
 ) -> None:
     for finding in findings:
         mark = "[yellow]![/]" if finding.warning else "[red]✗[/]"
-        console.print(f"{mark} {finding.line()}", highlight=False, soft_wrap=True)
+        console.print(f"{mark} {markup_escape(finding.line())}", highlight=False, soft_wrap=True)
     for failure in failures:
-        console.print(f"[red]✗[/] {failure}", highlight=False, soft_wrap=True)
+        console.print(f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True)
     for name in checked:
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
 
@@ -176,7 +185,11 @@ def print_verify(console: Console, result: RunResult) -> None:
     console.print(table)
     console.print(f"verify only, nothing changed: {outcome}")
     for failure in result.failures:
-        console.print(f"[bold red]failed[/]: {failure['error']}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_run(console: Console, result: RunResult) -> None:
@@ -226,7 +239,11 @@ def print_run(console: Console, result: RunResult) -> None:
             f"incomplete: {result.rows_left:,} rows left (--max-runtime); the next run carries on"
         )
     for failure in result.failures:
-        console.print(f"[bold red]failed[/]: {failure['error']}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:

@@ -1,9 +1,8 @@
 """`gdpr-sweep scan`: personal-looking columns that no rule or subject table covers.
 
 The question a data-protection officer asks: "what personal data do we keep forever by
-accident?" For every table of every selected database (default schema, tables only,
-not views) the scan looks at the column *names* — reflection only, no row is ever read —
-and reports:
+accident?" For every table of every selected database the scan looks at the column *names* —
+reflection only, no row is ever read — and reports:
 
 - `uncovered-column`: a column whose name looks personal and that nothing removes:
   no `delete` rule for its table (a delete removes every column, and so does being a
@@ -13,6 +12,15 @@ and reports:
 - `table-without-rule`: a table holding a personal-looking column that no rule names at
   all (as its table or as a cascade child) — even if erasure on request covers it, since
   without a rule its rows are kept until someone asks, i.e. forever.
+
+Which tables (`scanned_tables`): tables, never views. PostgreSQL: every schema the
+connection's user may use (USAGE), except `pg_catalog`, `information_schema`, `pg_toast*`
+and `pg_temp*`; a partition is part of its partitioned table, which is scanned once under
+its own name. MariaDB/MySQL: the URL's database only (the others on the server belong to
+other applications). SQLite: `main` and any attached database (never `temp`). Tables of
+the default schema are named as the config names them (`employee`), the others
+schema-qualified (`hr.employee`), and a rule, cascade or subject table may name them
+either way.
 
 A column "looks personal" when one of `DEFAULT_PATTERNS` or the caller's extra patterns
 finds a match (case-insensitive `re.search`) in its name as written or in its
@@ -288,7 +296,43 @@ def _is_state_database(config: Config, target: TargetDatabase) -> bool:
 def _is_own_table(table: sa.Table, is_state_db: bool, shapes: dict[str, set[str]]) -> bool:
     if table.name not in shapes:
         return False
-    return is_state_db or shapes[table.name] <= {c.name for c in table.columns}
+    # Our state tables live in the state database's default schema; a `runs` table in
+    # another schema of it is ours only if it has our shape.
+    in_state_schema = is_state_db and table.schema is None
+    return in_state_schema or shapes[table.name] <= {c.name for c in table.columns}
+
+
+# --- which tables ----------------------------------------------------------------------------
+
+#: Every table and partitioned table (not a partition, view, materialized view, foreign
+#: table or sequence) in every schema but the system ones that the user may use.
+_PG_SCANNED_TABLES = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_(toast|temp_)'
+  AND has_schema_privilege(n.oid, 'USAGE')
+ORDER BY n.nspname, c.relname
+"""
+
+
+def scanned_tables(catalog: Catalog) -> list[str]:
+    """The tables the scan covers, named as the config would name them: the default
+    schema's first, unqualified, then the other schemas' as "schema.table"."""
+    default = catalog.default_schema
+    pairs: list[tuple[str, str]]
+    if catalog.dialect == "postgresql":
+        pairs = [(s, t) for s, t in catalog.connection.exec_driver_sql(_PG_SCANNED_TABLES)]
+    elif catalog.dialect == "sqlite":
+        pairs = []
+        for _seq, schema, *_file in catalog.connection.exec_driver_sql("PRAGMA database_list"):
+            if schema != "temp":
+                pairs += [(schema, t) for t in catalog.inspector.get_table_names(schema=schema)]
+    else:  # MariaDB/MySQL: the URL's database only
+        pairs = [(default, t) for t in catalog.inspector.get_table_names()]
+    own = sorted(t for s, t in pairs if s == default)
+    return own + [f"{s}.{t}" for s, t in sorted(p for p in pairs if p[0] != default)]
 
 
 # --- the scan ------------------------------------------------------------------------------
@@ -311,7 +355,7 @@ def scan_database(
     coverage = _coverage(catalog, database, config)
     shapes = _state_tables()
     findings: list[ScanFinding] = []
-    for name in sorted(catalog.inspector.get_table_names()):
+    for name in scanned_tables(catalog):
         table = catalog.table(name)
         if table is None or _is_own_table(table, skip_own_tables, shapes):
             continue

@@ -80,6 +80,8 @@ class Catalog:
         self._views: dict[str | None, set[str]] = {}
         self._foreign_keys: dict[str | None, list[ForeignKey]] = {}
         self._schemas: set[str] | None = None
+        self._partitions: dict[tuple[str, str], tuple[str, str]] | None = None
+        self._leaves: dict[tuple[str, str], list[tuple[str, str]]] | None = None
 
     def has_schema(self, schema: str | None) -> bool:
         if schema is None:
@@ -118,10 +120,22 @@ class Catalog:
         return self._tables[name]
 
     def is_indexed(self, table: sa.Table, column: str) -> bool:
-        """Is `column` the leading column of an index, unique constraint or primary key?"""
+        """Is `column` the leading column of an index, unique constraint or primary key?
+
+        A partitioned table (PostgreSQL) is indexed on `column` when it is itself, or
+        when every one of its partitions is (indexes declared per partition, as in
+        pagila): a lookup through it then uses an index in each partition.
+        """
         if [c.name for c in table.primary_key.columns][:1] == [column]:
             return True
-        schema, name = table.schema, table.name
+        if self._leads_an_index(table.schema, table.name, column):
+            return True
+        leaves = self._partition_leaves(table)
+        return bool(leaves) and all(
+            self._leads_an_index(schema, name, column) for schema, name in leaves
+        )
+
+    def _leads_an_index(self, schema: str | None, name: str, column: str) -> bool:
         leading: list[list[Any]] = [
             list(ix["column_names"][:1]) for ix in self.inspector.get_indexes(name, schema)
         ]
@@ -132,8 +146,50 @@ class Catalog:
         return [column] in leading
 
     def foreign_key_columns(self, table: sa.Table) -> set[str]:
+        """Every column of a foreign key of `table`: reflected, and from the engine's
+        catalog (where a PostgreSQL partition's keys are its partitioned table's)."""
         fks = self.inspector.get_foreign_keys(table.name, table.schema)
-        return {column for fk in fks for column in fk["constrained_columns"]}
+        columns = {column for fk in fks for column in fk["constrained_columns"]}
+        own = (table.schema or self.default_schema, table.name)
+        for fk in self.foreign_keys(table.schema):
+            if self._same_name(fk.child, own):
+                columns.update(fk.columns)
+        return columns
+
+    def partition_parent(self, name: str) -> str | None:
+        """The partitioned table that table `name` ("t" or "schema.t") is a partition of
+        (its root, for a partition of a partition), named as the config would name it;
+        None when `name` is no partition (or no table). PostgreSQL only: elsewhere a
+        partitioned table has no partitions of its own name."""
+        if self.dialect != "postgresql":
+            return None
+        schema, table = split_name(name)
+        root = self._partition_roots().get((schema or self.default_schema, table))
+        if root is None:
+            return None
+        return self._local_name(root, schema)
+
+    def _partition_roots(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(schema, partition) -> (schema, root partitioned table), read once."""
+        if self._partitions is None:
+            rows = self.connection.exec_driver_sql(_PG_PARTITIONS).all()
+            self._partitions = {(s, t): (rs, rt) for s, t, rs, rt in rows}
+        return self._partitions
+
+    def _partition_leaves(self, table: sa.Table) -> list[tuple[str, str]]:
+        """The leaf partitions of a partitioned `table` (schema, name); [] if it is none."""
+        if self.dialect != "postgresql":
+            return []
+        if self._leaves is None:
+            self._leaves = {}
+            for child, root in self._partition_roots().items():
+                self._leaves.setdefault(root, []).append(child)
+            leaf_rows = self.connection.exec_driver_sql(_PG_PARTITIONED).all()
+            partitioned = {(s, t) for s, t in leaf_rows}
+            for root, children in self._leaves.items():
+                self._leaves[root] = sorted(c for c in children if c not in partitioned)
+        own = (table.schema or self.default_schema, table.name)
+        return self._leaves.get(own, [])
 
     def check_constraints(self, table: sa.Table) -> list[Any]:
         try:
@@ -270,7 +326,7 @@ class Catalog:
 
     def _postgresql_foreign_keys(self) -> list[ForeignKey]:
         rows = self.connection.exec_driver_sql(_PG_FOREIGN_KEYS).all()
-        return [
+        keys = [
             ForeignKey(
                 (child_schema, child),
                 tuple(columns),
@@ -280,6 +336,9 @@ class Catalog:
             )
             for child_schema, child, _name, columns, parent_schema, parent, referred, action in rows
         ]
+        # A key declared on each partition (not on the partitioned table) is one key of
+        # the partitioned table, not one per partition.
+        return list(dict.fromkeys(keys))
 
     def _mysql_foreign_keys(self) -> list[ForeignKey]:
         grouped: dict[tuple[str, str, str], list[Any]] = {}
@@ -390,6 +449,23 @@ WHERE con.contype = 'f' AND con.conparentid = 0
 ORDER BY cn.nspname, c.relname, con.conname
 """
 
+#: Every partition (at any depth) and the partitioned table at the root of its tree.
+_PG_PARTITIONS = """
+SELECT n.nspname, c.relname, rn.nspname, r.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class r ON r.oid = pg_partition_root(c.oid)
+JOIN pg_namespace rn ON rn.oid = r.relnamespace
+WHERE c.relispartition AND c.relkind IN ('r', 'p', 'f')
+"""
+
+#: Every partitioned table (its rows are in its partitions).
+_PG_PARTITIONED = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'p'
+"""
+
 #: Every foreign key in every database the connection may see (the server's catalog).
 _MYSQL_FOREIGN_KEYS = """
 SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME,
@@ -403,6 +479,11 @@ JOIN information_schema.REFERENTIAL_CONSTRAINTS AS r
 WHERE k.REFERENCED_TABLE_NAME IS NOT NULL
 ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
 """
+
+
+def partition_message(name: str, parent: str) -> str:
+    """The finding for a config key that names a partition, not its partitioned table."""
+    return f"{name} is a partition of {parent}; name {parent}"
 
 
 def qualified_name(table: sa.Table) -> str:
@@ -458,6 +539,10 @@ class _RuleChecker:
         )
 
     def table(self, key: str, name: str) -> sa.Table | None:
+        parent = self.catalog.partition_parent(name)
+        if parent is not None:
+            self.add(key, partition_message(name, parent))
+            return None
         table = self.catalog.table(name)
         if table is None:
             if self.catalog.is_view(name):
@@ -1045,6 +1130,10 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
     findings: list[Finding] = []
 
     def need(key: str, table_name: str, columns: list[str]) -> None:
+        parent = catalog.partition_parent(table_name)
+        if parent is not None:  # one table everywhere: the partitioned one
+            findings.append(Finding(database, key, partition_message(table_name, parent)))
+            return
         table = catalog.table(table_name)
         if table is None:
             findings.append(
@@ -1072,11 +1161,43 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
         key = f"subject.links[{link.index}]"
         need(key, link.table, [link.column, *[c for c, _v in link.only]])
         need(f"{key}.references", link.references_table, [link.references_column])
+    for reference in subject.references:
+        key = f"subject.references[{reference.index}]"
+        need(key, reference.table, [reference.column])
+        table = catalog.table(reference.table)
+        if (
+            table is None
+            or catalog.partition_parent(reference.table) is not None
+            or reference.column not in table.columns
+        ):
+            continue
+        if reference.column not in catalog.foreign_key_columns(table):
+            findings.append(
+                Finding(
+                    database,
+                    f"{key}.column",
+                    f"{reference.table}.{reference.column} is not a column of a foreign key; "
+                    "a reference is a foreign key between two people",
+                    "name a foreign-key column, or use [[subject.links]] for an undeclared one",
+                )
+            )
+        elif reference.action == "null" and not table.columns[reference.column].nullable:
+            findings.append(
+                Finding(
+                    database,
+                    f"{key}.action",
+                    f'{reference.table}.{reference.column} is NOT NULL, so "null" (the '
+                    "default) cannot detach other people's rows from the erased person",
+                    'use action = "keep" (the person\'s row is then anonymised) or "refuse"',
+                )
+            )
+    for parent in subject.parents:
+        need("subject.parents", parent, [])
     for erase in subject.erase:
         key = f"subject.erase.{erase.table}"
         need(key, erase.table, [c for c, _s in erase.columns])
         table = catalog.table(erase.table)
-        if table is None:
+        if table is None or catalog.partition_parent(erase.table) is not None:
             continue
         for column_name, strategy in erase.columns:
             if column_name in table.columns:

@@ -17,16 +17,21 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from .config import Config, EraseAction, Scalar
+from .config import Config, EraseAction, Scalar, SubjectReference
 from .errors import UsageError
 from .matching import equals, equals_ignoring_case, in_select, in_values, is_text
-from .schema import Catalog, qualified_name
+from .schema import Catalog, Reference, qualified_name
 
 
 @dataclass(frozen=True)
 class Edge:
     """`child.columns` refer to `parent.referred_columns` (a foreign key, possibly
-    composite, or a configured link, always one column)."""
+    composite, or a configured link, always one column).
+
+    Ownership runs downward: the child's rows are the person's when they refer to the
+    person's rows of the parent. An `upward` edge leads to a declared parent table: the
+    parent's rows are the person's when the person's child rows refer to them.
+    """
 
     child: sa.Table
     columns: tuple[str, ...]
@@ -35,34 +40,77 @@ class Edge:
     is_foreign_key: bool
     ondelete: str | None = None
     only: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+    upward: bool = False
 
     @property
     def column(self) -> str:
         """The leading referencing column: the one an index must start with."""
         return self.columns[0]
 
+    @property
+    def source(self) -> sa.Table:
+        """The table whose selected rows select the other's."""
+        return self.child if self.upward else self.parent
+
+    @property
+    def target(self) -> sa.Table:
+        """The table whose rows this edge finds."""
+        return self.parent if self.upward else self.child
+
+
+@dataclass(frozen=True)
+class PersonReference:
+    """A foreign key by which other people's rows point at the person's rows.
+
+    A self-referencing key always is one (the people who report to a manager); any
+    other is declared in `[[subject.references]]`. It is never followed into the
+    graph. `action` says what erasing the person does to the other people's rows:
+    "null" sets `nulled` (columns of the key) to NULL, "keep" leaves them (so the rows
+    they refer to stay, anonymised), "refuse" fails the database.
+    """
+
+    child: sa.Table
+    columns: tuple[str, ...]
+    parent: sa.Table
+    referred_columns: tuple[str, ...]
+    ondelete: str | None
+    action: str
+    nulled: tuple[str, ...]
+    label: str
+
 
 @dataclass
 class SubjectGraph:
-    """The tables holding a person's rows in one database, parents before children."""
+    """The tables holding a person's rows in one database, each after those it is
+    found from (parents before children; declared parent tables after their children)."""
 
     root: sa.Table
     identifier: sa.Column
     order: list[sa.Table] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    references: list[PersonReference] = field(default_factory=list)
+    #: Tables reached only as declared parents: nothing is found downward from them,
+    #: and a row of theirs another person's row refers to is shared.
+    parent_tables: list[sa.Table] = field(default_factory=list)
 
     def incoming(self, table: sa.Table) -> list[Edge]:
-        """Edges by which `table`'s rows are found (to tables placed before it)."""
+        """Edges by which `table`'s rows are found (from tables placed before it)."""
         position = {id(t): i for i, t in enumerate(self.order)}
         return [
             e
             for e in self.edges
-            if e.child is table and position.get(id(e.parent), 10**9) < position[id(table)]
+            if e.target is table and position.get(id(e.source), 10**9) < position[id(table)]
         ]
 
     def referencing(self, table: sa.Table) -> list[Edge]:
         """Edges from tables of the graph that point at `table` (any direction in order)."""
         return [e for e in self.edges if e.parent is table and e.child is not table]
+
+    def is_parent_table(self, table: sa.Table) -> bool:
+        return any(t is table for t in self.parent_tables)
+
+    def references_to(self, table: sa.Table) -> list[PersonReference]:
+        return [r for r in self.references if r.parent is table]
 
     def children_first(self) -> Iterator[sa.Table]:
         return reversed(self.order)
@@ -83,8 +131,68 @@ def parse_subject(text: str, config: Config) -> tuple[str, str, str]:
     return kind, kinds[kind], value
 
 
+def names_table(catalog: Catalog, name: str, table: sa.Table) -> bool:
+    """Does the config's table name `name` ("t" or "schema.t") name `table`?"""
+    found = catalog.table(name)
+    if found is None:
+        return False
+    if found is table:
+        return True
+    default = catalog.default_schema
+    return (found.schema or default, found.name) == (table.schema or default, table.name)
+
+
+def _declared_reference(
+    catalog: Catalog, config: Config, child: sa.Table, columns: tuple[str, ...]
+) -> SubjectReference | None:
+    assert config.subject is not None
+    for declared in config.subject.references:
+        if declared.column in columns and names_table(catalog, declared.table, child):
+            return declared
+    return None
+
+
+def detachable_columns(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a foreign key of `table` that setting to NULL detaches a row from
+    what it refers to: every nullable one outside the table's own primary key (one
+    NULL is enough under MATCH SIMPLE). Empty: the key cannot be detached."""
+    own_key = {c.name for c in table.primary_key.columns}
+    return tuple(c for c in columns if c not in own_key and table.columns[c].nullable)
+
+
+def _person_reference(
+    parent: sa.Table, ref: Reference, declared: SubjectReference | None
+) -> PersonReference:
+    child = ref.child
+    arrow = f"{qualified_name(child)}.{', '.join(ref.columns)} → {qualified_name(parent)}"
+    if declared is not None:
+        return PersonReference(
+            child,
+            ref.columns,
+            parent,
+            ref.referred_columns,
+            ref.ondelete,
+            declared.action,
+            (declared.column,),
+            f"subject.references[{declared.index}] ({arrow})",
+        )
+    # An undeclared self-reference: nulled where it can be, refused otherwise.
+    nullable = detachable_columns(child, ref.columns)
+    return PersonReference(
+        child,
+        ref.columns,
+        parent,
+        ref.referred_columns,
+        ref.ondelete,
+        "null" if nullable else "refuse",
+        nullable,
+        f"the self-reference {arrow}",
+    )
+
+
 def build_graph(catalog: Catalog, config: Config, identifier_column: str) -> SubjectGraph:
-    """Walk foreign keys and links outwards from the root table."""
+    """Walk foreign keys and links outwards from the root table, then up to the
+    declared parent tables the person's rows refer to."""
     assert config.subject is not None
     root = catalog.table(config.subject.root)
     assert root is not None, "check_subject() verified the root table"
@@ -92,12 +200,21 @@ def build_graph(catalog: Catalog, config: Config, identifier_column: str) -> Sub
     placed = {qualified_name(root): root}
     queue = [root]
     links = list(config.subject.links)
+    seen_references: set[tuple[int, tuple[str, ...], int]] = set()
     while queue:
         parent = queue.pop(0)
         found: list[Edge] = []
         for ref in catalog.references_to(parent):
-            if ref.child is parent or len(ref.columns) != len(ref.referred_columns):
-                continue  # self-references are not followed
+            if len(ref.columns) != len(ref.referred_columns):
+                continue
+            declared = _declared_reference(catalog, config, ref.child, ref.columns)
+            if ref.child is parent or declared is not None:
+                # A reference between two people: never followed as ownership.
+                slot = (id(ref.child), ref.columns, id(parent))
+                if slot not in seen_references:
+                    seen_references.add(slot)
+                    graph.references.append(_person_reference(parent, ref, declared))
+                continue
             found.append(
                 Edge(ref.child, ref.columns, parent, ref.referred_columns, True, ref.ondelete)
             )
@@ -124,7 +241,60 @@ def build_graph(catalog: Catalog, config: Config, identifier_column: str) -> Sub
                 graph.order.append(edge.child)
                 queue.append(edge.child)
     graph.order = _parents_first(graph.order, graph.edges)
+    _add_declared_parents(catalog, config, graph, placed)
     return graph
+
+
+def _add_declared_parents(
+    catalog: Catalog, config: Config, graph: SubjectGraph, placed: dict[str, sa.Table]
+) -> None:
+    """Add the declared parent tables that the person's rows refer to, upward.
+
+    A parent table already reached through ownership stays an owned table. The others
+    are placed after every table that refers to them (a parent of a parent after its
+    child); nothing is followed downward from them.
+    """
+    assert config.subject is not None
+    candidates = []
+    for name in config.subject.parents:
+        table = catalog.table(name)
+        if table is not None and qualified_name(table) not in placed:
+            candidates.append(table)
+    reached: list[sa.Table] = []
+    sources = list(graph.order)
+    changed = True
+    while changed:  # parents of parents, until nothing more is reached
+        changed = False
+        for table in candidates:
+            if any(t is table for t in reached):
+                continue
+            in_graph = {id(t) for t in sources}
+            if any(id(ref.child) in in_graph for ref in catalog.references_to(table)):
+                reached.append(table)
+                sources.append(table)
+                changed = True
+    in_graph = {id(t) for t in sources}
+    for table in reached:
+        for ref in catalog.references_to(table):
+            if (
+                id(ref.child) not in in_graph
+                or ref.child is table
+                or len(ref.columns) != len(ref.referred_columns)
+            ):
+                continue
+            graph.edges.append(
+                Edge(
+                    ref.child,
+                    ref.columns,
+                    table,
+                    ref.referred_columns,
+                    True,
+                    ref.ondelete,
+                    upward=True,
+                )
+            )
+    graph.parent_tables = reached
+    graph.order += _sources_first(reached, graph.edges)
 
 
 def _parents_first(discovered: list[sa.Table], edges: list[Edge]) -> list[sa.Table]:
@@ -150,6 +320,25 @@ def _parents_first(discovered: list[sa.Table], edges: list[Edge]) -> list[sa.Tab
     return order
 
 
+def _sources_first(tables: list[sa.Table], edges: list[Edge]) -> list[sa.Table]:
+    """Order declared parent tables so each comes after the parent tables it is found
+    from (a cycle among them is broken at the first reached)."""
+    ids = {id(t) for t in tables}
+    sources = {
+        id(t): {id(e.source) for e in edges if e.target is t and id(e.source) in ids} - {id(t)}
+        for t in tables
+    }
+    order: list[sa.Table] = []
+    placed: set[int] = set()
+    remaining = list(tables)
+    while remaining:
+        chosen = next((t for t in remaining if sources[id(t)] <= placed), remaining[0])
+        order.append(chosen)
+        placed.add(id(chosen))
+        remaining.remove(chosen)
+    return order
+
+
 def references_in(
     child: sa.Table,
     columns: tuple[str, ...],
@@ -160,12 +349,19 @@ def references_in(
     """`child.columns IN (SELECT parent.referred WHERE where)`, the key as a whole.
 
     A row with a NULL in any of its referencing columns refers to nothing (as the
-    engine's MATCH SIMPLE foreign key has it), and matches nothing here either.
+    engine's MATCH SIMPLE foreign key has it), and matches nothing here either. The
+    predicate is never NULL (both sides are filtered to non-NULL values), so its
+    negation is exactly the other rows: `NOT (x IN (…, NULL))` would be NULL, which
+    would hide another person's row from a "shared" test.
     """
-    selected = sa.select(*(parent.columns[c] for c in referred)).where(where)
+    selected_columns = [parent.columns[c] for c in referred]
+    selected = sa.select(*selected_columns).where(
+        where, *(c.is_not(None) for c in selected_columns)
+    )
+    present = [child.columns[c].is_not(None) for c in columns]
     if len(columns) == 1:
-        return child.columns[columns[0]].in_(selected)
-    return sa.tuple_(*(child.columns[c] for c in columns)).in_(selected)
+        return sa.and_(*present, child.columns[columns[0]].in_(selected))
+    return sa.and_(*present, sa.tuple_(*(child.columns[c] for c in columns)).in_(selected))
 
 
 def _identifier_value(column: sa.Column, value: str) -> object:
@@ -190,30 +386,48 @@ class SubjectRows:
         )
         # Every equality is exact (matching.py): under a case-insensitive collation
         # `jorg@x` must not find `JORG@x` or `jörg@x`, who may be someone else.
+        # Every predicate is two-valued (never NULL), so NOT of it is exactly the rows
+        # that are not the person's.
         self._predicates: dict[int, ColumnElement[bool]] = {
-            id(graph.root): equals(graph.identifier, bound, dialect)
+            id(graph.root): sa.and_(
+                graph.identifier.is_not(None), equals(graph.identifier, bound, dialect)
+            )
         }
         for table in graph.order[1:]:
-            clauses = []
-            for edge in graph.incoming(table):
-                parent_rows = self.of(edge.parent)
-                clause: ColumnElement[bool]
-                if edge.is_foreign_key:
-                    # A declared foreign key refers to what the engine says it refers
-                    # to (under the column's collation); the engine enforces exactly that.
-                    # A composite key matches as a whole: (tenant_id, candidate_id) IN
-                    # (SELECT tenant_id, id ...), never one column on its own.
-                    clause = references_in(
-                        edge.child, edge.columns, edge.parent, edge.referred_columns, parent_rows
-                    )
-                else:
-                    child_column = edge.child.columns[edge.columns[0]]
-                    referred = edge.parent.columns[edge.referred_columns[0]]
-                    clause = in_select(child_column, referred, parent_rows, dialect)
-                for column, values in edge.only:
-                    clause = sa.and_(clause, in_values(table.columns[column], values, dialect))
-                clauses.append(clause)
-            self._predicates[id(table)] = sa.or_(*clauses)
+            clauses = [self._found_through(edge) for edge in graph.incoming(table)]
+            self._predicates[id(table)] = sa.or_(*clauses) if clauses else sa.false()
+
+    def _found_through(self, edge: Edge) -> ColumnElement[bool]:
+        """The rows of `edge.target` that the person's rows of `edge.source` select."""
+        dialect = self.dialect
+        clause: ColumnElement[bool]
+        if edge.upward:
+            # A declared parent: the rows the person's child rows refer to.
+            return references_in(
+                edge.parent, edge.referred_columns, edge.child, edge.columns, self.of(edge.child)
+            )
+        parent_rows = self.of(edge.parent)
+        if edge.is_foreign_key:
+            # A declared foreign key refers to what the engine says it refers to (under
+            # the column's collation); the engine enforces exactly that. A composite key
+            # matches as a whole: (tenant_id, candidate_id) IN (SELECT tenant_id, id ...),
+            # never one column on its own.
+            clause = references_in(
+                edge.child, edge.columns, edge.parent, edge.referred_columns, parent_rows
+            )
+        else:
+            child_column = edge.child.columns[edge.columns[0]]
+            referred = edge.parent.columns[edge.referred_columns[0]]
+            clause = sa.and_(
+                child_column.is_not(None),
+                in_select(
+                    child_column, referred, sa.and_(parent_rows, referred.is_not(None)), dialect
+                ),
+            )
+        for column, values in edge.only:
+            only = edge.child.columns[column]
+            clause = sa.and_(clause, only.is_not(None), in_values(only, values, dialect))
+        return clause
 
     def of(self, table: sa.Table) -> ColumnElement[bool]:
         """The predicate of the person's rows in `table`."""

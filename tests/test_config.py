@@ -618,6 +618,68 @@ BAD_CONFIGS = [
         ("unknown key",),
         id="erase-typo",
     ),
+    # [[subject.references]] and parents (issue 16)
+    C(
+        {
+            "subject": {
+                **SUBJECT,
+                "references": [{"table": "note", "column": "x", "action": "drop"}],
+            }
+        },
+        "subject.references[0].action",
+        ("'drop'",),
+        id="reference-action-unknown",
+    ),
+    C(
+        {"subject": {**SUBJECT, "references": [{"table": "note"}]}},
+        "subject.references[0].column",
+        ("required",),
+        id="reference-no-column",
+    ),
+    C(
+        {"subject": {**SUBJECT, "references": [{"table": "note", "colum": "x", "column": "x"}]}},
+        "subject.references[0].colum",
+        ("did you mean 'column'",),
+        id="reference-typo",
+    ),
+    C(
+        {
+            "subject": {
+                **SUBJECT,
+                "references": [
+                    {"table": "note", "column": "person_email"},
+                    {"table": "note", "column": "person_email", "action": "keep"},
+                ],
+            }
+        },
+        "subject.references[1]",
+        ("same reference as subject.references[0]",),
+        id="reference-twice",
+    ),
+    C(
+        {"subject": {**SUBJECT, "references": {"table": "note", "column": "x"}}},
+        "subject.references",
+        ("array of tables",),
+        id="reference-not-array",
+    ),
+    C(
+        {"subject": {**SUBJECT, "parents": ["person"]}},
+        "subject.parents",
+        ("root table",),
+        id="parent-is-root",
+    ),
+    C(
+        {"subject": {**SUBJECT, "parents": []}},
+        "subject.parents",
+        ("must not be empty",),
+        id="parents-empty",
+    ),
+    C(
+        {"subject": {**SUBJECT, "parents": [1]}},
+        "subject.parents",
+        ("list of non-empty strings",),
+        id="parent-not-a-string",
+    ),
     C(
         {"subject": changed(SUBJECT, {"erase.invoice": "keep"})},
         "subject.erase.invoice",
