@@ -940,8 +940,10 @@ def replay_command(
 ) -> None:
     """Re-apply recorded erasures after a database was restored from a backup.
 
-    Every erasure records the primary keys it deleted or anonymised (keys only). After
-    restoring a backup taken on DATE, replay deletes and anonymises those rows again.
+    Every erasure records the person's root row (its key sealed, a keyed fingerprint of
+    its identifiers). After restoring a backup taken on DATE, replay re-finds each row by
+    its key and, only where it is still the same person, erases again from it through
+    the subject graph; a key that now holds someone else is skipped, never changed.
     Idempotent and audited; retention rules need no replay (the next run sweeps).
 
     Example:
@@ -961,10 +963,15 @@ def replay_command(
                     f"database {t['database']}: {t['rows']} row(s) of {t['table']} "
                     f"{verb} {t['action']} again"
                 )
+            for skipped in result.skipped_roots:
+                typer.echo(
+                    f"database {skipped['database']}: {skipped['rows']} recorded person(s) "
+                    f"skipped: {skipped['reason']}"
+                )
             if result.skipped:
                 typer.echo(
-                    f"{result.skipped} recorded key(s) were stored as keyed hashes "
-                    "(not integer keys) and cannot be replayed"
+                    f"{result.skipped} row key(s) were recorded by an older version without "
+                    "the person's fingerprint and cannot be replayed safely"
                 )
             for failure in result.failures:
                 typer.echo(f"error: {failure['error']}", err=True)

@@ -33,8 +33,8 @@ from .config import Config, EraseAction
 from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, SchemaError
 from .execute import anonymise_rows
-from .holds import HeldKeys, active_holds, held_predicate, hold_name
-from .keys import hash_key, key_label, keyed_hex
+from .holds import HeldKeys, active_holds, held_predicate, hold_name, seal
+from .keys import hash_key, keyed_hex
 from .periods import add_period, local_date
 from .rowkeys import Key, chunks, count_rows, key_match
 from .schema import Catalog, Reference, check_subject, qualified_name
@@ -60,7 +60,8 @@ SHARED_BASIS = "shared with another person whose data it also is"
 BACKUP_NOTE = (
     "Backups are not altered by this erasure: they expire on their own schedule. If a "
     "database is restored from a backup, `gdpr-sweep replay` re-applies this erasure "
-    "from the keys recorded for it, and the retention rules sweep the rest again."
+    "to the person's restored rows (recognised by a keyed fingerprint, never anyone "
+    "else's), and the retention rules sweep the rest again."
 )
 
 
@@ -106,6 +107,9 @@ class DatabaseOutcome:
     # Root rows whose identifier equals the given one only ignoring case or spaces
     # (a count, never the values): likely the same person typed differently.
     case_insensitive_matches: int = 0
+    # For replay and `audit find` only (never in the receipt): the root rows changed.
+    roots: list[ErasedRoot] = field(default_factory=list, repr=False)
+    replay: ReplayMatch | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -712,11 +716,94 @@ def _kept_until(
 
 
 @dataclass
+class ErasedRoot:
+    """The person's root row an erasure changed: its key, sealed, and a keyed
+    fingerprint of its identifier values (recorded for replay once committed)."""
+
+    table: str  # the root table, as `qualified_name` gives it
+    key: Key
+    fingerprint: str
+    identifier_hashes: list[str]
+    anonymised_fingerprint: str | None = None  # what an anonymised root row was left with
+
+
+@dataclass
 class _DatabaseErasure:
     outcomes: list[TableOutcome]
     plans: list[_TablePlan]
     references: list[ReferenceOutcome]
     case_insensitive_matches: int = 0
+    roots: list[ErasedRoot] = field(default_factory=list)
+    replay: ReplayMatch | None = None
+
+
+@dataclass
+class ReplayMatch:
+    """How replay's recorded root rows compared with the restored database."""
+
+    same: int = 0  # the same person: erased again
+    not_the_person: int = 0  # the key now holds someone else: never changed
+    already_erased: int = 0  # gone, or still as the erasure anonymised it
+
+
+def root_fingerprint(key: bytes, identifiers: list[tuple[str, Any]]) -> str:
+    """A keyed fingerprint of a root row's identifier values (kind, value), any order.
+
+    Equal for the same person's row after a restore (a row changed after the backup
+    still carries the same identifiers); different for a new person who got a reused
+    key. Never the values themselves.
+    """
+    canonical = json.dumps(
+        [[kind, None if value is None else str(value)] for kind, value in sorted(identifiers)],
+        separators=(",", ":"),
+    )
+    return "hmac-sha256:" + keyed_hex(key, "root-fingerprint", canonical)
+
+
+def _root_identities(
+    connection: sa.Connection, config: Config, root: sa.Table, keys: list[Key], key: bytes
+) -> dict[Key, tuple[str, list[str]]]:
+    """Per root key: its fingerprint and the keyed hash of each identifier it holds."""
+    assert config.subject is not None
+    kinds = list(config.subject.identifiers)
+    pk = _pk_columns(root)
+    found: dict[Key, tuple[str, list[str]]] = {}
+    for chunk in chunks(keys):
+        selected = sa.select(*pk, *(root.columns[c] for _k, c in kinds)).where(
+            key_match(root, chunk)
+        )
+        for row in connection.execute(selected):
+            row_key = tuple(row[: len(pk)])
+            values = list(zip((k for k, _c in kinds), row[len(pk) :], strict=True))
+            hashes = [subject_hash(key, k, str(v)) for k, v in values if v is not None]
+            found[row_key] = (root_fingerprint(key, values), hashes)
+    return found
+
+
+def _match_replay_roots(
+    connection: sa.Connection,
+    config: Config,
+    root: sa.Table,
+    recorded: dict[Key, list[tuple[str, str | None]]],
+    key: bytes,
+) -> tuple[ReplayMatch, list[Key]]:
+    """Sort recorded root keys: the same person (erase again), someone else, or done.
+
+    A key may have been erased for two people (reused in between): the row is erased
+    again when it is either of them."""
+    current = _root_identities(connection, config, root, list(recorded), key)
+    match = ReplayMatch()
+    same = []
+    for row_key, prints in recorded.items():
+        now = current.get(row_key)
+        if now is not None and any(now[0] == fingerprint for fingerprint, _after in prints):
+            match.same += 1
+            same.append(row_key)
+        elif now is None or any(now[0] == after for _fingerprint, after in prints):
+            match.already_erased += 1
+        else:
+            match.not_the_person += 1
+    return match, same
 
 
 def _erase_database(
@@ -726,7 +813,7 @@ def _erase_database(
     key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    record: Any = None,
+    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
 ) -> _DatabaseErasure:
     """Sort the person's rows first, then act on them by key, referencing rows first.
 
@@ -734,6 +821,10 @@ def _erase_database(
     points "upwards" (a shared note found through a link table) is sorted correctly
     before the link rows it was found through are deleted. One transaction: committed
     at the end, rolled back on any error.
+
+    `replay_roots` (replay after a restore): the root rows are those recorded keys
+    whose row still has the recorded fingerprint — the same person — found and
+    compared inside this transaction; the erasure runs again from them.
     """
     config = target.config
     context = target.read_only() if dry_run else target.connect()
@@ -741,8 +832,13 @@ def _erase_database(
         catalog = Catalog(connection)
         raise_findings(check_subject(catalog, target.name, config))
         graph = build_graph(catalog, config, column)
-        rows = SubjectRows(graph, value, catalog.dialect)
-        near_count = rows.case_insensitive_matches(connection)
+        match: ReplayMatch | None = None
+        root_where: ColumnElement[bool] | None = None
+        if replay_roots is not None:
+            match, same = _match_replay_roots(connection, config, graph.root, replay_roots, key)
+            root_where = key_match(graph.root, same) if same else sa.false()
+        rows = SubjectRows(graph, value, catalog.dialect, root=root_where)
+        near_count = 0 if replay_roots is not None else rows.case_insensitive_matches(connection)
         held = {table: keys for (db, table), keys in holds.items() if db == target.name}
         planner = _Planner(config, catalog, graph, rows, held)
         try:
@@ -756,28 +852,23 @@ def _erase_database(
                 for table in graph.children_first()
                 for outcome in _outcomes(connection, target.name, planner, plans[id(table)])
             ]
-            references = [
-                ReferenceOutcome(
-                    target.name,
-                    qualified_name(e.reference.child),
-                    list(
-                        e.reference.nulled if e.reference.action == "null" else e.reference.columns
-                    ),
-                    qualified_name(e.reference.parent),
-                    "nulled" if e.reference.action == "null" else "kept",
-                    e.rows,
-                )
-                for e in effects
-            ]
+            references = [_reference_outcome(target.name, e) for e in effects]
+            root_plan = plans[id(graph.root)]
+            changed_roots = root_plan.delete + root_plan.anonymise
+            identities = _root_identities(connection, config, graph.root, changed_roots, key)
+            root_name = qualified_name(graph.root)
+            roots = [ErasedRoot(root_name, k, fp, hashes) for k, (fp, hashes) in identities.items()]
             if not dry_run:
-                if record is not None:
-                    record([plans[id(t)] for t in graph.order])
                 _apply_all(connection, graph.order, plans, effects, schedule, key, config.sweep.tz)
+                after = _root_identities(connection, config, graph.root, root_plan.anonymise, key)
+                for root in roots:
+                    if root.key in after:
+                        root.anonymised_fingerprint = after[root.key][0]
                 connection.commit()
         except BaseException:
             connection.rollback()
             raise
-    return _DatabaseErasure(outcomes, list(plans.values()), references, near_count)
+    return _DatabaseErasure(outcomes, list(plans.values()), references, near_count, roots, match)
 
 
 def erase_subject(
@@ -825,12 +916,12 @@ def erase_subject(
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
-
-                    def record(plans: list[_TablePlan], name: str = target.name) -> None:
-                        store.record_erased(run_id, name, _erased_records(plans, key))
-
-                    outcome = _database(target, column, value, key, False, holds, record)
+                    outcome = _database(target, column, value, key, False, holds)
                     outcomes.append(outcome)
+                    if outcome.error is None:
+                        # Only once the erasure committed: a failed one, which changed
+                        # nothing, leaves nothing that replay would act on.
+                        record_roots(store, run_id, target.name, outcome.roots, key, hashed)
                     _audit_outcome(store, run_id, hashed, outcome)
             except BaseException:
                 store.finish_run(run_id, "failed", {"subject": hashed})
@@ -845,32 +936,28 @@ def erase_subject(
         store.close()
 
 
-def _erased_records(plans: list[_TablePlan], key: bytes) -> list[dict[str, Any]]:
-    """The keys to record for replay: integers as they are, anything else as a keyed hash."""
-    records = []
-    for plan in plans:
-        table = qualified_name(plan.table)
-        strategies = json.dumps([list(c) for c in plan.action.columns])
-        for action, keys in (("deleted", plan.delete), ("anonymised", plan.anonymise)):
-            for row_key in keys:
-                replayable = all(isinstance(v, int) for v in row_key)
-                stored = (
-                    json.dumps(list(row_key))
-                    if replayable
-                    else json.dumps(
-                        key_label(key, json.dumps(list(row_key), default=str), personal=True)
-                    )
-                )
-                records.append(
-                    {
-                        "table_name": table,
-                        "action": action,
-                        "row_key": stored,
-                        "replayable": replayable,
-                        "strategies": strategies if action == "anonymised" else None,
-                    }
-                )
-    return records
+def record_roots(
+    store: StateStore,
+    run_id: int,
+    database: str,
+    roots: list[ErasedRoot],
+    key: bytes,
+    given: str,
+) -> None:
+    """Record for replay the root rows an erasure changed (sealed key, fingerprint),
+    and for `audit find` the keyed hash of every identifier they held."""
+    records = [
+        {
+            "table_name": root.table,
+            "row_key_sealed": seal(key, database, root.table, root.key),
+            "fingerprint": root.fingerprint,
+            "anonymised_fingerprint": root.anonymised_fingerprint,
+        }
+        for root in roots
+    ]
+    hashes = sorted({h for root in roots for h in root.identifier_hashes} - {given})
+    if records or hashes:
+        store.record_erased_subjects(run_id, database, records, hashes)
 
 
 def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: DatabaseOutcome) -> None:
@@ -914,14 +1001,16 @@ def _database(
     key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    record: Any = None,
+    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        erasure = _erase_database(target, column, value, key, dry_run, holds, record)
+        erasure = _erase_database(target, column, value, key, dry_run, holds, replay_roots)
         outcome.tables = erasure.outcomes
         outcome.references = erasure.references
         outcome.case_insensitive_matches = erasure.case_insensitive_matches
+        outcome.roots = erasure.roots
+        outcome.replay = erasure.replay
     except (DatabaseUnavailable, SchemaError) as exc:
         outcome.error = str(exc)
     except sa.exc.DBAPIError as exc:

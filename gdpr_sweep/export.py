@@ -4,20 +4,18 @@ The document is personal data by intent: it is written only to the file given, c
 owner-only, and streamed row by row (never a whole table in memory). Nothing of it
 reaches logs or the audit trail, which records counts and the subject's keyed hash.
 
-Values round-trip: dates and timestamps as ISO 8601 text, decimals as exact decimal
-text, binary as base64; each table lists its column types so a reader can restore them.
+Values round-trip: each table lists its column types, and every value is written in
+one exact encoding per type (values.py, the README's table): dates and timestamps as
+ISO 8601 text, decimals as exact decimal text, binary as base64, json as itself.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import decimal
 import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,21 +34,8 @@ from .keys import hash_key
 from .schema import Catalog, check_subject, qualified_name
 from .state.store import StateStore
 from .subject import SubjectRows, build_graph, parse_subject
-
-
-def encode_value(value: Any) -> Any:
-    """Return a JSON-safe form of a column value that loses nothing."""
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
+from .values import RowEncoder, prepare_session, readers, row_order
+from .values import encode_value as encode_value  # re-exported
 
 
 @dataclass
@@ -88,21 +73,24 @@ def _write_database(
     result.case_insensitive_matches[database] = matches
     out.write(f'"case_insensitive_matches": {matches}, ')
     out.write('"tables": [')
+    prepare_session(connection)
     for t_index, table in enumerate(graph.order):
         name = qualified_name(table)
-        types = {c.name: str(c.type) for c in table.columns}
+        found = readers(connection, table)
+        types = {r.name: r.type_name for r in found}
         out.write(("," if t_index else "") + "\n      {")
         out.write(f'"table": {json.dumps(name)}, "columns": {json.dumps(types)}, "rows": [')
-        order = list(table.primary_key.columns) or list(table.columns)
-        stream = connection.execution_options(stream_results=True, yield_per=1000).execute(
-            sa.select(table).where(rows.of(table)).order_by(*order)
+        encoder = RowEncoder(found)
+        query = (
+            sa.select(*(e.label(f"c{i}") for i, e in enumerate(encoder.expressions)))
+            .select_from(table)
+            .where(rows.of(table))
+            .order_by(*row_order(table, catalog.dialect))
         )
+        stream = connection.execution_options(stream_results=True, yield_per=1000).execute(query)
         count = 0
-        for row in stream.mappings():
-            record = {key: encode_value(val) for key, val in row.items()}
-            out.write(
-                ("," if count else "") + "\n        " + json.dumps(record, ensure_ascii=False)
-            )
+        for row in stream:
+            out.write(("," if count else "") + "\n        " + encoder.text(row))
             count += 1
         out.write("\n      ]}")
         result.rows[(database, name)] = count

@@ -1,35 +1,45 @@
 """Re-apply recorded erasures after a database was restored from a backup.
 
-Deletion does not reach backups. Every erasure records the primary keys of the rows it
-deleted or anonymised (keys only; the subject only as a keyed hash). After a restore,
-`replay --since DATE` deletes those rows again and re-applies the recorded anonymisation
-strategies, per database in one transaction, rows that refer to others first. Rows
-already gone or already anonymised are unaffected, so replay is idempotent; it runs
-under the sweep lock and is audited like any run. Retention rules need no replay: the
-next `run` sweeps a restored database by itself.
+Deletion does not reach backups. Every erasure that committed records, per database,
+the person's root row: its primary key, sealed (a key may be personal: UUID, text,
+composite), and a keyed fingerprint of its identifier values (the configured
+`identifiers`; the subject only as a keyed hash). After a restore, `replay --since DATE`
+re-finds each recorded root row by its key and acts only when the row's identifiers
+still have the recorded fingerprint — the same person (a row changed after the backup
+was taken still carries the same identifiers). A key that now belongs to someone else
+(SQLite reuses rowids; a restore resets sequences) is reported as "not the erased
+person" and never changed. From the matching roots the erasure runs again through the
+subject graph, exactly as `erase` does (child rows are found through the root, not by
+stored keys; holds, shared rows, kept tables and references as configured), per
+database in one transaction. Rows already gone find nothing, so replay is idempotent;
+it runs under the sweep lock and is audited like any run. Retention rules need no
+replay: the next `run` sweeps a restored database by itself.
+
+Erasures recorded by versions before 0.2 (the keys of every row, no fingerprint) are
+counted as not replayable and never acted on: a bare key could be a new person's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from .checks import select_databases
 from .config import Config
-from .engines import TargetDatabase, describe_write_failure
-from .errors import DatabaseUnavailable, UsageError
-from .execute import anonymise_rows
+from .erase import DatabaseOutcome, _database
+from .errors import UsageError
+from .holds import active_holds, unseal
 from .keys import hash_key
-from .rowkeys import chunks, count_rows, key_match, referencing_first
-from .schema import Catalog, qualified_name
+from .periods import local_date
+from .rowkeys import Key
 from .state.lock import sweep_lock
 from .state.store import StateStore
-from .strategies import ZONE_TABLES_FIX, zone_problem
+
+NOT_THE_PERSON = "not the erased person"
+ALREADY_ERASED = "already erased (gone, or as the erasure anonymised it)"
+OTHER_ROOT = "recorded for another subject.root than the config's"
 
 
 @dataclass
@@ -38,7 +48,8 @@ class ReplayResult:
     since: str
     dry_run: bool
     tables: list[dict[str, Any]] = field(default_factory=list)  # database, table, action, rows
-    skipped: int = 0  # recorded keys that were hashed (not replayable)
+    skipped: int = 0  # recorded erasures that cannot be replayed (no fingerprint recorded)
+    skipped_roots: list[dict[str, Any]] = field(default_factory=list)  # database, reason, rows
     failures: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -47,90 +58,47 @@ class ReplayResult:
             "since": self.since,
             "dry_run": self.dry_run,
             "tables": self.tables,
+            "skipped": self.skipped_roots,
             "not_replayable": self.skipped,
             "failures": self.failures,
         }
 
 
-def _replay_database(
-    target: TargetDatabase, records: list[dict[str, Any]], key: bytes, dry_run: bool
-) -> list[dict[str, Any]]:
-    by_table: dict[str, dict[str, Any]] = defaultdict(lambda: {"deleted": set(), "anonymised": {}})
+#: Per recorded root key, every (fingerprint, anonymised fingerprint) recorded for it: a
+#: key erased for one person and, after a reuse, for another, has both.
+Fingerprints = dict[Key, list[tuple[str, str | None]]]
+
+
+def _recorded_roots(
+    records: list[dict[str, Any]], key: bytes
+) -> dict[str, dict[str, Fingerprints]]:
+    """database → root table → {key: [(fingerprint, anonymised fingerprint), …]}."""
+    roots: dict[str, dict[str, Fingerprints]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
-        row_key = tuple(json.loads(record["row_key"]))
-        if record["action"] == "deleted":
-            by_table[record["table_name"]]["deleted"].add(row_key)
-        else:
-            strategies = tuple(tuple(c) for c in json.loads(record["strategies"] or "[]"))
-            by_table[record["table_name"]]["anonymised"].setdefault(strategies, set()).add(row_key)
-    outcomes = []
-    tz = target.config.sweep.tz
-    context = target.read_only() if dry_run else target.connect()
-    with context as connection:
-        catalog = Catalog(connection)
-        tables = []
-        for name in by_table:
-            table = catalog.table(name)
-            if table is None:
-                raise DatabaseUnavailable(f"database {target.name}: table {name!r} is gone")
-            tables.append(table)
-            for strategies in by_table[name]["anonymised"]:
-                for column, strategy in strategies:
-                    # Before any write: `year`/`month` must not write CONVERT_TZ's NULL.
-                    problem = column in table.columns and zone_problem(
-                        connection, table.columns[column], strategy, tz
-                    )
-                    if problem:
-                        raise DatabaseUnavailable(
-                            f"database {target.name}: {name}.{column}: {problem} — "
-                            f"{ZONE_TABLES_FIX}"
-                        )
-        try:
-            for table in referencing_first(catalog, tables):
-                work = by_table[qualified_name(table)]
-                pk = list(table.primary_key.columns)
-                for strategies, keys in work["anonymised"].items():
-                    rows = 0
-                    for chunk in chunks(sorted(keys)):
-                        where = key_match(table, chunk)
-                        rows += (
-                            count_rows(connection, table, where)
-                            if dry_run
-                            else anonymise_rows(
-                                connection, table, pk, strategies, where, key, tz=tz
-                            )
-                        )
-                    outcomes.append(
-                        {
-                            "database": target.name,
-                            "table": qualified_name(table),
-                            "action": "anonymised",
-                            "rows": rows,
-                        }
-                    )
-                if work["deleted"]:
-                    rows = 0
-                    for chunk in chunks(sorted(work["deleted"])):
-                        where = key_match(table, chunk)
-                        rows += (
-                            count_rows(connection, table, where)
-                            if dry_run
-                            else connection.execute(table.delete().where(where)).rowcount
-                        )
-                    outcomes.append(
-                        {
-                            "database": target.name,
-                            "table": qualified_name(table),
-                            "action": "deleted",
-                            "rows": rows,
-                        }
-                    )
-            if not dry_run:
-                connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-    return outcomes
+        database, table = record["database_name"], record["table_name"]
+        row_key = unseal(key, database, table, record["row_key_sealed"])
+        prints = (record["fingerprint"], record["anonymised_fingerprint"])
+        roots[database][table].setdefault(row_key, []).append(prints)
+    return roots
+
+
+def _table_rows(outcome: DatabaseOutcome) -> list[dict[str, Any]]:
+    rows = [
+        {"database": t.database, "table": t.table, "action": t.action, "rows": t.rows}
+        for t in outcome.tables
+        if t.action != "kept"
+    ]
+    rows += [
+        {
+            "database": r.database,
+            "table": r.table,
+            "action": f"reference {r.action}",
+            "rows": r.rows,
+        }
+        for r in outcome.references
+        if r.action == "nulled"
+    ]
+    return rows
 
 
 def replay(
@@ -141,51 +109,30 @@ def replay(
         start = dt.date.fromisoformat(since)
     except ValueError:
         raise UsageError(f"--since: {since!r} is not a date (YYYY-MM-DD)") from None
+    if config.subject is None:
+        raise UsageError("replay: the config has no [subject] section to erase through")
     key = hash_key(config)
     targets = select_databases(config, databases)
+    column = config.subject.identifiers[0][1]
     store = StateStore(config, key)
     try:
         with sweep_lock(store.engine, store.url):
-            records = store.erased_since(start.isoformat())
+            recorded = store.erased_subjects_since(start.isoformat())
+            fingerprinted = {r["run_id"] for r in recorded}
+            legacy = store.erased_since(start.isoformat())
             result = ReplayResult(None, start.isoformat(), dry_run)
-            result.skipped = sum(1 for r in records if not r["replayable"])
+            result.skipped = sum(1 for r in legacy if r["run_id"] not in fingerprinted)
+            roots = _recorded_roots(recorded, key)
+            holds = active_holds(config, local_date(dt.datetime.now(dt.UTC), config.sweep.tz))
             if not dry_run:
                 store.mark_interrupted()
                 result.run_id = store.start_run("replay", dt.datetime.now(dt.UTC))
             for target in targets:
-                mine = [r for r in records if r["database_name"] == target.name and r["replayable"]]
-                if not mine:
+                by_table = roots.get(target.name)
+                if not by_table:
                     continue
-                try:
-                    outcomes = _replay_database(target, mine, key, dry_run)
-                    result.tables.extend(outcomes)
-                    if result.run_id is not None:
-                        for outcome in outcomes:
-                            store.append(
-                                result.run_id,
-                                "replay",
-                                database=target.name,
-                                table=outcome["table"],
-                                action=outcome["action"],
-                                rows=outcome["rows"],
-                                details={"since": result.since},
-                            )
-                except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-                    message = (
-                        str(exc)
-                        if isinstance(exc, DatabaseUnavailable)
-                        else f"database {target.name}: {describe_write_failure(exc)}"
-                    )
-                    result.failures.append({"database": target.name, "error": message})
-                    if result.run_id is not None:
-                        store.append(
-                            result.run_id,
-                            "database-failed",
-                            database=target.name,
-                            details={"error": message},
-                        )
-                finally:
-                    target.dispose()
+                outcome = _replay_database(target, column, by_table, key, dry_run, holds)
+                _report(store, result, target.name, by_table, outcome)
             if result.run_id is not None:
                 store.finish_run(
                     result.run_id, "partial" if result.failures else "completed", result.to_json()
@@ -193,3 +140,73 @@ def replay(
             return result
     finally:
         store.close()
+
+
+def _replay_database(
+    target: Any,
+    column: str,
+    by_table: dict[str, Fingerprints],
+    key: bytes,
+    dry_run: bool,
+    holds: Any,
+) -> DatabaseOutcome:
+    """Erase again from the recorded roots of `subject.root` that are the same person."""
+    assert target.config.subject is not None
+    expected = by_table.get(target.config.subject.root, {})
+    return _database(target, column, "", key, dry_run, holds, replay_roots=expected)
+
+
+def _report(
+    store: StateStore,
+    result: ReplayResult,
+    database: str,
+    by_table: dict[str, Fingerprints],
+    outcome: DatabaseOutcome,
+) -> None:
+    if outcome.error:
+        result.failures.append({"database": database, "error": outcome.error})
+        if result.run_id is not None:
+            store.append(
+                result.run_id,
+                "database-failed",
+                database=database,
+                details={"error": outcome.error},
+            )
+        return
+    tables = _table_rows(outcome)
+    result.tables.extend(tables)
+    match = outcome.replay
+    assert match is not None
+    assert store.config.subject is not None
+    other_roots = sum(
+        len(keys) for table, keys in by_table.items() if table != store.config.subject.root
+    )
+    skipped = [
+        (NOT_THE_PERSON, match.not_the_person),
+        (ALREADY_ERASED, match.already_erased),
+        (OTHER_ROOT, other_roots),
+    ]
+    for reason, rows in skipped:
+        if rows > 0:
+            result.skipped_roots.append({"database": database, "reason": reason, "rows": rows})
+    if result.run_id is None:
+        return
+    for t in tables:
+        store.append(
+            result.run_id,
+            "replay",
+            database=database,
+            table=t["table"],
+            action=t["action"],
+            rows=t["rows"],
+            details={"since": result.since},
+        )
+    for reason, rows in skipped:
+        if rows > 0:
+            store.append(
+                result.run_id,
+                "replay-skipped",
+                database=database,
+                rows=rows,
+                details={"since": result.since, "reason": reason},
+            )

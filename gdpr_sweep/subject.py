@@ -377,22 +377,30 @@ def _identifier_value(column: sa.Column, value: str) -> object:
 class SubjectRows:
     """The predicates selecting one person's rows in every table of the graph."""
 
-    def __init__(self, graph: SubjectGraph, value: str, dialect: str) -> None:
+    def __init__(
+        self,
+        graph: SubjectGraph,
+        value: str,
+        dialect: str,
+        root: ColumnElement[bool] | None = None,
+    ) -> None:
+        """`root`: the root rows by another predicate than the identifier (replay finds
+        them by their recorded keys); `value` is then not used."""
         self.graph = graph
         self.value = value
         self.dialect = dialect
-        bound = sa.bindparam(
-            "subject_value", _identifier_value(graph.identifier, value), type_=graph.identifier.type
-        )
-        # Every equality is exact (matching.py): under a case-insensitive collation
-        # `jorg@x` must not find `JORG@x` or `jörg@x`, who may be someone else.
+        if root is None:
+            bound = sa.bindparam(
+                "subject_value",
+                _identifier_value(graph.identifier, value),
+                type_=graph.identifier.type,
+            )
+            # Every equality is exact (matching.py): under a case-insensitive collation
+            # `jorg@x` must not find `JORG@x` or `jörg@x`, who may be someone else.
+            root = sa.and_(graph.identifier.is_not(None), equals(graph.identifier, bound, dialect))
         # Every predicate is two-valued (never NULL), so NOT of it is exactly the rows
         # that are not the person's.
-        self._predicates: dict[int, ColumnElement[bool]] = {
-            id(graph.root): sa.and_(
-                graph.identifier.is_not(None), equals(graph.identifier, bound, dialect)
-            )
-        }
+        self._predicates: dict[int, ColumnElement[bool]] = {id(graph.root): root}
         for table in graph.order[1:]:
             clauses = [self._found_through(edge) for edge in graph.incoming(table)]
             self._predicates[id(table)] = sa.or_(*clauses) if clauses else sa.false()

@@ -86,6 +86,34 @@ erased_rows = sa.Table(
     sa.Index("ix_erased_rows_run", "run_id"),
 )
 
+erased_subjects = sa.Table(
+    "erased_subjects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("database_name", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(257), nullable=False),  # the subject root
+    # The root row's key, sealed (it may be personal), and a keyed fingerprint of its
+    # identifier values: replay acts only on the same person, never on a reused key.
+    sa.Column("row_key_sealed", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(80), nullable=False),
+    # A root row anonymised (not deleted): the fingerprint of what it was left with, so
+    # a replay without a restore in between knows it as already erased.
+    sa.Column("anonymised_fingerprint", sa.String(80)),
+    sa.Index("ix_erased_subjects_run", "run_id"),
+)
+
+run_subjects = sa.Table(
+    "run_subjects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    # The keyed hash of each identifier of the erased person (erased by CPR, found by
+    # e-mail), as `runs.subject_hash` holds the one given.
+    sa.Column("subject_hash", sa.String(100), nullable=False),
+    sa.Index("ix_run_subjects_hash", "subject_hash"),
+)
+
 state_meta = sa.Table(
     "state_meta",
     metadata,

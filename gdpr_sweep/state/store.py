@@ -44,7 +44,7 @@ from ..config import Config, state_url
 from ..errors import ConfigError, StateUnavailable
 from ..keys import keyed_hex
 from . import migrate
-from .models import audit_entries, erased_rows, runs, state_meta
+from .models import audit_entries, erased_rows, erased_subjects, run_subjects, runs, state_meta
 
 GENESIS = "0" * 64
 _HASHED_FIELDS = (
@@ -385,18 +385,9 @@ class StateStore:
             ).scalar()
         return dt.datetime.fromisoformat(finished).timestamp() if finished else None
 
-    def record_erased(self, run_id: int, database: str, rows: list[dict[str, Any]]) -> None:
-        """Record the keys of rows an erasure is about to delete or anonymise."""
-        if not rows:
-            return
-        with self._write_lock, self.engine.begin() as connection:
-            connection.execute(
-                erased_rows.insert(),
-                [{"run_id": run_id, "database_name": database, **row} for row in rows],
-            )
-
     def erased_since(self, since: str) -> list[dict[str, Any]]:
-        """Rows recorded by erasures that started at or after `since` (ISO), oldest first."""
+        """Row keys recorded by erasures of versions before 0.2 (no fingerprint; never
+        replayed, only counted) that started at or after `since` (ISO), oldest first."""
         with self.engine.connect() as connection:
             result = connection.execute(
                 sa.select(erased_rows, runs.c.started_at)
@@ -406,10 +397,55 @@ class StateStore:
             ).mappings()
             return [dict(row) for row in result]
 
-    def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
+    def record_erased_subjects(
+        self,
+        run_id: int,
+        database: str,
+        roots: list[dict[str, Any]],
+        identifier_hashes: list[str],
+    ) -> None:
+        """Record, once an erasure committed, its root rows (sealed key, fingerprint) and
+        the keyed hash of every identifier they had."""
+        with self._write_lock, self.engine.begin() as connection:
+            if roots:
+                connection.execute(
+                    erased_subjects.insert(),
+                    [{"run_id": run_id, "database_name": database, **root} for root in roots],
+                )
+            known = set(
+                connection.execute(
+                    sa.select(run_subjects.c.subject_hash).where(run_subjects.c.run_id == run_id)
+                ).scalars()
+            )
+            fresh = sorted(set(identifier_hashes) - known)
+            if fresh:
+                connection.execute(
+                    run_subjects.insert(),
+                    [{"run_id": run_id, "subject_hash": h} for h in fresh],
+                )
+
+    def erased_subjects_since(self, since: str) -> list[dict[str, Any]]:
+        """Root rows recorded by erasures started at or after `since` (ISO), oldest first."""
         with self.engine.connect() as connection:
+            result = connection.execute(
+                sa.select(erased_subjects, runs.c.started_at)
+                .join(runs, runs.c.id == erased_subjects.c.run_id)
+                .where(runs.c.command == "erase", runs.c.started_at >= since)
+                .order_by(erased_subjects.c.id)
+            ).mappings()
+            return [dict(row) for row in result]
+
+    def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
+        """Runs that name the subject: by the identifier given, or by any identifier the
+        erased person's row had."""
+        with self.engine.connect() as connection:
+            by_identifier = sa.select(run_subjects.c.run_id).where(
+                run_subjects.c.subject_hash == subject_hash
+            )
             rows = connection.execute(
-                sa.select(runs).where(runs.c.subject_hash == subject_hash).order_by(runs.c.id)
+                sa.select(runs)
+                .where(sa.or_(runs.c.subject_hash == subject_hash, runs.c.id.in_(by_identifier)))
+                .order_by(runs.c.id)
             ).mappings()
             return [dict(row) for row in rows]
 
@@ -618,13 +654,22 @@ def _state_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_READERS = {"runs", "last_success", "erased_since", "runs_for_subject", "run", "verify", "head"}
+_READERS = {
+    "runs",
+    "last_success",
+    "erased_since",
+    "erased_subjects_since",
+    "runs_for_subject",
+    "run",
+    "verify",
+    "head",
+}
 # Every way into the state database turns a driver's failure into one line, exit 2.
 for _name in (
     "start_run",
     "finish_run",
     "mark_interrupted",
-    "record_erased",
+    "record_erased_subjects",
     "append_many",
     "append",
     "check_key",
