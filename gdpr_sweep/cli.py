@@ -26,6 +26,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .approval import Approval
 from .checks import check_config
 from .config import Config, load_config
 from .errors import GdprSweepError, PartialFailure, Refused, Stopped, UsageError
@@ -107,6 +108,23 @@ ConfigOption = Annotated[
     ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+TicketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ticket",
+        help="The request's reference (a case or ticket number, not a person's details): "
+        "recorded in the audit trail and the receipt.",
+        show_default=False,
+    ),
+]
+ApprovedByOption = Annotated[
+    str | None,
+    typer.Option(
+        "--approved-by",
+        help="Who signed off the plan (a staff id): recorded in the audit trail.",
+        show_default=False,
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -452,6 +470,7 @@ def run(
             "exit 3 if anything is, for monitoring after the nightly run.",
         ),
     ] = False,
+    ticket: TicketOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Sweep: find what is due and anonymise or delete it, in batches, with an audit trail.
@@ -477,6 +496,7 @@ def run(
         status = "failed"
         stop = StopRequest()
         options = SweepOptions(
+            approval=Approval.given(ticket),
             force=force,
             jobs=jobs,
             pause=pause,
@@ -684,6 +704,8 @@ def apply(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    ticket: TicketOption = None,
+    approved_by: ApprovedByOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Execute exactly a reviewed plan: same as-of, same config, same due rows.
@@ -698,6 +720,7 @@ def apply(
         gdpr-sweep apply plan.json --yes
     """
     with _errors_to_exit_codes(debug), _json_errors(as_json, "apply"):
+        approval = Approval.given(ticket, approved_by)
         config = load_config(config_path)
         reviewed = load_plan(plan_file)
         console = make_console()
@@ -713,7 +736,7 @@ def apply(
                 raise typer.Exit(0)
         show_progress = console.is_terminal and not as_json
         stop = StopRequest()
-        options = SweepOptions(force=force, stop=stop)
+        options = SweepOptions(force=force, stop=stop, approval=approval)
         with (
             _stop_on_signals(stop),
             RichProgress(console) if show_progress else contextlib.nullcontext() as bars,
@@ -764,6 +787,7 @@ def erase(
         typer.Option("--receipt", help="Write the JSON receipt to this file.", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+    ticket: TicketOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Erase one named person from every database: delete, anonymise or keep, per table.
@@ -790,6 +814,7 @@ def erase(
             databases=database,
             dry_run=dry_run,
             preflight=_preflight("--receipt", receipt),
+            approval=Approval.given(ticket),
         )
         document = dumps(result.to_json())
         unwritten: GdprSweepError | None = None
@@ -836,6 +861,7 @@ def export(
     ],
     config_path: ConfigOption = None,
     database: DatabaseOption = None,
+    ticket: TicketOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Export one named person's rows from every database as JSON (access, portability).
@@ -853,7 +879,12 @@ def export(
 
         config = load_config(config_path)
         result = export_subject(
-            config, subject, out, databases=database, preflight=_preflight("--out", out)
+            config,
+            subject,
+            out,
+            databases=database,
+            preflight=_preflight("--out", out),
+            approval=Approval.given(ticket),
         )
         rows = sum(result.rows.values())
         typer.echo(

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .approval import Approval
 from .checks import raise_findings, select_databases
 from .config import Config, EraseAction
 from .engines import TargetDatabase, describe_failure, describe_write_failure
@@ -121,6 +122,7 @@ class ErasureResult:
     subject: str
     dry_run: bool
     databases: list[DatabaseOutcome]
+    ticket: str | None = None  # the request's reference (--ticket), as given
 
     @property
     def failed(self) -> bool:
@@ -141,6 +143,7 @@ class ErasureResult:
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "subject": self.subject,
+            "ticket": self.ticket,
             "dry_run": self.dry_run,
             "erased": [
                 {"database": t.database, "table": t.table, "action": t.action, "rows": t.rows}
@@ -182,8 +185,10 @@ class ErasureResult:
             f"{self.as_of.isoformat(timespec='seconds')}",
             f"Subject: {self.subject}",
             "(a keyed hash of the identifier; the identifier itself is not stored)",
-            "",
         ]
+        if self.ticket:
+            lines.append(f"Request: {self.ticket}")
+        lines.append("")
         for db in self.databases:
             who = f" (controller: {db.controller})" if db.controller else ""
             lines.append(f"Database {db.database}{who}:")
@@ -879,6 +884,7 @@ def erase_subject(
     databases: list[str] | None = None,
     dry_run: bool = False,
     preflight: Callable[[], None] | None = None,
+    approval: Approval | None = None,
 ) -> ErasureResult:
     """Erase (or, with dry_run, count) one person's rows in every selected database.
 
@@ -888,6 +894,7 @@ def erase_subject(
     nothing — not even the audit trail.
     """
     kind, column, value = parse_subject(subject, config)
+    approval = approval or Approval()
     key = hash_key(config)
     hashed = subject_hash(key, kind, value)
     targets = select_databases(config, databases)
@@ -904,6 +911,7 @@ def erase_subject(
                 hashed,
                 True,
                 [_database(t, column, value, key, True, holds) for t in targets],
+                approval.ticket,
             )
         with sweep_lock(store.engine, store.url):
             if preflight is not None:
@@ -912,7 +920,9 @@ def erase_subject(
             # is seen, and none can be placed while the erasure runs.
             holds = active_holds(config, day)
             store.mark_interrupted()
-            run_id = store.start_run("erase", as_of, subject_hash=hashed)
+            run_id = store.start_run(
+                "erase", as_of, subject_hash=hashed, approval=approval.details()
+            )
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
@@ -926,7 +936,7 @@ def erase_subject(
             except BaseException:
                 store.finish_run(run_id, "failed", {"subject": hashed})
                 raise
-            result = ErasureResult(run_id, as_of, hashed, False, outcomes)
+            result = ErasureResult(run_id, as_of, hashed, False, outcomes, approval.ticket)
             status = "partial" if result.failed else "completed"
             store.finish_run(
                 run_id, status, {"subject": hashed, "erased": result.to_json()["erased"]}

@@ -24,6 +24,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from . import __version__
+from .approval import Approval
 from .checks import raise_findings, select_databases
 from .config import Config
 from .engines import describe_failure
@@ -46,10 +47,12 @@ class ExportResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     # Per database: root rows matching the identifier only ignoring case or spaces.
     case_insensitive_matches: dict[str, int] = field(default_factory=dict)
+    approval: Approval = field(default_factory=Approval)  # --ticket
 
     def to_json(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
+            **self.approval.details(),
             "out": str(self.path),
             "tables": [{"database": db, "table": t, "rows": n} for (db, t), n in self.rows.items()],
             "failures": self.failures,
@@ -104,6 +107,7 @@ def export_subject(
     *,
     databases: list[str] | None = None,
     preflight: Callable[[], None] | None = None,
+    approval: Approval | None = None,
 ) -> ExportResult:
     """Write every row of the person, in every selected database, to `out_path`.
 
@@ -118,7 +122,7 @@ def export_subject(
     targets = select_databases(config, databases)
     if preflight is not None:
         preflight()
-    result = ExportResult(hashed, out_path)
+    result = ExportResult(hashed, out_path, approval=approval or Approval())
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -132,6 +136,7 @@ def export_subject(
                 f'  "format": "gdpr-sweep export 1", "gdpr_sweep_version": "{__version__}",\n'
             )
             out.write(f'  "subject": {json.dumps(hashed)}, "exported_at": "{now}",\n')
+            out.write(f'  "ticket": {json.dumps(result.approval.ticket)},\n')
             out.write('  "databases": [')
             for index, target in enumerate(targets):
                 out.write(("," if index else "") + "\n    {")
@@ -193,7 +198,12 @@ def _audit(config: Config, key: bytes, hashed: str, result: ExportResult) -> Non
     """Record that the person's data was exported: counts only."""
     store = StateStore(config, key)
     try:
-        run_id = store.start_run("export", dt.datetime.now(dt.UTC), subject_hash=hashed)
+        run_id = store.start_run(
+            "export",
+            dt.datetime.now(dt.UTC),
+            subject_hash=hashed,
+            approval=result.approval.details(),
+        )
         for (database, table), rows in result.rows.items():
             store.append(
                 run_id,

@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .approval import Approval
 from .checks import select_databases
 from .config import Config, SweepSettings
 from .counting import count, count_due
@@ -80,6 +81,7 @@ class RunResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     interrupted_runs: list[int] = field(default_factory=list)
     head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
+    approval: Approval = field(default_factory=Approval)
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +106,7 @@ class RunResult:
             "interrupted_runs": self.interrupted_runs,
             "rows_left": self.rows_left,
             "head": self.head,
+            **self.approval.details(),
         }
 
 
@@ -219,6 +222,7 @@ class SweepOptions:
     # checks there that the files it will write can be written (exit 2 if not), so a
     # lock held (4) or a guard (5) is reported as such, and a bad path changes nothing.
     preflight: Callable[[], None] | None = None
+    approval: Approval = field(default_factory=Approval)  # --ticket, --approved-by
 
 
 class _Window:
@@ -535,15 +539,23 @@ def run_sweep(
                     options.preflight()
             except Refused as exc:
                 # Nothing was touched; the trail still shows that a sweep was refused.
-                refused_id = store.start_run(command, as_of)
+                refused_id = store.start_run(command, as_of, approval=options.approval.details())
                 store.finish_run(refused_id, "refused", {"reason": str(exc)})
                 raise
             failpoint("after-evaluation")
             run_id = store.start_run(
-                command, as_of, plan_digest=reviewed.config_digest if reviewed else None
+                command,
+                as_of,
+                plan_digest=reviewed.config_digest if reviewed else None,
+                approval=options.approval.details(),
             )
             result = RunResult(
-                run_id, as_of, config.digest, "completed", interrupted_runs=interrupted
+                run_id,
+                as_of,
+                config.digest,
+                "completed",
+                interrupted_runs=interrupted,
+                approval=options.approval,
             )
             window = _Window(options.max_runtime, options.stop)
             try:

@@ -246,8 +246,12 @@ class StateStore:
         as_of: dt.datetime,
         plan_digest: str | None = None,
         subject_hash: str | None = None,
+        approval: dict[str, str] | None = None,
     ) -> int:
-        """Record a new run as `running`, with a `run-start` audit entry; return its id."""
+        """Record a new run as `running`, with a `run-start` audit entry; return its id.
+
+        `approval`: the ticket and approver given (`Approval.details()`), recorded in
+        the chained `run-start` entry."""
         self._ensure_key()
         with self.engine.begin() as connection:
             run_id = connection.execute(
@@ -275,6 +279,7 @@ class StateStore:
                     "config_digest": self.config.digest,
                     "plan_digest": plan_digest,
                     "subject": subject_hash,
+                    **(approval or {}),
                     "run_row": self._seal(connection, run_id),
                 },
             )
