@@ -14,8 +14,11 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.conftest import TargetDb, run_cli
-from tests.test_erase import CPR, EMAIL, MARKERS, setup
+from gdpr_sweep.replay import NOT_THE_PERSON
+from tests.conftest import CliResult, TargetDb, run_cli
+from tests.test_erase import CPR, EMAIL, MARKERS, NAME, setup
+
+REUSED_NAME, REUSED_EMAIL = "Rasmus Reused", "rasmus.reused@example.dk"
 
 RULES = """
 [[rules]]
@@ -59,7 +62,7 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
         ["erase", "-c", c, "--subject", f"email={EMAIL}", "--dry-run", "--debug"],
         ["export", "-c", c, "--subject", f"cpr={CPR}", "--out", str(export), "--debug"],
         [*logs, "erase", "-c", c, "--subject", f"cpr={CPR}", "--receipt", str(receipt)],
-        ["erase", "-c", c, "--subject", f"cpr={CPR}", "--json"],
+        ["erase", "-c", c, "--subject", f"cpr={CPR}", "--json", "--ticket", "DPO-17"],
         ["erase", "-c", c, "--subject", f"phone={CPR}"],  # unknown kind: an error
         ["erase", "-c", c, "--subject", f"email={EMAIL}'; DROP TABLE candidate; --", "--debug"],
         ["hold", "add", "-c", c, "-d", "crm", "-t", "invoice", "-k", "2", "--reason", "case 7"],
@@ -78,10 +81,39 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
     ]
     outputs = []
     codes = []
-    for args in invocations:
-        result = run_cli(*args)
-        codes.append((args[0] if args[0] != "--log-format" else args[4], result.exit_code))
-        outputs += [result.stdout, result.stderr]
+
+    def run_all(commands: list[list[str]]) -> list[CliResult]:
+        results = []
+        for args in commands:
+            result = run_cli(*args)
+            codes.append((args[0] if args[0] != "--log-format" else args[4], result.exit_code))
+            outputs.extend([result.stdout, result.stderr])
+            results.append(result)
+        return results
+
+    run_all(invocations)
+    # Restored from a backup: replay erases the same person again; then the key is
+    # reused by someone else, whom replay skips (issue 17) — neither is ever named.
+    for name, email, cpr in ((NAME, EMAIL, CPR), (REUSED_NAME, REUSED_EMAIL, "111111-1111")):
+        engine = target_db.engine()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"UPDATE candidate SET name = '{name}', email = '{email}', cpr = '{cpr}' "
+                "WHERE id = 1"
+            )
+        engine.dispose()
+        _dry, replayed, _found = run_all([
+            ["replay", "-c", c, "--since", "2000-01-01", "--dry-run"],
+            [*logs, "replay", "-c", c, "--since", "2000-01-01", "--json", "--debug"],
+            ["audit", "find", "-c", c, "--subject", f"email={email}", "--json"],
+        ])  # fmt: skip
+        document = json.loads(replayed.stdout)
+        if name == NAME:  # the same person: anonymised again
+            assert {t["table"] for t in document["tables"]} >= {"candidate"}, document
+        else:  # someone else under the reused key: skipped, untouched
+            skipped = {(s["database"], s["reason"]) for s in document["skipped"]}
+            assert ("crm", NOT_THE_PERSON) in skipped, document
+            assert not [t for t in document["tables"] if t["database"] == "crm"], document
     # A run stopped by a real SIGTERM (a separate process: the signal is its own).
     stopped = subprocess.run(
         [sys.executable, "-m", "gdpr_sweep", *logs, "run", "-c", c, "--json", "--force"],
@@ -104,11 +136,11 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
             {t: connection.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
         )
     scanned = 0
-    for marker in MARKERS:
+    for marker in (*MARKERS, REUSED_NAME, REUSED_EMAIL):
         for text in [*outputs, *written, state]:
             assert marker not in text, (marker, text[:300])
             scanned += 1
-    assert scanned == len(MARKERS) * (len(outputs) + len(written) + 1)
+    assert scanned == (len(MARKERS) + 2) * (len(outputs) + len(written) + 1)
     # The commands really ran: successes, refusals and errors alike.
     assert {code for _command, code in codes} >= {0, 2, 3, 5}
     assert ("run-sigterm", 3) in codes
