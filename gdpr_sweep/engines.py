@@ -49,16 +49,150 @@ def create_target_engine(url: URL) -> Engine:
     return engine
 
 
-def describe_write_failure(exc: BaseException) -> str:
-    """Name a failed statement without its message, which may quote a row's values.
+#: Driver error codes whose first line names only objects (tables, columns, constraints,
+#: users, hosts), never a value: that line is kept. Every other statement failure is
+#: reported by its class, its code and a generic reason: PostgreSQL's class 22 quotes
+#: the value (`invalid input syntax for type uuid: "…"`), MariaDB quotes it in
+#: `Duplicate entry '…' for key` and `Incorrect datetime value: '…'`, and a syntax
+#: error there quotes the statement with its parameters filled in.
+_OBJECTS_ONLY = frozenset(
+    {
+        # PostgreSQL (SQLSTATE; the values are on the DETAIL line, never kept)
+        "23502", "23503", "23505", "23514", "25006", "40001", "40P01", "42501",
+        "42P01", "42703", "55P03", "57014",
+        # MariaDB (error number)
+        "1048", "1054", "1142", "1143", "1146", "1205", "1213", "1451", "1452", "1792",
+        "1969",
+        # SQLite (extended result code name)
+        "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_CONSTRAINT_FOREIGNKEY",
+        "SQLITE_CONSTRAINT_NOTNULL", "SQLITE_CONSTRAINT_PRIMARYKEY",
+        "SQLITE_CONSTRAINT_UNIQUE",
+    }
+)  # fmt: skip
 
-    MariaDB's "Duplicate entry 'x' for key" and PostgreSQL's DETAIL lines carry
-    values; while writing personal data only the error's class and code are safe.
+#: Connection and authentication failures: their text (hosts, users, database names,
+#: "Connection refused") is kept, with the URL's password masked.
+_CONNECTING_SQLSTATE = ("08", "28", "3D", "53300", "57P")
+_CONNECTING_MARIADB = frozenset(
+    {"1040", "1044", "1045", "1049", "1129", "1130", "1698", "1927", "2002", "2003", "2005",
+     "2006", "2013", "2055", "4031"}
+)  # fmt: skip
+_CONNECTING_SQLITE = frozenset({"SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_AUTH"})
+
+#: A generic reason per code or code class, for a failure whose own text is not kept.
+_REASONS = {
+    "22001": "a value is too long for its column",
+    "22003": "a number is out of range for its column",
+    "22007": "a date or time is not valid",
+    "22008": "a date or time is out of range",
+    "22P02": "a value is not valid for its type",
+    "22": "a data exception (a value not valid for its type or out of range)",
+    "23": "an integrity constraint is violated",
+    "25": "invalid transaction state",
+    "40": "the transaction was rolled back by the server",
+    "42": "an error in the statement or a missing privilege",
+    "53": "the server is out of resources",
+    "54": "a limit of the server was exceeded",
+    "55": "an object is not in the state the statement needs",
+    "57": "the statement was cancelled or the server is shutting down",
+    "45": "an error raised by a trigger or procedure (SIGNAL)",
+    "P0": "an error raised by a trigger or function",
+    "1062": "a unique key would be duplicated",
+    "4025": "a check constraint is violated",
+    "1064": "an error in the statement",
+    "1264": "a number is out of range for its column",
+    "1292": "a value is not valid for its column",
+    "1366": "a value is not valid for its column",
+    "1406": "a value is too long for its column",
+    "SQLITE_CONSTRAINT": "a constraint is violated",
+    "SQLITE_ERROR": "an error in the statement, or a missing table or column",
+    "SQLITE_MISMATCH": "a value does not match its column's type",
+    "SQLITE_TOOBIG": "a value is too big",
+}
+
+
+def _sqlstate(orig: BaseException) -> str | None:
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return sqlstate if isinstance(sqlstate, str) and sqlstate.isalnum() else None
+
+
+def _driver_code(orig: BaseException) -> str | None:
+    """The driver's error code: MariaDB's error number (its SQLSTATEs are coarse: 23000
+    for every integrity error), else the SQLSTATE, else SQLite's result code name."""
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+        return str(args[0])  # PyMySQL: (number, message)
+    sqlstate = _sqlstate(orig)
+    if sqlstate is not None:
+        return sqlstate
+    name = getattr(orig, "sqlite_errorname", None)
+    if isinstance(name, str) and name.replace("_", "").isalnum():
+        return name
+    return None
+
+
+def _first_line(orig: BaseException) -> str:
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    # PyMySQL's str() is the tuple `(1146, "Table 'x' doesn't exist")`: take the message.
+    text = str(args[1]) if len(args) > 1 and isinstance(args[0], int) else str(orig)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _is_connecting(exc: BaseException, code: str | None) -> bool:
+    """Did the driver fail to reach or log in to the server (rather than run a statement)?"""
+    if code is None:
+        # No code: the driver's own connection failures (psycopg's "connection failed:
+        # …"), whatever SQLAlchemy wrapped as operational or interface errors.
+        return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    sqlstate = _sqlstate(getattr(exc, "orig", None) or exc)
+    return (
+        code.startswith(_CONNECTING_SQLSTATE)
+        or (sqlstate is not None and sqlstate.startswith(_CONNECTING_SQLSTATE))
+        or code in _CONNECTING_MARIADB
+        or code in _CONNECTING_SQLITE
+    )
+
+
+def _reason(code: str | None, sqlstate: str | None) -> str:
+    """A generic reason: by the code, SQLite's primary result code, or SQLSTATE's class."""
+    if code is None:
+        return ""
+    keys = [code, "_".join(code.split("_")[:2])]
+    if sqlstate is not None:
+        keys += [sqlstate, sqlstate[:2]]
+    return next((_REASONS[k] for k in keys if k in _REASONS), "")
+
+
+def describe_write_failure(exc: BaseException) -> str:
+    """Name a failed statement by its class, code and a reason, never its own text
+    where that may quote a value.
+
+    MariaDB's "Duplicate entry 'x' for key", PostgreSQL's `invalid input syntax for
+    type uuid: "x"` and its DETAIL lines carry values: only the first line of a code
+    known to name objects alone (a table, a column, a constraint) is kept.
     """
     orig = getattr(exc, "orig", None) or exc
-    code = getattr(orig, "sqlstate", None) or (orig.args[0] if getattr(orig, "args", None) else "")
-    code_text = f" {code}" if isinstance(code, (int, str)) and str(code).isalnum() else ""
-    return f"the statement failed ({type(orig).__name__}{code_text})"
+    code = _driver_code(orig)
+    label = type(orig).__name__ + (f" {code}" if code else "")
+    reason = _first_line(orig)[:160] if code in _OBJECTS_ONLY else _reason(code, _sqlstate(orig))
+    return f"the statement failed ({label}{': ' + reason if reason else ''})"
+
+
+def describe_failure(exc: BaseException, url: URL) -> str:
+    """One line for a failed connection or statement, with the URL's password masked.
+
+    A connection failure keeps the driver's reason ("Connection refused", "password
+    authentication failed for user …"): it names hosts, users and databases, no row's
+    value. A failed statement is described as describe_write_failure() does: its
+    text can quote the person's identifier or a row's value.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    if not _is_connecting(exc, _driver_code(orig)):
+        return mask_url(describe_write_failure(exc), url)[:200]
+    reason = str(orig).strip().splitlines()
+    text = reason[0] if reason else type(exc).__name__
+    return mask_url(text, url)[:200]
 
 
 def mask_url(text: str, url: URL) -> str:
@@ -87,13 +221,6 @@ def mask_url(text: str, url: URL) -> str:
         # A whole token: also `user:pw@host` (the user kept) and `password=pw`.
         text = re.sub(rf"(?<!\w){re.escape(spelling)}(?!\w)", "***", text)
     return text
-
-
-def describe_failure(exc: BaseException, url: URL) -> str:
-    """Return the driver's reason in one line, with the URL's password masked."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = reason[0] if reason else type(exc).__name__
-    return mask_url(text, url)[:200]
 
 
 class TargetDatabase:

@@ -46,6 +46,7 @@ from .subject import (
     SubjectGraph,
     SubjectRows,
     build_graph,
+    check_subject_value,
     detachable_columns,
     erase_action,
     parse_subject,
@@ -587,12 +588,18 @@ def _deletion_schedule(
     """
     deleting = [t for t in graph_order if plans[id(t)].delete]
     ids = {id(t) for t in deleting}
+    # InnoDB checks a cascaded delete row by row, at once: a cascade into rows that
+    # rows being deleted still refer to fails (error 1451), so there a cascade orders
+    # the deletes like any key (children first), and a cycle through it must be broken.
+    non_blocking = _NON_BLOCKING - (
+        {"CASCADE"} if catalog.dialect in ("mysql", "mariadb") else set()
+    )
     blocking = [
         (ref, table)
         for table in deleting
         for ref in catalog.references_to(table)
         if id(ref.child) in ids
-        and (ref.ondelete or "") not in _NON_BLOCKING
+        and (ref.ondelete or "") not in non_blocking
         and len(ref.columns) == len(ref.referred_columns)
     ]
     detach: list[_Detach] = []
@@ -898,6 +905,7 @@ def erase_subject(
     key = hash_key(config)
     hashed = subject_hash(key, kind, value)
     targets = select_databases(config, databases)
+    check_subject_value(targets, config, column, value)
     day = local_date(as_of, config.sweep.tz)
     store = StateStore(config, key)
     try:

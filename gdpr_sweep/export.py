@@ -165,6 +165,9 @@ def export_subject(
                         part.seek(0)
                         shutil.copyfileobj(part, out)
                     except (DatabaseUnavailable, SchemaError, sa.exc.DBAPIError) as exc:
+                        # The scratch file, with what was read of the person's rows, goes;
+                        # the error names the database and the failure, never the driver's
+                        # text where it can quote a value (engines.describe_failure).
                         message = (
                             str(exc)
                             if not isinstance(exc, sa.exc.DBAPIError)
@@ -173,6 +176,7 @@ def export_subject(
                         result.failures.append({"database": target.name, "error": message})
                         for key_ in [k for k in result.rows if k[0] == target.name]:
                             del result.rows[key_]
+                        result.case_insensitive_matches.pop(target.name, None)
                         out.write(f'"tables": [], "error": {json.dumps(message)}}}')
                     finally:
                         target.dispose()
