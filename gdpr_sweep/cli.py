@@ -29,10 +29,10 @@ from . import __version__
 from .approval import Approval
 from .checks import check_config
 from .config import Config, load_config
-from .errors import GdprSweepError, PartialFailure, Refused, Stopped, UsageError
+from .errors import ConfigError, GdprSweepError, PartialFailure, Refused, Stopped, UsageError
 from .faults import failpoint
 from .holds import add_hold, list_holds, release_hold
-from .keys import hash_key
+from .keys import OLD_KEYS_ENV, hash_key, keyring
 from .logs import report_fatal, setup_logging
 from .periods import local_date, parse_as_of, parse_duration
 from .plan import Plan, build_plan
@@ -1224,7 +1224,8 @@ def audit_find(
     """Answer "was this person erased?" by hashing the identifier again.
 
     The trail stores only a keyed hash of each erased or exported subject; this hashes
-    KIND=VALUE with the same key and lists the runs that name it.
+    KIND=VALUE with the same key and lists the runs that name it (with the old keys in
+    GDPR_SWEEP_OLD_KEYS too: runs from before a key rotation).
 
     Example:
 
@@ -1236,11 +1237,11 @@ def audit_find(
 
         config = load_config(config_path)
         kind, _column, value = parse_subject(subject, config)
-        key = hash_key(config)
-        hashed = subject_hash(key, kind, value)
-        store = StateStore(config, key)
+        ring = keyring(config)
+        hashed = subject_hash(ring[0], kind, value)
+        store = StateStore(config, ring[0], ring)
         try:
-            runs = store.runs_for_subject(hashed)
+            runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
         finally:
             store.close()
         if as_json:
@@ -1269,7 +1270,9 @@ def audit_verify(
 
     The runs table is sealed into the chain too. `--json` prints the chain's head;
     kept elsewhere (a log line per run), `--head HEAD` later proves that nothing was
-    cut off the end since.
+    cut off the end since. Entries written before a key rotation are checked with the
+    old keys in GDPR_SWEEP_OLD_KEYS; a segment whose key is not there is named, not
+    checked (exit 2).
 
     Example:
 
@@ -1284,23 +1287,32 @@ def audit_verify(
             except ValueError as exc:
                 raise UsageError(f"--head: {exc}") from None
         config = load_config(config_path)
-        store = StateStore(config, hash_key(config))
+        ring = keyring(config)
+        store = StateStore(config, ring[0], ring)
         try:
-            checked, broken = store.verify(head=head)
+            verification = store.verify_chain(head=head)
             current = store.head()
         finally:
             store.close()
+        checked, broken, unchecked = (
+            verification.checked,
+            verification.broken,
+            verification.unchecked,
+        )
         if as_json:
             typer.echo(
                 dumps(
                     {
                         "format": "gdpr-sweep audit verify 1",
-                        "intact": broken is None,
+                        "intact": broken is None and not unchecked,
                         "entries": checked,
                         "head": current,
                         "broken": None
                         if broken is None
                         else {"entry": broken.entry_id, "reason": broken.reason},
+                        "segments": [s.to_json() for s in verification.segments],
+                        "unchecked": [s.to_json() for s in unchecked],
+                        "head_checked": head is None or not verification.head_unchecked,
                     }
                 )
             )
@@ -1309,8 +1321,71 @@ def audit_verify(
             raise Refused(
                 f"audit trail altered: {where}{broken.reason} ({checked} entries before it verify)"
             )
+        name = config.sweep.hash_key_env
+        if unchecked:
+            raise ConfigError(
+                f"{OLD_KEYS_ENV}: "
+                + "; ".join(s.describe(name) for s in unchecked)
+                + f"; the other {checked} entries verify"
+            )
+        if verification.head_unchecked:
+            raise ConfigError(
+                f"{OLD_KEYS_ENV}: the head {head} lies in entries written with a key not in "
+                f"{OLD_KEYS_ENV}: not checked; the {checked} entries verify"
+            )
         if not as_json:
-            typer.echo(f"audit trail intact: {checked} entries verify (head {current})")
+            rotations = len(verification.segments) - 1
+            segments = f", {rotations + 1} key segments" if rotations > 0 else ""
+            typer.echo(f"audit trail intact: {checked} entries verify{segments} (head {current})")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    wait_lock: Annotated[
+        str | None, typer.Option("--wait-lock", help=_HOLD_WAIT_LOCK, show_default=False)
+    ] = None,
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Make GDPR_SWEEP_KEY (the new key) the state database's key.
+
+    The key it was written with must be in GDPR_SWEEP_OLD_KEYS (comma-separated; exit 2
+    and nothing written otherwise). Under the sweep lock, once the whole chain verifies
+    (exit 5 if not), one transaction re-seals every hold's and erased subject's key
+    under the new key and appends a `key-rotated` entry. Keep the old key in
+    GDPR_SWEEP_OLD_KEYS: it still verifies the entries it wrote and matches `audit find`
+    and `replay` records made before. Again with the same keys: nothing to do.
+
+    Example:
+
+        GDPR_SWEEP_KEY=$NEW GDPR_SWEEP_OLD_KEYS=$OLD gdpr-sweep audit rotate-key
+    """
+    with _errors_to_exit_codes(debug):
+        from .state.rotation import rotate_key
+
+        config = load_config(config_path)
+        stop = StopRequest()
+        with _stop_on_signals(stop):
+            result = rotate_key(config, wait=_duration("--wait-lock", wait_lock), stop=stop)
+        if as_json:
+            typer.echo(dumps(result.to_json()))
+        elif not result.rotated:
+            typer.echo(
+                f"nothing to do: {config.sweep.hash_key_env} is already this state database's "
+                f"key (key check {result.key_check})"
+            )
+        else:
+            typer.echo(
+                f"key rotated at entry {result.entry} (run {result.run_id}): key check "
+                f"{result.previous_key_check} -> {result.key_check}; {result.holds} hold "
+                f"key(s) and {result.erased_subjects} erased subject key(s) re-sealed; keep "
+                f"the old keys in {OLD_KEYS_ENV}: the entries before {result.entry} were "
+                f"written with them (head {result.head})"
+            )
+        name = config.sweep.hash_key_env
+        for segment in result.unchecked:
+            typer.echo(f"note: {segment.describe(name)}", err=True)
 
 
 def main() -> None:

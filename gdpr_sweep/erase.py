@@ -35,7 +35,7 @@ from .engines import TargetDatabase, describe_failure, describe_write_failure
 from .errors import DatabaseUnavailable, SchemaError
 from .execute import anonymise_rows
 from .holds import HeldKeys, active_holds, held_predicate, hold_name, seal
-from .keys import hash_key, keyed_hex
+from .keys import hash_key, keyed_hex, keyring
 from .periods import add_period, local_date
 from .rowkeys import Key, chunks, count_rows, key_match
 from .schema import Catalog, Reference, check_subject, qualified_name
@@ -802,16 +802,18 @@ def _match_replay_roots(
     """Sort recorded root keys: the same person (erase again), someone else, or done.
 
     A key may have been erased for two people (reused in between): the row is erased
-    again when it is either of them."""
-    current = _root_identities(connection, config, root, list(recorded), key)
+    again when it is either of them. Fingerprints recorded before a key rotation are
+    matched under the old keys (GDPR_SWEEP_OLD_KEYS) too."""
+    ring = [key, *(k for k in keyring(config)[1:] if k != key)]
+    current = [_root_identities(connection, config, root, list(recorded), k) for k in ring]
     match = ReplayMatch()
     same = []
     for row_key, prints in recorded.items():
-        now = current.get(row_key)
-        if now is not None and any(now[0] == fingerprint for fingerprint, _after in prints):
+        now = {found[row_key][0] for found in current if row_key in found}
+        if now & {fingerprint for fingerprint, _after in prints}:
             match.same += 1
             same.append(row_key)
-        elif now is None or any(now[0] == after for _fingerprint, after in prints):
+        elif not now or now & {after for _fingerprint, after in prints if after}:
             match.already_erased += 1
         else:
             match.not_the_person += 1

@@ -59,7 +59,7 @@ from .checks import select_databases
 from .config import Config, state_url
 from .engines import TargetDatabase
 from .errors import ConfigError, DatabaseUnavailable, SchemaError, UsageError
-from .keys import hash_key, key_label
+from .keys import OLD_KEYS_ENV, hash_key, key_label, keyring
 from .matching import equals, in_values
 from .schema import Catalog, partition_message, qualified_name, split_name
 from .state.lock import Stoppable, sweep_lock
@@ -578,15 +578,21 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
 
 
 def _opening_key(config: Config, connection: sa.Connection, has_meta: bool) -> bytes:
-    """The hash key, checked against the state database's key check value if it has one."""
+    """The key the holds are sealed with: the hash key, checked against the state
+    database's key check value if it has one — or, between setting a new key and
+    `audit rotate-key`, the old key in GDPR_SWEEP_OLD_KEYS that the check names."""
     secret = hash_key(config)
     if has_meta:
         recorded = connection.execute(
             sa.select(state_meta.c.value).where(state_meta.c.name == "key_check")
         ).scalar()
         if recorded is not None and recorded != key_check_value(secret):
+            for old in keyring(config)[1:]:
+                if key_check_value(old) == recorded:
+                    return old
             raise ConfigError(
                 f"sweep.hash_key_env: {config.sweep.hash_key_env} does not match this state "
-                "database (its holds were sealed with another key); nothing was done"
+                f"database (its holds were sealed with another key, not in {OLD_KEYS_ENV}); "
+                "nothing was done"
             )
     return secret

@@ -4,6 +4,12 @@ The key comes only from the environment variable named by `sweep.hash_key_env`. 
 keys the `hash` strategy's pseudonyms, the audit chain, the subject hashes in
 receipts, and the digest of a plan's due keys — so none of them can be recomputed, or
 forged, from the data alone.
+
+Rotation (`gdpr-sweep audit rotate-key`): the current key writes; the keys it replaced
+are given in `GDPR_SWEEP_OLD_KEYS` (comma-separated, so a key cannot contain a comma;
+spaces around a comma are ignored). `keyring` is the current key followed by those:
+they still verify the chain segments they wrote and match the fingerprints and
+identifier hashes recorded under them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from .config import Config
 from .errors import ConfigError
 
 MIN_KEY_LENGTH = 16
+#: The environment variable naming the keys a rotation replaced (comma-separated).
+OLD_KEYS_ENV = "GDPR_SWEEP_OLD_KEYS"
 
 
 def hash_key(config: Config) -> bytes:
@@ -33,6 +41,31 @@ def hash_key(config: Config) -> bytes:
             f"{MIN_KEY_LENGTH} characters"
         )
     return value.encode("utf-8")
+
+
+def old_keys() -> list[bytes]:
+    """The keys in GDPR_SWEEP_OLD_KEYS, in the order given; ConfigError naming the
+    variable if one is shorter than MIN_KEY_LENGTH (empty items are ignored)."""
+    found: list[bytes] = []
+    for position, item in enumerate(os.environ.get(OLD_KEYS_ENV, "").split(","), 1):
+        text = item.strip()
+        if not text:
+            continue
+        if len(text) < MIN_KEY_LENGTH:
+            raise ConfigError(
+                f"{OLD_KEYS_ENV}: key {position} is shorter than {MIN_KEY_LENGTH} characters "
+                "(keys are separated by commas; a key cannot contain one)"
+            )
+        key = text.encode("utf-8")
+        if key not in found:
+            found.append(key)
+    return found
+
+
+def keyring(config: Config) -> list[bytes]:
+    """The current key (it writes) first, then the old keys (they only read)."""
+    current = hash_key(config)
+    return [current, *(key for key in old_keys() if key != current)]
 
 
 def keyed_hex(key: bytes, *parts: str) -> str:

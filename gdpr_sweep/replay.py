@@ -15,6 +15,10 @@ database in one transaction. Rows already gone find nothing, so replay is idempo
 it runs under the sweep lock and is audited like any run. Retention rules need no
 replay: the next `run` sweeps a restored database by itself.
 
+After a key rotation (`audit rotate-key`) the recorded root keys are sealed under the
+new key, and fingerprints recorded before it are matched under the old keys in
+GDPR_SWEEP_OLD_KEYS: the same person is still recognised, a reused key still is not.
+
 Erasures recorded by versions before 0.2 (the keys of every row, no fingerprint) are
 counted as not replayable and never acted on: a bare key could be a new person's.
 """
@@ -29,9 +33,9 @@ from typing import Any
 from .checks import select_databases
 from .config import Config
 from .erase import DatabaseOutcome, _database
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .holds import active_holds, unseal
-from .keys import hash_key
+from .keys import OLD_KEYS_ENV, keyring
 from .periods import local_date
 from .rowkeys import Key
 from .state.lock import sweep_lock
@@ -70,16 +74,31 @@ Fingerprints = dict[Key, list[tuple[str, str | None]]]
 
 
 def _recorded_roots(
-    records: list[dict[str, Any]], key: bytes
+    records: list[dict[str, Any]], ring: list[bytes]
 ) -> dict[str, dict[str, Fingerprints]]:
     """database → root table → {key: [(fingerprint, anonymised fingerprint), …]}."""
     roots: dict[str, dict[str, Fingerprints]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         database, table = record["database_name"], record["table_name"]
-        row_key = unseal(key, database, table, record["row_key_sealed"])
+        row_key = _open(ring, database, table, record)
         prints = (record["fingerprint"], record["anonymised_fingerprint"])
         roots[database][table].setdefault(row_key, []).append(prints)
     return roots
+
+
+def _open(ring: list[bytes], database: str, table: str, record: dict[str, Any]) -> Any:
+    """The recorded root key, opened with the current key (or, sealed before a rotation
+    that was not run yet, an old one)."""
+    for key in ring:
+        try:
+            return unseal(key, database, table, record["row_key_sealed"])
+        except ValueError:
+            continue
+    raise ConfigError(
+        f"sweep.hash_key_env: the root key recorded by erasure run {record['run_id']} does not "
+        f"open with the key nor with {OLD_KEYS_ENV} (another key, or an altered state "
+        "database); nothing was done"
+    )
 
 
 def _table_rows(outcome: DatabaseOutcome) -> list[dict[str, Any]]:
@@ -111,7 +130,8 @@ def replay(
         raise UsageError(f"--since: {since!r} is not a date (YYYY-MM-DD)") from None
     if config.subject is None:
         raise UsageError("replay: the config has no [subject] section to erase through")
-    key = hash_key(config)
+    ring = keyring(config)
+    key = ring[0]
     targets = select_databases(config, databases)
     column = config.subject.identifiers[0][1]
     store = StateStore(config, key)
@@ -122,7 +142,7 @@ def replay(
             legacy = store.erased_since(start.isoformat())
             result = ReplayResult(None, start.isoformat(), dry_run)
             result.skipped = sum(1 for r in legacy if r["run_id"] not in fingerprinted)
-            roots = _recorded_roots(recorded, key)
+            roots = _recorded_roots(recorded, ring)
             holds = active_holds(config, local_date(dt.datetime.now(dt.UTC), config.sweep.tz))
             if not dry_run:
                 store.mark_interrupted()

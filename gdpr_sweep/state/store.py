@@ -19,6 +19,17 @@ leaves a consistent but shorter chain, is caught against an older head kept outs
 The key check value (`state_meta.key_check`, a keyed digest of a fixed label) lets a
 command given another key refuse before it writes anything: otherwise it would append
 entries that no one could ever verify with the right key.
+
+Rotating the key (`gdpr-sweep audit rotate-key`, `rotation.py`) appends a `key-rotated`
+entry, hashed with the new key, whose details name the key check values of the old
+and the new key (never a key). The rotations cut the chain into segments: the entries
+before the first rotation are verified with the key whose check is its
+`previous_key_check`, the rotation entry and those after it with its `key_check` key,
+and so on; the run rows and heads sealed in a segment with that segment's key. The
+old keys come from `GDPR_SWEEP_OLD_KEYS` (`keys.keyring`); a segment whose key is not
+there is reported as not checked (a missing key is config, not tampering), while an
+edited, removed or forged rotation is tampering: the entries around it then do not
+verify with the keys the rotations name.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +53,7 @@ from sqlalchemy.engine import URL
 from .. import __version__
 from ..config import Config, state_url
 from ..errors import ConfigError, StateUnavailable
-from ..keys import keyed_hex
+from ..keys import OLD_KEYS_ENV, keyed_hex, old_keys
 from . import migrate
 from .models import audit_entries, erased_rows, erased_subjects, run_subjects, runs, state_meta
 
@@ -71,6 +82,21 @@ _CHAIN_HEAD = (
     .limit(1)
 )
 _INSERT_ENTRY = audit_entries.insert()
+_KEY_CHECK = sa.select(state_meta.c.value).where(state_meta.c.name == "key_check")
+_LAST_ROTATION = (
+    sa.select(audit_entries.c.details)
+    .where(audit_entries.c.kind == "key-rotated")
+    .order_by(audit_entries.c.id.desc())
+    .limit(1)
+)
+_FIRST_ROTATION = (
+    sa.select(audit_entries.c.details)
+    .where(audit_entries.c.kind == "key-rotated")
+    .order_by(audit_entries.c.id)
+    .limit(1)
+)
+#: The kind of the entry that records a key rotation (it starts a new segment).
+ROTATION = "key-rotated"
 
 
 def utc_now() -> str:
@@ -122,12 +148,73 @@ def key_check_value(key: bytes) -> str:
     return keyed_hex(key, "key-check")[:32]
 
 
+def rotation_checks(details: str | None) -> tuple[str, str] | None:
+    """(previous key check, new key check) of a `key-rotated` entry; None if malformed."""
+    try:
+        document = json.loads(details or "")
+        previous, new = document["previous_key_check"], document["key_check"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(previous, str) or not isinstance(new, str):
+        return None
+    return previous, new
+
+
 @dataclass(frozen=True)
 class BrokenEntry:
     """The first audit entry that does not verify, and why."""
 
     entry_id: int | None
     reason: str
+
+
+@dataclass
+class Segment:
+    """Entries `first`..`last` of the chain, written with one key."""
+
+    first: int
+    last: int
+    key_check: str | None  # None: not recorded (a state database from before key checks)
+    checked: bool  # False: its key is not in the keyring
+    rotated_at: int | None = None  # the entry that rotated away from this key
+    runs: list[int] = field(default_factory=list)  # run rows sealed here (not checked)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first": self.first,
+            "last": self.last,
+            "key_check": self.key_check,
+            "checked": self.checked,
+            "rotated_at": self.rotated_at,
+            "runs_not_checked": self.runs,
+        }
+
+    def describe(self, current_env: str) -> str:
+        """Why this segment was not checked, in one clause."""
+        where = f"entries {self.first}-{self.last}"
+        if self.rotated_at is not None:
+            return (
+                f"{where} were written with a key not in {OLD_KEYS_ENV} "
+                f"(rotated at entry {self.rotated_at}): not checked"
+            )
+        return (
+            f"{where} were written with a key that is neither {current_env} nor in "
+            f"{OLD_KEYS_ENV} (this state database's key since entry {self.first}): not checked"
+        )
+
+
+@dataclass
+class Verification:
+    """What `verify_chain` found: entries checked, the first break, and the segments."""
+
+    checked: int
+    broken: BrokenEntry | None
+    segments: list[Segment]
+    head_unchecked: bool = False  # --head lies in a segment whose key is not in the ring
+
+    @property
+    def unchecked(self) -> list[Segment]:
+        return [s for s in self.segments if not s.checked]
 
 
 #: Seconds a state-database write waits for a lock another process holds, unless
@@ -175,9 +262,14 @@ def _transactional_sqlite(engine: sa.Engine) -> None:
 class StateStore:
     """The state database of one config: migrated on open."""
 
-    def __init__(self, config: Config, key: bytes | None) -> None:
+    def __init__(
+        self, config: Config, key: bytes | None, keyring: list[bytes] | None = None
+    ) -> None:
         self.config = config
         self.key = key
+        # The keys that may verify and match what older keys wrote (`keys.keyring`):
+        # the current key first. Only `key` ever writes.
+        self.keyring = keyring if keyring is not None else ([key] if key is not None else [])
         self.url = state_url(config)
         self.engine = create_state_engine(self.url, config.sweep.lock_timeout)
         # Threads of one process (run --jobs) append one at a time.
@@ -235,8 +327,33 @@ class StateStore:
                 if recorded != wanted:
                     raise mismatch from None
         elif recorded != wanted:
-            raise mismatch
+            raise self._rotation_hint(recorded) or mismatch
         self._key_checked = True
+
+    def _rotation_hint(self, recorded: str) -> ConfigError | None:
+        """The refusal when an old key matches: the new key is set, the rotation not run."""
+        try:
+            old = old_keys()
+        except ConfigError:
+            return None
+        if not any(key_check_value(key) == recorded for key in old):
+            return None
+        return ConfigError(
+            f"sweep.hash_key_env: {self.config.sweep.hash_key_env} is not yet this state "
+            f"database's key (it was written with a key in {OLD_KEYS_ENV}): run gdpr-sweep "
+            "audit rotate-key; nothing was written"
+        )
+
+    def _still_current(self, connection: sa.Connection) -> None:
+        """Refuse to append with a key a rotation replaced since this store checked it
+        (a process that started before `audit rotate-key` and writes after it)."""
+        assert self.key is not None
+        recorded = connection.execute(_KEY_CHECK).scalar()
+        if recorded is not None and recorded != key_check_value(self.key):
+            raise ConfigError(
+                f"sweep.hash_key_env: {self.config.sweep.hash_key_env} does not match this "
+                "state database (its key was rotated meanwhile); nothing more was written"
+            )
 
     # --- runs ---------------------------------------------------------------------
 
@@ -440,16 +557,18 @@ class StateStore:
             ).mappings()
             return [dict(row) for row in result]
 
-    def runs_for_subject(self, subject_hash: str) -> list[dict[str, Any]]:
+    def runs_for_subject(self, subject_hash: str | list[str]) -> list[dict[str, Any]]:
         """Runs that name the subject: by the identifier given, or by any identifier the
-        erased person's row had."""
+        erased person's row had. Several hashes: the subject hashed with each key of
+        the keyring (runs from before a rotation recorded it under an older key)."""
+        hashes = [subject_hash] if isinstance(subject_hash, str) else list(subject_hash)
         with self.engine.connect() as connection:
             by_identifier = sa.select(run_subjects.c.run_id).where(
-                run_subjects.c.subject_hash == subject_hash
+                run_subjects.c.subject_hash.in_(hashes)
             )
             rows = connection.execute(
                 sa.select(runs)
-                .where(sa.or_(runs.c.subject_hash == subject_hash, runs.c.id.in_(by_identifier)))
+                .where(sa.or_(runs.c.subject_hash.in_(hashes), runs.c.id.in_(by_identifier)))
                 .order_by(runs.c.id)
             ).mappings()
             return [dict(row) for row in rows]
@@ -505,7 +624,12 @@ class StateStore:
         key_from: str | None = None,
         key_to: str | None = None,
         details: dict[str, Any] | None = None,
+        signing_key: bytes | None = None,
     ) -> str:
+        """Append one entry, hashed with `signing_key` (only a rotation gives one) or
+        this store's key — which must still be the state database's."""
+        if signing_key is None:
+            self._still_current(connection)
         last = connection.execute(_CHAIN_HEAD).first()
         entry: dict[str, Any] = {
             "id": (last.id + 1) if last else 1,
@@ -522,8 +646,9 @@ class StateStore:
             "details": json.dumps(details, sort_keys=True, default=str) if details else None,
             "prev_hash": last.entry_hash if last else GENESIS,
         }
-        assert self.key is not None, "writing the audit trail needs the key"
-        entry["entry_hash"] = entry_hash(self.key, entry)
+        key = signing_key or self.key
+        assert key is not None, "writing the audit trail needs the key"
+        entry["entry_hash"] = entry_hash(key, entry)
         connection.execute(_INSERT_ENTRY, entry)
         return str(entry["entry_hash"])
 
@@ -542,76 +667,143 @@ class StateStore:
 
         With `check_runs`, every runs row is compared with the digest its entries
         sealed; with `head` (`N:digest`, as `chain_head` wrote it), the chain must still
-        hold that head.
+        hold that head. Segments whose key is not in the keyring are skipped (see
+        `verify_chain`, which says which).
         """
-        assert self.key is not None, "verifying the audit trail needs the key"
+        result = self.verify_chain(check_runs, head)
+        return result.checked, result.broken
+
+    def verify_chain(
+        self,
+        check_runs: bool = True,
+        head: str | None = None,
+        first_key: bytes | None = None,
+    ) -> Verification:
+        """Walk the chain segment by segment (see the module's text), with the keyring.
+
+        `first_key`: the key of the entries before the first rotation, when there is no
+        rotation and no key check to tell it (rotating a state database from 0.1).
+        """
+        ring = self.keyring or ([self.key] if self.key is not None else [])
+        assert ring, "verifying the audit trail needs the key"
+        by_check = {key_check_value(k): k for k in reversed(ring)}  # the current key wins
+        with self.engine.connect() as connection:
+            recorded = connection.execute(_KEY_CHECK).scalar()
+            first_rotation = connection.execute(_FIRST_ROTATION).first()
+        segment_key: bytes | None
+        if first_key is not None:
+            segment_check: str | None = key_check_value(first_key)
+            segment_key = first_key
+        elif first_rotation is not None:
+            parsed = rotation_checks(first_rotation.details)
+            segment_check = parsed[0] if parsed else None
+            segment_key = by_check.get(segment_check) if segment_check else None
+        else:  # one key wrote it all: the recorded one if the ring has it, else ours
+            segment_check = recorded
+            segment_key = by_check.get(recorded) if recorded else None
+            if segment_key is None:
+                segment_key = ring[0]
+        segment = Segment(1, 0, segment_check, segment_key is not None)
+        segments: list[Segment] = []
         previous = GENESIS
         expected_id = 1
         heads: set[str] = set()
-        sealed: dict[int, str] = {}
+        sealed: dict[int, tuple[str, bytes | None, Segment]] = {}
         checked = 0
         head_count = parse_head(head) if head is not None else None
-        head_ok = False
+        head_at: tuple[str, bytes | None] | None = None
+        rotated = False
+
+        def result(broken: BrokenEntry | None, **extra: Any) -> Verification:
+            done = [*segments, segment] if segment.last >= segment.first else segments
+            return Verification(checked, broken, done, **extra)
+
         for entry in self.entries():
-            if entry["id"] != expected_id:
-                return checked, BrokenEntry(
-                    entry["id"], f"entry {expected_id} is missing (found {entry['id']} next)"
+            entry_id = entry["id"]
+            if entry_id != expected_id:
+                return result(
+                    BrokenEntry(entry_id, f"entry {expected_id} is missing (found {entry_id} next)")
                 )
             if entry["prev_hash"] != previous:
-                return checked, BrokenEntry(
-                    entry["id"], "does not follow the entry before it (deleted or reordered)"
+                reason = "does not follow the entry before it (deleted or reordered)"
+                return result(BrokenEntry(entry_id, reason))
+            if entry["kind"] == ROTATION:
+                checks = rotation_checks(entry["details"])
+                if checks is None:
+                    return result(BrokenEntry(entry_id, "its content was altered"))
+                if checks[0] != segment_check:
+                    return result(
+                        BrokenEntry(
+                            entry_id,
+                            "a key rotation that does not follow the key of the entries "
+                            "before it (altered or forged)",
+                        )
+                    )
+                if segment.last >= segment.first:
+                    segment.rotated_at = entry_id
+                    segments.append(segment)
+                segment_check = checks[1]
+                segment_key = by_check.get(segment_check)
+                segment = Segment(entry_id, entry_id - 1, segment_check, segment_key is not None)
+                rotated = True
+            segment.last = entry_id
+            if segment_key is not None:
+                if entry_hash(segment_key, entry) != entry["entry_hash"]:
+                    return result(BrokenEntry(entry_id, "its content was altered"))
+                checked += 1
+            elif any(entry_hash(k, entry) == entry["entry_hash"] for k in ring):
+                return result(
+                    BrokenEntry(
+                        entry_id,
+                        "was written with the key of another segment of the chain (a key "
+                        "rotation was altered, removed or forged)",
+                    )
                 )
-            if entry_hash(self.key, entry) != entry["entry_hash"]:
-                return checked, BrokenEntry(entry["id"], "its content was altered")
             previous = entry["entry_hash"]
             heads.add(previous)
             expected_id += 1
-            checked += 1
             if entry["details"] and '"run_row"' in entry["details"]:
-                sealed[entry["run_id"]] = json.loads(entry["details"])["run_row"]
-            if checked == head_count:
-                head_ok = chain_head(self.key, previous, checked) == head
-        if head is not None and not head_ok:
-            return checked, BrokenEntry(
-                None,
-                f"the head {head} is no longer in the chain (entries were removed from the "
-                "end, or the chain was rewritten)",
+                digest = json.loads(entry["details"])["run_row"]
+                sealed[entry["run_id"]] = (digest, segment_key, segment)
+            if entry_id == head_count:
+                head_at = (previous, segment_key)
+        if rotated and recorded is not None and first_key is None and segment_check != recorded:
+            return result(
+                BrokenEntry(
+                    segment.first,
+                    "the last key rotation is not the one this state database records (its "
+                    "key check was edited, or the rotation forged)",
+                )
             )
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(runs).order_by(runs.c.id)).mappings().all()
-        run_ids = {row["id"] for row in rows}
-        for row in rows:
-            summary = json.loads(row["summary"]) if row["summary"] else {}
-            audit_head = summary.get("audit_head") if isinstance(summary, dict) else None
-            if audit_head and audit_head not in heads:
-                return checked, BrokenEntry(
-                    None, f"entries of run {row['id']} were removed from the end of the trail"
-                )
-            if not check_runs:
-                continue
-            digest = sealed.get(row["id"])
-            if digest is None:
-                if not self._has_entries(row["id"]):
-                    return checked, BrokenEntry(None, f"run {row['id']} is not in the audit trail")
-                continue  # a run recorded before runs were sealed (gdpr-sweep 0.1)
-            if run_row_digest(self.key, row) != digest:
-                return checked, BrokenEntry(
-                    None,
-                    f"run {row['id']} was edited after it was recorded (its status, as-of, "
-                    "subject, counts or another field)",
-                )
-        if check_runs:
-            missing = sorted(set(sealed) - run_ids)
-            if missing:
-                return checked, BrokenEntry(None, f"the row of run {missing[0]} was removed")
-        return checked, None
+        if head is not None:
+            assert head_count is not None
+            if head_at is None:
+                return result(_head_gone(head))
+            last_hash, key_of_head = head_at
+            candidates = ([key_of_head] if key_of_head is not None else []) + ring
+            if not any(chain_head(k, last_hash, head_count) == head for k in candidates):
+                if key_of_head is not None:
+                    return result(_head_gone(head))
+                return result(_verify_runs(self, sealed, heads, check_runs), head_unchecked=True)
+        return result(_verify_runs(self, sealed, heads, check_runs))
 
     def head(self) -> str | None:
-        """The chain's head now (None: no entries yet)."""
+        """The chain's head now, keyed with the key of its segment (the newest
+        rotation's; else the recorded key). None: no entries yet, or that key is not in
+        the keyring (a head under another key would be no anchor at all)."""
         assert self.key is not None
         with self.engine.connect() as connection:
             last = connection.execute(_CHAIN_HEAD).first()
-        return chain_head(self.key, last.entry_hash, last.id) if last else None
+            if last is None:
+                return None
+            rotation = connection.execute(_LAST_ROTATION).first()
+            recorded = connection.execute(_KEY_CHECK).scalar()
+        checks = rotation_checks(rotation.details) if rotation is not None else None
+        wanted = checks[1] if checks else recorded
+        if wanted is None:  # a state database from before key checks
+            return chain_head(self.key, last.entry_hash, last.id)
+        key = next((k for k in self.keyring if key_check_value(k) == wanted), None)
+        return None if key is None else chain_head(key, last.entry_hash, last.id)
 
     def _has_entries(self, run_id: int) -> bool:
         with self.engine.connect() as connection:
@@ -629,6 +821,55 @@ def parse_head(head: str) -> int:
     if not count.isdigit() or len(digest) != 32:
         raise ValueError(f"{head!r} is not a chain head (N:digest, as audit verify --json prints)")
     return int(count)
+
+
+def _head_gone(head: str) -> BrokenEntry:
+    return BrokenEntry(
+        None,
+        f"the head {head} is no longer in the chain (entries were removed from the end, or "
+        "the chain was rewritten)",
+    )
+
+
+def _verify_runs(
+    store: StateStore,
+    sealed: dict[int, tuple[str, bytes | None, Segment]],
+    heads: set[str],
+    check_runs: bool,
+) -> BrokenEntry | None:
+    """Compare each runs row with the digest the chain sealed, with that segment's key."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.select(runs).order_by(runs.c.id)).mappings().all()
+    run_ids = {row["id"] for row in rows}
+    for row in rows:
+        summary = json.loads(row["summary"]) if row["summary"] else {}
+        audit_head = summary.get("audit_head") if isinstance(summary, dict) else None
+        if audit_head and audit_head not in heads:
+            return BrokenEntry(
+                None, f"entries of run {row['id']} were removed from the end of the trail"
+            )
+        if not check_runs:
+            continue
+        seal = sealed.get(row["id"])
+        if seal is None:
+            if not store._has_entries(row["id"]):
+                return BrokenEntry(None, f"run {row['id']} is not in the audit trail")
+            continue  # a run recorded before runs were sealed (gdpr-sweep 0.1)
+        digest, key, segment = seal
+        if key is None:
+            segment.runs.append(row["id"])
+            continue
+        if run_row_digest(key, row) != digest:
+            return BrokenEntry(
+                None,
+                f"run {row['id']} was edited after it was recorded (its status, as-of, "
+                "subject, counts or another field)",
+            )
+    if check_runs:
+        missing = sorted(set(sealed) - run_ids)
+        if missing:
+            return BrokenEntry(None, f"the row of run {missing[0]} was removed")
+    return None
 
 
 def state_failure(exc: BaseException, doing: str = "write") -> StateUnavailable:
@@ -667,6 +908,7 @@ _READERS = {
     "runs_for_subject",
     "run",
     "verify",
+    "verify_chain",
     "head",
 }
 # Every way into the state database turns a driver's failure into one line, exit 2.
