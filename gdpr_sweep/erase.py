@@ -229,8 +229,9 @@ class _Planner:
       that are not this person's — another person's link row, say — so kept as is. A
       row of a declared parent table is shared when any other row refers to it;
     - staying: referenced by this person's rows that remain (kept, anonymised, held or
-      shared), or by other people's rows through a reference whose action is "keep",
-      so anonymised instead of deleted.
+      shared), or by other people's rows through a reference whose action is "keep"
+      (or that are held), so anonymised instead of deleted — found by `_plan_all` as a
+      fixpoint over the key sets, along chains, self-references and cycles.
     A reference between two people (a self-reference, a `[[subject.references]]`
     entry) never makes the person's row shared: it is nulled, kept or refused.
     """
@@ -256,8 +257,6 @@ class _Planner:
             keys = held_keys.get(hold_name(catalog, table), [])
             pk = list(table.primary_key.columns)
             self._held[id(table)] = held_predicate(table, pk, keys, catalog.dialect)
-        self._memo: dict[tuple[str, int], ColumnElement[bool] | None] = {}
-        self._busy: set[tuple[str, int]] = set()
 
     def action(self, table: sa.Table) -> EraseAction:
         return erase_action(self.config, table)
@@ -277,77 +276,44 @@ class _Planner:
         held = self._held[id(reference.child)]
         return None if held is None else sa.and_(self.others(reference.child), held)
 
-    def _binding_refs(self, table: sa.Table) -> list[Reference]:
+    def binding_refs(self, table: sa.Table, references: bool = True) -> list[Reference]:
         """Foreign keys to `table` whose rows hold its rows in place: deleting a row
         they refer to would fail, or cascade into them. Into a declared parent table
-        every key binds (deleting a shared address would detach the other person)."""
+        every key binds (deleting a shared address would detach the other person).
+        `references=False` leaves out references between two people, whose other
+        people's rows are nulled, kept or refused instead of sharing the row."""
         parent_table = self.graph.is_parent_table(table)
         return [
             ref
             for ref in self.catalog.references_to(table)
             if len(ref.columns) == len(ref.referred_columns)
             and (parent_table or (ref.ondelete or "") not in _DETACHES)
-            and self.person_reference(table, ref) is None
+            and (references or self.person_reference(table, ref) is None)
         ]
 
-    def _memoised(self, kind: str, table: sa.Table, build: Any) -> ColumnElement[bool] | None:
-        slot = (kind, id(table))
-        if slot not in self._memo:
-            if slot in self._busy:
-                return None  # a cycle of references: do not follow it round again
-            self._busy.add(slot)
-            try:
-                self._memo[slot] = build()
-            finally:
-                self._busy.discard(slot)
-        return self._memo[slot]
-
     def shared(self, table: sa.Table) -> ColumnElement[bool] | None:
+        """The person's rows of `table` that other people's rows hold in place."""
         if table is self.graph.root:
             return None  # the person's own row: other people's references are handled
+        clauses = [
+            _referred_by(table, ref, self.others(ref.child))
+            for ref in self.binding_refs(table, references=False)
+        ]
+        return sa.or_(*clauses) if clauses else None
 
-        def build() -> ColumnElement[bool] | None:
-            clauses = [
-                _referred_by(table, ref, self.others(ref.child))
-                for ref in self._binding_refs(table)
-            ]
-            return sa.or_(*clauses) if clauses else None
-
-        return self._memoised("shared", table, build)
-
-    def remains(self, table: sa.Table) -> ColumnElement[bool] | None:
-        """The person's rows in `table` that will still exist afterwards (None: none)."""
-        if self.action(table).action in ("keep", "anonymise"):
-            return sa.true()
-        parts = [self.held(table), self.shared(table), self.staying(table)]
-        present = [p for p in parts if p is not None]
-        return sa.or_(*present) if present else None
-
-    def staying(self, table: sa.Table) -> ColumnElement[bool] | None:
-        def build() -> ColumnElement[bool] | None:
-            clauses = []
-            for ref in self._binding_refs(table):
-                if id(ref.child) not in self.in_graph:
-                    continue
-                remaining = self.remains(ref.child)
-                if remaining is None:
-                    continue
-                clauses.append(
-                    _referred_by(table, ref, sa.and_(self.rows.of(ref.child), remaining))
-                )
-            for reference in self.graph.references_to(table):
-                # Other people's references that stay — kept, or on a row under a
-                # legal hold, which is never changed — keep what they refer to.
-                staying_references = self.held_others(reference)
-                if reference.action == "keep":
-                    staying_references = self.others(reference.child)
-                if staying_references is not None:
-                    clauses.append(
-                        _referred_by(table, _as_reference(reference), staying_references)
-                    )
-            return sa.or_(*clauses) if clauses else None
-
-        return self._memoised("staying", table, build)
+    def held_by_other_references(self, table: sa.Table) -> ColumnElement[bool] | None:
+        """Rows of `table` that other people's references keep pointing at: a reference
+        whose action is "keep", or one on a row under a legal hold (never changed)."""
+        clauses = []
+        for reference in self.graph.references_to(table):
+            staying = (
+                self.others(reference.child)
+                if reference.action == "keep"
+                else self.held_others(reference)
+            )
+            if staying is not None:
+                clauses.append(_referred_by(table, _as_reference(reference), staying))
+        return sa.or_(*clauses) if clauses else None
 
 
 def _as_reference(reference: PersonReference) -> Reference:
@@ -396,6 +362,8 @@ def _keys(connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool
 
 
 def _plan_table(connection: sa.Connection, planner: _Planner, table: sa.Table) -> _TablePlan:
+    """Sort the person's rows of one table by what does not depend on other tables'
+    outcomes: kept, held, shared; other people's kept references; the rest."""
     action = planner.action(table)
     plan = _TablePlan(table, action)
     mine = planner.rows.of(table)
@@ -423,11 +391,59 @@ def _plan_table(connection: sa.Connection, planner: _Planner, table: sa.Table) -
     if action.action == "anonymise":
         plan.anonymise = [k for k in _keys(connection, table, mine) if k not in taken]
         return plan
-    plan.anonymise = take(planner.staying(table))
-    if plan.anonymise:
-        plan.anonymise_note = "kept rows still refer to it"
+    plan.anonymise = take(planner.held_by_other_references(table))
     plan.delete = [k for k in _keys(connection, table, mine) if k not in taken]
     return plan
+
+
+def _remaining(planner: _Planner, plan: _TablePlan) -> ColumnElement[bool] | None:
+    """The person's rows of the plan's table that will still exist (None: none)."""
+    if plan.action.action in ("keep", "anonymise"):
+        return planner.rows.of(plan.table)
+    staying = plan.held + plan.shared + plan.anonymise
+    if not staying:
+        return None
+    return sa.or_(*(key_match(plan.table, chunk) for chunk in chunks(staying)))
+
+
+def _plan_all(connection: sa.Connection, planner: _Planner) -> dict[int, _TablePlan]:
+    """Plan every table, then move to "anonymise" the rows to delete that rows which
+    stay still refer to, until nothing moves (a fixpoint over the key sets).
+
+    A row stays when it is kept, held, shared or anonymised; a row it refers to through
+    a key that would fail or cascade on delete must stay too (anonymised), and so on
+    along chains, self-references and cycles. Each round asks the database which of a
+    table's rows to delete the staying rows of a referencing table refer to; the sets
+    only grow, so it ends.
+    """
+    order = planner.graph.order
+    plans = {id(t): _plan_table(connection, planner, t) for t in order}
+    changed = True
+    while changed:
+        changed = False
+        for table in order:
+            plan = plans[id(table)]
+            if plan.action.action != "delete" or not plan.delete:
+                continue
+            for ref in planner.binding_refs(table):
+                child_plan = plans.get(id(ref.child))
+                if child_plan is None:
+                    continue  # not the person's table: its rows are others' (shared)
+                remaining = _remaining(planner, child_plan)
+                if remaining is None or not plan.delete:
+                    continue
+                holding = _referred_by(table, ref, sa.and_(planner.rows.of(ref.child), remaining))
+                moved: set[Key] = set()
+                for chunk in chunks(plan.delete):
+                    moved.update(_keys(connection, table, key_match(table, chunk), holding))
+                if moved:
+                    plan.anonymise += [k for k in plan.delete if k in moved]
+                    plan.delete = [k for k in plan.delete if k not in moved]
+                    changed = True
+    for plan in plans.values():
+        if plan.action.action == "delete" and plan.anonymise:
+            plan.anonymise_note = "kept rows still refer to it"
+    return plans
 
 
 def _outcomes(
@@ -856,7 +872,7 @@ def _erase_database(
         held = {table: keys for (db, table), keys in holds.items() if db == target.name}
         planner = _Planner(config, catalog, graph, rows, held)
         try:
-            plans = {id(t): _plan_table(connection, planner, t) for t in graph.order}
+            plans = _plan_all(connection, planner)
             for plan in plans.values():
                 _require_columns(plan)
             effects = _reference_effects(connection, planner, plans)
