@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .ordering import dependencies_first
 from .schema import Catalog
 
 Key = tuple[Any, ...]
@@ -38,24 +39,9 @@ def count_rows(connection: sa.Connection, table: sa.Table, *where: ColumnElement
 
 
 def referencing_first(catalog: Catalog, tables: list[sa.Table]) -> list[sa.Table]:
-    """Order `tables` so a table that refers to another comes before it (Kahn's algorithm).
+    """Order `tables` so a table that refers to another comes before it.
 
     Deleting in this order never breaks a foreign key between them. In a cycle the
     first table of the given order goes first.
     """
-    ids = {id(t) for t in tables}
-    referencing = {
-        id(t): {
-            id(r.child) for r in catalog.references_to(t) if id(r.child) in ids and r.child is not t
-        }
-        for t in tables
-    }
-    order: list[sa.Table] = []
-    done: set[int] = set()
-    remaining = list(tables)
-    while remaining:
-        chosen = next((t for t in remaining if referencing[id(t)] <= done), remaining[0])
-        order.append(chosen)
-        done.add(id(chosen))
-        remaining.remove(chosen)
-    return order
+    return dependencies_first(tables, lambda t: {id(r.child) for r in catalog.references_to(t)})

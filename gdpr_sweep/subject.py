@@ -21,6 +21,7 @@ from .config import Config, EraseAction, Scalar, SubjectReference
 from .engines import TargetDatabase
 from .errors import DatabaseUnavailable, UsageError
 from .matching import equals, equals_ignoring_case, in_select, in_values, is_text
+from .ordering import dependencies_first
 from .schema import Catalog, Reference, qualified_name
 
 
@@ -299,45 +300,24 @@ def _add_declared_parents(
 
 
 def _parents_first(discovered: list[sa.Table], edges: list[Edge]) -> list[sa.Table]:
-    """Order tables so each comes after every graph table it refers to (Kahn's algorithm).
+    """Order tables so each comes after every graph table it refers to, the root first.
 
     A table that refers to two graph tables (the root and a case table, say) must come
     after both, so its rows are found through either. In a cycle, the table discovered
     first goes first and its edge back into the cycle is not followed.
     """
-    parents = {
-        id(t): {id(e.parent) for e in edges if e.child is t and e.parent is not t}
-        for t in discovered
-    }
-    order = [discovered[0]]
-    placed = {id(discovered[0])}
-    remaining = discovered[1:]
-    while remaining:
-        # In a cycle nothing is ready: break it at the earliest discovered table.
-        chosen = next((t for t in remaining if parents[id(t)] <= placed), remaining[0])
-        order.append(chosen)
-        placed.add(id(chosen))
-        remaining.remove(chosen)
-    return order
+    root, rest = discovered[0], discovered[1:]
+
+    def parents(table: sa.Table) -> set[int]:
+        return {id(e.parent) for e in edges if e.child is table}
+
+    return [root, *dependencies_first(rest, parents, done=[id(root)])]
 
 
 def _sources_first(tables: list[sa.Table], edges: list[Edge]) -> list[sa.Table]:
     """Order declared parent tables so each comes after the parent tables it is found
     from (a cycle among them is broken at the first reached)."""
-    ids = {id(t) for t in tables}
-    sources = {
-        id(t): {id(e.source) for e in edges if e.target is t and id(e.source) in ids} - {id(t)}
-        for t in tables
-    }
-    order: list[sa.Table] = []
-    placed: set[int] = set()
-    remaining = list(tables)
-    while remaining:
-        chosen = next((t for t in remaining if sources[id(t)] <= placed), remaining[0])
-        order.append(chosen)
-        placed.add(id(chosen))
-        remaining.remove(chosen)
-    return order
+    return dependencies_first(tables, lambda t: {id(e.source) for e in edges if e.target is t})
 
 
 def references_in(
