@@ -16,11 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## make the SQLite demo database and print its plan
 	$(BIN)/gdpr-sweep demo
 
-test: $(STAMP)  ## ruff, then the tests (PostgreSQL/MariaDB when their URLs are set)
-	$(BIN)/ruff check .
+test: lint typecheck  ## ruff, ruff format --check, mypy, then the tests (PostgreSQL/MariaDB if their URLs are set)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## what CI refuses: lint errors and unformatted files (`make fmt` fixes most)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

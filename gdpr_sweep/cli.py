@@ -645,11 +645,8 @@ def _write_run_metrics(
     if isinstance(failure, _Unwritable):
         return  # the preflight found it unwritable: that is the run's error already
     try:
-        store = StateStore(config, None)
-        try:
+        with StateStore(config, None) as store:
             last_success = store.last_success()
-        finally:
-            store.close()
         names = [db.name for db in config.databases if not databases or db.name in databases]
         failpoint("before-metrics-write")
         write_metrics(path, render_metrics(result, status, duration, last_success, names))
@@ -757,8 +754,7 @@ def migrate(config_path: ConfigOption = None, debug: DebugOption = False) -> Non
         from .state.migrate import head_revision
 
         config = load_config(config_path)
-        store = StateStore(config, None)
-        store.close()
+        StateStore(config, None).close()  # opening it migrates it
         typer.echo(f"state database at revision {head_revision()}")
 
 
@@ -1176,11 +1172,8 @@ def audit_list(
         gdpr-sweep audit list -n 10
     """
     with _errors_to_exit_codes(debug):
-        store = StateStore(load_config(config_path), None)
-        try:
+        with StateStore(load_config(config_path), None) as store:
             runs = store.runs(limit)
-        finally:
-            store.close()
         if as_json:
             typer.echo(dumps({"runs": runs}))
         else:
@@ -1201,11 +1194,8 @@ def audit_show(
         gdpr-sweep audit show 42
     """
     with _errors_to_exit_codes(debug):
-        store = StateStore(load_config(config_path), None)
-        try:
+        with StateStore(load_config(config_path), None) as store:
             run, entries = store.run(run_id)
-        finally:
-            store.close()
         if run is None:
             raise UsageError(f"RUN: no run {run_id}")
         if as_json:
@@ -1239,11 +1229,8 @@ def audit_find(
         kind, _column, value = parse_subject(subject, config)
         ring = keyring(config)
         hashed = subject_hash(ring[0], kind, value)
-        store = StateStore(config, ring[0], ring)
-        try:
+        with StateStore(config, ring[0], ring) as store:
             runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
-        finally:
-            store.close()
         if as_json:
             typer.echo(dumps({"subject": hashed, "runs": runs}))
         elif not runs:
@@ -1288,12 +1275,9 @@ def audit_verify(
                 raise UsageError(f"--head: {exc}") from None
         config = load_config(config_path)
         ring = keyring(config)
-        store = StateStore(config, ring[0], ring)
-        try:
+        with StateStore(config, ring[0], ring) as store:
             verification = store.verify_chain(head=head)
             current = store.head()
-        finally:
-            store.close()
         checked, broken, unchecked = (
             verification.checked,
             verification.broken,

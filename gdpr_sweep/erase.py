@@ -925,8 +925,7 @@ def erase_subject(
     targets = select_databases(config, databases)
     check_subject_value(targets, config, column, value)
     day = local_date(as_of, config.sweep.tz)
-    store = StateStore(config, key)
-    try:
+    with StateStore(config, key) as store:
         if dry_run:
             if preflight is not None:
                 preflight()
@@ -968,8 +967,6 @@ def erase_subject(
                 run_id, status, {"subject": hashed, "erased": result.to_json()["erased"]}
             )
             return result
-    finally:
-        store.close()
 
 
 def record_roots(

@@ -200,8 +200,7 @@ def export_subject(
 
 def _audit(config: Config, key: bytes, hashed: str, result: ExportResult) -> None:
     """Record that the person's data was exported: counts only."""
-    store = StateStore(config, key)
-    try:
+    with StateStore(config, key) as store:
         run_id = store.start_run(
             "export",
             dt.datetime.now(dt.UTC),
@@ -223,5 +222,3 @@ def _audit(config: Config, key: bytes, hashed: str, result: ExportResult) -> Non
             "partial" if result.failures else "completed",
             {"subject": hashed, "failures": result.failures},
         )
-    finally:
-        store.close()

@@ -408,8 +408,7 @@ def add_hold(
         _find_row(target, table, given)
     finally:
         target.dispose()
-    store = StateStore(config, secret)
-    try:
+    with StateStore(config, secret) as store:
         store.check_key()  # before the hold is written, not only before the audit entry
         with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
             try:
@@ -445,16 +444,13 @@ def add_hold(
             )
             store.finish_run(run_id, "completed", {"hold": hold_id})
         return _load(store, int(hold_id))
-    finally:
-        store.close()
 
 
 def release_hold(
     config: Config, hold_id: int, *, wait: float | None = None, stop: Stoppable | None = None
 ) -> Hold:
     """End a hold, under the sweep lock (a running sweep keeps honouring it until done)."""
-    store = StateStore(config, hash_key(config))
-    try:
+    with StateStore(config, hash_key(config)) as store:
         store.check_key()
         _load(store, hold_id)  # exit 2 for an unknown id before waiting for the lock
         with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
@@ -478,18 +474,12 @@ def release_hold(
             )
             store.finish_run(run_id, "completed", {"hold": hold_id})
         return _load(store, hold_id)
-    finally:
-        store.close()
 
 
 def list_holds(config: Config) -> list[Hold]:
-    store = StateStore(config, None)
-    try:
-        with store.engine.connect() as connection:
-            rows = connection.execute(sa.select(holds_table).order_by(holds_table.c.id))
-            return [_hold(row) for row in rows.mappings()]
-    finally:
-        store.close()
+    with StateStore(config, None) as store, store.engine.connect() as connection:
+        rows = connection.execute(sa.select(holds_table).order_by(holds_table.c.id))
+        return [_hold(row) for row in rows.mappings()]
 
 
 def _load(store: StateStore, hold_id: int) -> Hold:

@@ -134,32 +134,28 @@ def replay(
     key = ring[0]
     targets = select_databases(config, databases)
     column = config.subject.identifiers[0][1]
-    store = StateStore(config, key)
-    try:
-        with sweep_lock(store.engine, store.url):
-            recorded = store.erased_subjects_since(start.isoformat())
-            fingerprinted = {r["run_id"] for r in recorded}
-            legacy = store.erased_since(start.isoformat())
-            result = ReplayResult(None, start.isoformat(), dry_run)
-            result.skipped = sum(1 for r in legacy if r["run_id"] not in fingerprinted)
-            roots = _recorded_roots(recorded, ring)
-            holds = active_holds(config, local_date(dt.datetime.now(dt.UTC), config.sweep.tz))
-            if not dry_run:
-                store.mark_interrupted()
-                result.run_id = store.start_run("replay", dt.datetime.now(dt.UTC))
-            for target in targets:
-                by_table = roots.get(target.name)
-                if not by_table:
-                    continue
-                outcome = _replay_database(target, column, by_table, key, dry_run, holds)
-                _report(store, result, target.name, by_table, outcome)
-            if result.run_id is not None:
-                store.finish_run(
-                    result.run_id, "partial" if result.failures else "completed", result.to_json()
-                )
-            return result
-    finally:
-        store.close()
+    with StateStore(config, key) as store, sweep_lock(store.engine, store.url):
+        recorded = store.erased_subjects_since(start.isoformat())
+        fingerprinted = {r["run_id"] for r in recorded}
+        legacy = store.erased_since(start.isoformat())
+        result = ReplayResult(None, start.isoformat(), dry_run)
+        result.skipped = sum(1 for r in legacy if r["run_id"] not in fingerprinted)
+        roots = _recorded_roots(recorded, ring)
+        holds = active_holds(config, local_date(dt.datetime.now(dt.UTC), config.sweep.tz))
+        if not dry_run:
+            store.mark_interrupted()
+            result.run_id = store.start_run("replay", dt.datetime.now(dt.UTC))
+        for target in targets:
+            by_table = roots.get(target.name)
+            if not by_table:
+                continue
+            outcome = _replay_database(target, column, by_table, key, dry_run, holds)
+            _report(store, result, target.name, by_table, outcome)
+        if result.run_id is not None:
+            store.finish_run(
+                result.run_id, "partial" if result.failures else "completed", result.to_json()
+            )
+        return result
 
 
 def _replay_database(

@@ -517,61 +517,58 @@ def run_sweep(
     """Evaluate and execute every due rule under the sweep lock; audit everything."""
     options = options or SweepOptions()
     key = hash_key(config)
-    store = StateStore(config, key)
-    try:
-        with sweep_lock(store.engine, store.url, wait=options.wait_lock, stop=options.stop):
-            interrupted = store.mark_interrupted()
-            evaluations = _evaluate(
-                config,
-                as_of,
-                databases,
-                rule_ids,
-                key if reviewed is not None else None,
-                options.jobs,
-                guard=not options.force,
-            )
-            command = "apply" if reviewed is not None else "run"
-            try:
-                if reviewed is not None:
-                    _compare(reviewed, evaluations)
-                _guard(config, evaluations, options.force)
-                if options.preflight is not None:
-                    options.preflight()
-            except Refused as exc:
-                # Nothing was touched; the trail still shows that a sweep was refused.
-                refused_id = store.start_run(command, as_of, approval=options.approval.details())
-                store.finish_run(refused_id, "refused", {"reason": str(exc)})
-                raise
-            failpoint("after-evaluation")
-            run_id = store.start_run(
-                command,
-                as_of,
-                plan_digest=reviewed.config_digest if reviewed else None,
-                approval=options.approval.details(),
-            )
-            result = RunResult(
-                run_id,
-                as_of,
-                config.digest,
-                "completed",
-                interrupted_runs=interrupted,
-                approval=options.approval,
-            )
-            window = _Window(options.max_runtime, options.stop)
-            try:
-                _execute_and_finish(
-                    config, store, key, evaluations, result, progress, options, window
-                )
-            except StateUnavailable as exc:
-                # Batches may have committed before the state database failed: say so.
-                raise PartialFailure(
-                    f"{exc}, during run {run_id}: batches committed before it stay committed "
-                    "(their intent is in the audit trail); fix the state database and run "
-                    "again to finish"
-                ) from None
-            return result
-    finally:
-        store.close()
+    with (
+        StateStore(config, key) as store,
+        sweep_lock(store.engine, store.url, wait=options.wait_lock, stop=options.stop),
+    ):
+        interrupted = store.mark_interrupted()
+        evaluations = _evaluate(
+            config,
+            as_of,
+            databases,
+            rule_ids,
+            key if reviewed is not None else None,
+            options.jobs,
+            guard=not options.force,
+        )
+        command = "apply" if reviewed is not None else "run"
+        try:
+            if reviewed is not None:
+                _compare(reviewed, evaluations)
+            _guard(config, evaluations, options.force)
+            if options.preflight is not None:
+                options.preflight()
+        except Refused as exc:
+            # Nothing was touched; the trail still shows that a sweep was refused.
+            refused_id = store.start_run(command, as_of, approval=options.approval.details())
+            store.finish_run(refused_id, "refused", {"reason": str(exc)})
+            raise
+        failpoint("after-evaluation")
+        run_id = store.start_run(
+            command,
+            as_of,
+            plan_digest=reviewed.config_digest if reviewed else None,
+            approval=options.approval.details(),
+        )
+        result = RunResult(
+            run_id,
+            as_of,
+            config.digest,
+            "completed",
+            interrupted_runs=interrupted,
+            approval=options.approval,
+        )
+        window = _Window(options.max_runtime, options.stop)
+        try:
+            _execute_and_finish(config, store, key, evaluations, result, progress, options, window)
+        except StateUnavailable as exc:
+            # Batches may have committed before the state database failed: say so.
+            raise PartialFailure(
+                f"{exc}, during run {run_id}: batches committed before it stay committed "
+                "(their intent is in the audit trail); fix the state database and run "
+                "again to finish"
+            ) from None
+        return result
 
 
 def _execute_and_finish(

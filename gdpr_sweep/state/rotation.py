@@ -88,8 +88,7 @@ def rotate_key(
     ring = keyring(config)
     new = ring[0]
     new_check = key_check_value(new)
-    store = StateStore(config, new, ring)
-    try:
+    with StateStore(config, new, ring) as store:
         recorded = _recorded(store)
         if recorded == new_check:
             return RotationResult(False, new_check)
@@ -114,8 +113,6 @@ def rotate_key(
             result = _rotate(store, old, new, recorded)
             result.unchecked = verification.unchecked
             return result
-    finally:
-        store.close()
 
 
 def _recorded(store: StateStore) -> str | None:

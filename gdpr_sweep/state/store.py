@@ -284,6 +284,12 @@ class StateStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- the key ------------------------------------------------------------------
 
     def check_key(self) -> None:
