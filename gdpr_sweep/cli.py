@@ -29,7 +29,15 @@ from . import __version__
 from .approval import Approval
 from .checks import check_config
 from .config import Config, load_config
-from .errors import ConfigError, GdprSweepError, PartialFailure, Refused, Stopped, UsageError
+from .errors import (
+    ConfigError,
+    ExitCode,
+    GdprSweepError,
+    PartialFailure,
+    Refused,
+    Stopped,
+    UsageError,
+)
 from .faults import failpoint
 from .holds import add_hold, list_holds, release_hold
 from .keys import OLD_KEYS_ENV, hash_key, keyring
@@ -177,7 +185,7 @@ def main_callback(
     ):
         if value not in allowed:
             typer.echo(f"error: {option}: use {' or '.join(allowed)}", err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.USAGE)
     setup_logging(log_format, log_level)
 
 
@@ -193,7 +201,7 @@ def _errors_to_exit_codes(debug: bool) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _fatal("interrupted", 130)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         if _is_click_error(exc):
             raise
@@ -205,7 +213,7 @@ def _errors_to_exit_codes(debug: bool) -> Iterator[None]:
         if isinstance(exc, sa.exc.SQLAlchemyError) and not isinstance(exc, sa.exc.DBAPIError):
             kind = type(exc).__name__
         _fatal(f"internal error ({kind}); rerun with --debug for the traceback", 1)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 def _fatal(message: str, exit_code: int) -> None:
@@ -279,7 +287,7 @@ def _emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
         if out is not None:
             typer.echo(f"Plan written to {out}; apply it with: gdpr-sweep apply {out}")
     if plan.failures:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 @app.command()
@@ -305,9 +313,9 @@ def check(
         result = check_config(config, database)
         print_findings(make_console(), result.findings, result.passed, result.unreachable)
         if any(not finding.warning for finding in result.findings):
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.USAGE)
         if result.unreachable:
-            raise typer.Exit(3)
+            raise typer.Exit(ExitCode.PARTIAL)
 
 
 @app.command()
@@ -601,7 +609,7 @@ def _status_of(exc: GdprSweepError) -> str:
     """The run status an error stands for (metrics, JSON)."""
     if isinstance(exc, Stopped):
         return "stopped"
-    return {4: "locked", 5: "refused"}.get(exc.exit_code, "failed")
+    return ExitCode(exc.exit_code).status
 
 
 @contextlib.contextmanager
@@ -679,7 +687,7 @@ def _emit_run(
             typer.echo(f"error: {failure['error']}", err=True)
     code = result.exit_code
     if result.status == "stopped" and stop is not None and stop.signal == "SIGINT":
-        code = 130  # as for any command interrupted by Ctrl-C
+        code = ExitCode.INTERRUPTED  # as for any command interrupted by Ctrl-C
     raise typer.Exit(code)
 
 
@@ -730,7 +738,7 @@ def apply(
             print_plan(console, reviewed)
             if not typer.confirm("Apply this plan?", default=False):
                 typer.echo("Nothing was changed.")
-                raise typer.Exit(0)
+                raise typer.Exit(ExitCode.OK)
         show_progress = console.is_terminal and not as_json
         stop = StopRequest()
         options = SweepOptions(force=force, stop=stop, approval=approval)
@@ -824,7 +832,7 @@ def erase(
         _note_case_insensitive_matches(sum(db.case_insensitive_matches for db in result.databases))
         if unwritten is not None:
             raise unwritten
-        raise typer.Exit(3 if result.failed else 0)
+        raise typer.Exit(ExitCode.PARTIAL if result.failed else ExitCode.OK)
 
 
 def _receipt_unwritten(result: ErasureResult, message: str) -> GdprSweepError:
@@ -890,7 +898,7 @@ def export(
         _note_case_insensitive_matches(sum(result.case_insensitive_matches.values()))
         for failure in result.failures:
             typer.echo(f"error: {failure['error']}", err=True)
-        raise typer.Exit(3 if result.failures else 0)
+        raise typer.Exit(ExitCode.PARTIAL if result.failures else ExitCode.OK)
 
 
 @app.command()
@@ -943,9 +951,9 @@ def scan(
                 f"{len(result.findings)} finding(s) in {len(result.scanned)} database(s) scanned."
             )
         if result.unreachable:
-            raise typer.Exit(3)
+            raise typer.Exit(ExitCode.PARTIAL)
         if strict and result.findings:
-            raise typer.Exit(5)
+            raise typer.Exit(ExitCode.REFUSED)
 
 
 @app.command("replay")
@@ -1002,7 +1010,7 @@ def replay_command(
                 )
             for failure in result.failures:
                 typer.echo(f"error: {failure['error']}", err=True)
-        raise typer.Exit(3 if result.failures else 0)
+        raise typer.Exit(ExitCode.PARTIAL if result.failures else ExitCode.OK)
 
 
 hold_app = typer.Typer(

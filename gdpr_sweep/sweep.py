@@ -31,7 +31,14 @@ from .checks import select_databases
 from .config import Config, SweepSettings
 from .counting import count, count_due
 from .engines import TargetDatabase, describe_failure, describe_write_failure
-from .errors import DatabaseUnavailable, PartialFailure, Refused, StateUnavailable, UsageError
+from .errors import (
+    DatabaseUnavailable,
+    ExitCode,
+    PartialFailure,
+    Refused,
+    StateUnavailable,
+    UsageError,
+)
 from .execute import (
     CascadeStep,
     NoProgress,
@@ -87,9 +94,14 @@ class RunResult:
     def exit_code(self) -> int:
         # `stopped` (a signal): work remains, the next run continues (SPEC: exit 3; the
         # CLI makes SIGINT's 130).
-        return {"completed": 0, "incomplete": 0, "partial": 3, "stopped": 3, "refused": 5}.get(
-            self.status, 1
-        )
+        codes = {
+            "completed": ExitCode.OK,
+            "incomplete": ExitCode.OK,
+            "partial": ExitCode.PARTIAL,
+            "stopped": ExitCode.PARTIAL,
+            "refused": ExitCode.REFUSED,
+        }
+        return codes.get(self.status, ExitCode.INTERNAL)
 
     @property
     def rows_left(self) -> int:
