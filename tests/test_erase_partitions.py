@@ -584,6 +584,7 @@ def test_a_hold_on_one_payment_keeps_it_whatever_its_partition(
     assert after["payment_p2022_03"][held_key] == before["payment_p2022_03"][held_key]
 
 
+@pytest.mark.parametrize("pagila", ["partitions"], indirect=True)
 def test_a_hold_on_a_partition_name_is_refused_naming_the_parent(
     pagila: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -742,6 +743,7 @@ PARTITION_NAMED = {
 }
 
 
+@pytest.mark.parametrize("pagila", ["partitions"], indirect=True)  # a name: one shape is enough
 @pytest.mark.parametrize("case", sorted(PARTITION_NAMED))
 def test_naming_a_partition_is_an_error_naming_the_parent(
     case: str, pagila: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
