@@ -13,7 +13,7 @@ from .config import Config, Rule
 from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .schema import Catalog, Finding, check_rule, check_subject, qualified_name
-from .subject import build_graph
+from .subject import SubjectGraph, build_graph
 
 T = TypeVar("T")
 
@@ -50,15 +50,23 @@ def check_database(
     return findings
 
 
-def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Finding]:
-    """Warn about subject-graph columns without an index: erasing through them scans."""
+def subject_graph_warnings(catalog: Catalog, target: TargetDatabase) -> list[Finding]:
+    """The warnings about the subject graph, which is built once for them."""
     config = target.config
     if config.subject is None or not config.subject.identifiers:
         return []
-    findings = []
-    root = catalog.table(config.subject.root)
-    assert root is not None
     graph = build_graph(catalog, config, config.subject.identifiers[0][1])
+    return unindexed_subject_links(catalog, target, graph) + people_found_as_rows(target, graph)
+
+
+def unindexed_subject_links(
+    catalog: Catalog, target: TargetDatabase, graph: SubjectGraph
+) -> list[Finding]:
+    """Warn about subject-graph columns without an index: erasing through them scans."""
+    config = target.config
+    assert config.subject is not None
+    findings = []
+    root = graph.root
     needed = [(root, column, f"subject.identifiers.{kind}")
               for kind, column in config.subject.identifiers]  # fmt: skip
     for e in graph.edges:
@@ -77,7 +85,7 @@ def unindexed_subject_links(catalog: Catalog, target: TargetDatabase) -> list[Fi
     return findings
 
 
-def people_found_as_rows(catalog: Catalog, target: TargetDatabase) -> list[Finding]:
+def people_found_as_rows(target: TargetDatabase, graph: SubjectGraph) -> list[Finding]:
     """Warn about graph tables that look like other people: they hold an identifier
     column of the root's (an `email` of their own) and are reached by a foreign key
     whose column does not name the table it refers to (`support_rep_id` → employee).
@@ -87,9 +95,7 @@ def people_found_as_rows(catalog: Catalog, target: TargetDatabase) -> list[Findi
     between two people instead. A warning: a table can hold the person's own address.
     """
     config = target.config
-    if config.subject is None or not config.subject.identifiers:
-        return []
-    graph = build_graph(catalog, config, config.subject.identifiers[0][1])
+    assert config.subject is not None
     identifiers = {column for _kind, column in config.subject.identifiers}
     findings = []
     for edge in graph.edges:
@@ -199,10 +205,7 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
         if any(not f.warning for f in findings):
             return findings
         return (
-            findings
-            + unreadable_clocks(catalog, target)
-            + unindexed_subject_links(catalog, target)
-            + people_found_as_rows(catalog, target)
+            findings + unreadable_clocks(catalog, target) + subject_graph_warnings(catalog, target)
         )
 
     result = CheckResult()

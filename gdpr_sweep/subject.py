@@ -104,10 +104,6 @@ class SubjectGraph:
             if e.target is table and position.get(id(e.source), 10**9) < position[id(table)]
         ]
 
-    def referencing(self, table: sa.Table) -> list[Edge]:
-        """Edges from tables of the graph that point at `table` (any direction in order)."""
-        return [e for e in self.edges if e.parent is table and e.child is not table]
-
     def is_parent_table(self, table: sa.Table) -> bool:
         return any(t is table for t in self.parent_tables)
 
