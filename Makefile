@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 N      ?= 1000000
+WORKERS ?= 2
 
 .PHONY: demo test lint fmt typecheck bench databases clean
 
@@ -17,7 +18,7 @@ demo: $(STAMP)  ## make the SQLite demo database and print its plan
 	$(BIN)/gdpr-sweep demo
 
 test: lint typecheck  ## ruff, ruff format --check, mypy, then the tests (PostgreSQL/MariaDB if their URLs are set)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS)
 
 lint: $(STAMP)  ## what CI refuses: lint errors and unformatted files (`make fmt` fixes most)
 	$(BIN)/ruff check .

@@ -53,6 +53,47 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
+def _worker_database_url(url: str, engine_name: str, worker: str) -> str:
+    """Give one pytest-xdist worker a database of its own on the same server.
+
+    Every test resets its database (drops and recreates the schema), so two workers
+    must never share one. The worker's database is `<name>_<worker>`, created here
+    from the base URL when it is missing."""
+    base = sa.engine.make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if engine_name == "postgresql":
+                exists = connection.exec_driver_sql(
+                    "SELECT 1 FROM pg_database WHERE datname = %(name)s",
+                    {"name": own.database},
+                ).first()
+                if not exists:
+                    connection.exec_driver_sql(f'CREATE DATABASE "{own.database}"')
+            else:
+                connection.exec_driver_sql(
+                    f"CREATE DATABASE IF NOT EXISTS `{own.database}` "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
+    except sa.exc.OperationalError:
+        return url  # unreachable: the tests report it as they would without workers
+    finally:
+        engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n 2`), point each worker at its own server databases."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    for engine_name, variable in ENGINE_ENV.items():
+        url = os.environ.get(variable)
+        if url:
+            os.environ[variable] = _worker_database_url(url, engine_name, worker)
+
+
 def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")

@@ -16,6 +16,7 @@ asserts that no value inserted appears in any output.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -410,7 +411,8 @@ def test_scanned_tables_lists_each_table_once_default_schema_first(hr_db: Target
 
 # --- privileges ------------------------------------------------------------------------------
 
-SCANNER = "test_h5_scanner"
+#: Roles are server-wide: one per pytest-xdist worker.
+SCANNER = "test_scanner_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture
