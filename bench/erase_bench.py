@@ -1,6 +1,6 @@
 """Erasure of one person across the demo schema scaled to N candidates (default 1,000,000).
 
-Builds the demo schema (gdpr_sweep.demo.demo_metadata, whose foreign-key and link
+Builds the demo schema (gdpr_sweep.demo.tables.demo_metadata, whose foreign-key and link
 columns are indexed) with N candidates, one counselling case, one consultant mail, one
 attachment each and an invoice for every second candidate, generated on the server.
 Then times `gdpr-sweep erase --subject email=...` (the whole process, start-up
@@ -27,7 +27,8 @@ import sqlalchemy as sa
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gdpr_sweep.demo import demo_config_text, demo_metadata  # noqa: E402
+from gdpr_sweep.demo.config import demo_config_text  # noqa: E402
+from gdpr_sweep.demo.tables import demo_metadata  # noqa: E402
 
 GOAL_SECONDS = 1.0
 DEFAULT_URLS = {

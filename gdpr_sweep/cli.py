@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .approval import Approval
-from .checks import check_config
+from .checks.check_config import check_config
 from .config import Config, load_config
 from .errors import (
     ConfigError,
@@ -377,7 +377,8 @@ def demo(
 
         gdpr-sweep demo && gdpr-sweep plan -c gdpr-sweep-demo/gdpr-sweep.toml
     """
-    from .demo import built_for, demo_config, write_demo
+    from .demo.build import built_for, write_demo
+    from .demo.config import demo_config
 
     with _errors_to_exit_codes(debug):
         # The rows are built relative to the as-of day, so the demo's promise (every

@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .catalog import Catalog, Reference, qualified_name
 from .config import Config
 from .execute import CascadeStep, cascade_steps
+from .foreign_keys import SELF_RESOLVING
 from .holds import HeldKeys, held_predicate, hold_name
 from .matching import equals
 from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, Exception_
-from .schema import SELF_RESOLVING, Catalog, Reference, qualified_name
 
 #: Predicates "this row of the table is deleted by a delete rule of this run".
 Goes = Callable[[sa.Table], ColumnElement[bool] | None]

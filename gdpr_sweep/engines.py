@@ -1,19 +1,24 @@
-"""Open target databases: one engine each, with the session settings the sweep relies on."""
+"""Open target databases: one engine each, with the session settings the sweep relies on;
+select them by `--database` and read each in a read-only transaction."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
+from .catalog import Catalog
 from .config import Config, DatabaseConfig, database_url
-from .errors import DatabaseUnavailable
+from .errors import DatabaseUnavailable, UsageError
+
+T = TypeVar("T")
 
 
 def _on_connect(dialect: str):
@@ -295,3 +300,36 @@ class TargetDatabase:
 def open_targets(config: Config, names: list[str] | None = None) -> list[TargetDatabase]:
     """Return the configured databases (all, or those named), in config order."""
     return [TargetDatabase(config, db) for db in config.databases if not names or db.name in names]
+
+
+def select_databases(config: Config, names: Iterable[str] | None) -> list[TargetDatabase]:
+    """Return the configured databases, or those named by `--database` (unknown: exit 2)."""
+    wanted = list(names or [])
+    known = {db.name for db in config.databases}
+    for name in wanted:
+        if name not in known:
+            raise UsageError(f"--database: no database {name!r} in the config")
+    return open_targets(config, wanted)
+
+
+def read_each(
+    targets: list[TargetDatabase], read: Callable[[TargetDatabase, Catalog], T]
+) -> Iterator[tuple[TargetDatabase, T | None, str | None]]:
+    """Reflect each database in a read-only transaction and apply `read` to it.
+
+    Yields (database, result, None), or (database, None, one-line error) for a database
+    that cannot be reached or read: the others are still read.
+    """
+    for target in targets:
+        value: T | None = None
+        error: str | None = None
+        try:
+            with target.read_only() as connection:
+                value = read(target, Catalog(connection))
+        except DatabaseUnavailable as exc:
+            error = str(exc)
+        except sa.exc.DBAPIError as exc:
+            error = f"database {target.name}: {describe_failure(exc, target.url)}"
+        finally:
+            target.dispose()
+        yield target, value, error

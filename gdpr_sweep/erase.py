@@ -29,9 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .approval import Approval
-from .checks import raise_findings, select_databases
+from .catalog import Catalog, qualified_name
+from .checks.findings import raise_findings
+from .checks.subject_checks import check_subject
 from .config import Config
-from .engines import TargetDatabase, describe_failure, describe_write_failure
+from .engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
 from .erase_plan import (
     Planner,
     TablePlan,
@@ -66,7 +68,6 @@ from .receipts import (
     TableOutcome,
 )
 from .rowkeys import Key, key_match
-from .schema import Catalog, check_subject, qualified_name
 from .state.lock import sweep_lock
 from .state.store import StateStore
 from .subject import (

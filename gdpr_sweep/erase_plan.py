@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .catalog import Catalog, Reference, qualified_name
 from .config import Config, EraseAction
 from .errors import SchemaError
 from .execute import anonymise_rows
@@ -23,7 +24,6 @@ from .holds import held_predicate, hold_name
 from .periods import add_period, local_date
 from .receipts import LEGAL_HOLD_BASIS, SHARED_BASIS, ReferenceOutcome, TableOutcome
 from .rowkeys import Key, chunks, count_rows, key_match
-from .schema import Catalog, Reference, qualified_name
 from .subject import (
     PersonReference,
     SubjectGraph,

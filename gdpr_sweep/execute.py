@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .catalog import Catalog, qualified_name
 from .config import Config, Rule
 from .faults import failpoint
 from .keys import key_label
@@ -37,7 +38,6 @@ from .matching import in_select
 from .pinning import PinnedKeys
 from .rowkeys import key_match
 from .rules import CompiledRule
-from .schema import Catalog, qualified_name
 from .state.store import StateStore
 from .strategies import HASH_PREFIX, hash_value, replacement
 

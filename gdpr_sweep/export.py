@@ -25,14 +25,15 @@ import sqlalchemy as sa
 
 from . import __version__
 from .approval import Approval
-from .checks import raise_findings, select_databases
+from .catalog import Catalog, qualified_name
+from .checks.findings import raise_findings
+from .checks.subject_checks import check_subject
 from .config import Config
-from .engines import describe_failure
+from .engines import describe_failure, select_databases
 from .erase import subject_hash
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .faults import failpoint
 from .keys import hash_key
-from .schema import Catalog, check_subject, qualified_name
 from .state.store import StateStore
 from .subject import SubjectRows, build_graph, parse_subject
 from .values import RowEncoder, prepare_session, readers, row_order

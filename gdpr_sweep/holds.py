@@ -55,13 +55,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.sql.elements import ColumnElement
 
-from .checks import select_databases
+from .catalog import Catalog, partition_message, qualified_name, split_name
 from .config import Config, state_url
-from .engines import TargetDatabase
+from .engines import TargetDatabase, select_databases
 from .errors import ConfigError, DatabaseUnavailable, SchemaError, UsageError
 from .keys import OLD_KEYS_ENV, hash_key, key_label, keyring
 from .matching import equals, in_values
-from .schema import Catalog, partition_message, qualified_name, split_name
 from .state.lock import Stoppable, sweep_lock
 from .state.models import holds as holds_table
 from .state.models import state_meta

@@ -19,17 +19,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import __version__
-from .checks import check_database, raise_findings, select_databases
+from .catalog import Catalog, qualified_name
+from .checks.check_config import check_database
+from .checks.findings import raise_findings
 from .config import Config, Rule
 from .counting import count, has_at_least, scan_is_cheaper
 from .dependencies import execution_order, held_back
-from .engines import TargetDatabase, describe_failure
+from .engines import TargetDatabase, describe_failure, select_databases
 from .errors import DatabaseUnavailable, UsageError
 from .holds import HeldKeys, active_holds, hold_name
 from .keyset import Keyset
 from .periods import local_date
 from .rules import REFERENCED, CompiledRule, compile_rule
-from .schema import Catalog, qualified_name
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from rich.console import Console
     from rich.table import Table
 
+    from .checks.findings import Finding
     from .holds import Hold
     from .plan import Plan
-    from .schema import Finding
     from .sweep import RunResult
 
 

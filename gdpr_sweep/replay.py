@@ -30,8 +30,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import select_databases
 from .config import Config
+from .engines import select_databases
 from .erase import DatabaseOutcome, _database
 from .errors import ConfigError, UsageError
 from .holds import active_holds, unseal

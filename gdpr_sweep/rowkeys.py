@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .catalog import Catalog
 from .ordering import dependencies_first
-from .schema import Catalog
 
 Key = tuple[Any, ...]
 

@@ -58,11 +58,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from .checks import read_each, select_databases
+from .catalog import Catalog, qualified_name, split_name
+from .checks.subject_checks import check_subject
 from .config import Config, Rule, state_url
-from .engines import TargetDatabase
+from .engines import TargetDatabase, read_each, select_databases
 from .errors import ConfigError, GdprSweepError
-from .schema import Catalog, check_subject, qualified_name, split_name
 from .state.models import metadata as state_metadata
 from .subject import build_graph
 

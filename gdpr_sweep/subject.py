@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .catalog import Catalog, Reference, qualified_name
 from .config import Config, EraseAction, Scalar, SubjectReference
 from .engines import TargetDatabase
 from .errors import DatabaseUnavailable, UsageError
 from .matching import equals, equals_ignoring_case, in_select, in_values, is_text
 from .ordering import dependencies_first
-from .schema import Catalog, Reference, qualified_name
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from .approval import Approval
-from .checks import select_databases
+from .catalog import Catalog
 from .config import Config, SweepSettings
 from .counting import count, count_due
-from .engines import TargetDatabase, describe_failure, describe_write_failure
+from .engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
 from .errors import (
     DatabaseUnavailable,
     ExitCode,
@@ -53,7 +53,6 @@ from .keys import hash_key
 from .periods import local_date
 from .pinning import PinnedKeys, pinned_rules
 from .plan import Evaluated, Plan, evaluate_database, select_rules
-from .schema import Catalog
 from .state.lock import sweep_lock
 from .state.store import StateStore
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from gdpr_sweep.catalog import Catalog
 from gdpr_sweep.config import load_config
 from gdpr_sweep.counting import count_due, scan_is_cheaper
 from gdpr_sweep.periods import parse_as_of
 from gdpr_sweep.rules import compile_rule
-from gdpr_sweep.schema import Catalog
 from tests.conftest import TargetDb, run_cli, write_config
 
 ROWS = 200

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.config import load_config
-from gdpr_sweep.demo import write_demo
+from gdpr_sweep.demo.build import write_demo
 from gdpr_sweep.errors import ConfigError
 from gdpr_sweep.scan import (
     DEFAULT_PATTERNS,
@@ -386,7 +386,7 @@ def test_demo_reports_exactly_an_uncovered_table_added_to_it(tmp_path):
 
 
 def test_scan_cli_strict_exit_codes(tmp_path):
-    from gdpr_sweep.demo import write_demo
+    from gdpr_sweep.demo.build import write_demo
     from tests.conftest import run_cli
 
     config, database = write_demo(tmp_path / "demo")

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from gdpr_sweep.catalog import Catalog
 from gdpr_sweep.scan import TABLE_WITHOUT_RULE, UNCOVERED_COLUMN, scanned_tables
-from gdpr_sweep.schema import Catalog
 from tests.conftest import CliResult, TargetDb, run_cli, write_config
 
 CPR = "010203-4711"

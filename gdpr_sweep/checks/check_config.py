@@ -1,0 +1,58 @@
+"""`gdpr-sweep check`: the whole config against every selected database's reflected schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..catalog import Catalog
+from ..config import Config, Rule
+from ..engines import TargetDatabase, read_each, select_databases
+from .clock_checks import unreadable_clocks
+from .findings import Finding
+from .rule_checks import check_rule
+from .subject_checks import check_subject, subject_graph_warnings
+
+
+@dataclass
+class CheckResult:
+    """Findings per database, the databases that passed, and those unreachable."""
+
+    findings: list[Finding] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+
+def check_database(
+    catalog: Catalog, target: TargetDatabase, rules: Iterable[Rule]
+) -> list[Finding]:
+    """Return every finding for the given rules (and the subject) in one database."""
+    config = target.config
+    findings = []
+    for rule in rules:
+        if rule.applies_to(target.name):
+            findings.extend(check_rule(catalog, target.name, rule, config))
+    findings.extend(check_subject(catalog, target.name, config))
+    return findings
+
+
+def check_config(config: Config, databases: Iterable[str] | None = None) -> CheckResult:
+    """Reflect every selected database and check the whole config against it."""
+
+    def read(target: TargetDatabase, catalog: Catalog) -> list[Finding]:
+        findings = check_database(catalog, target, config.rules)
+        if any(not f.warning for f in findings):
+            return findings
+        return (
+            findings + unreadable_clocks(catalog, target) + subject_graph_warnings(catalog, target)
+        )
+
+    result = CheckResult()
+    for target, findings, error in read_each(select_databases(config, databases), read):
+        if error is not None or findings is None:
+            result.unreachable.append(error or f"database {target.name}: not read")
+            continue
+        result.findings.extend(findings)
+        if not any(not f.warning for f in findings):
+            result.passed.append(target.name)
+    return result
