@@ -13,7 +13,7 @@ from .config import Config, Rule
 from .engines import TargetDatabase, describe_failure, open_targets
 from .errors import DatabaseUnavailable, SchemaError, UsageError
 from .schema import Catalog, Finding, check_rule, check_subject, qualified_name
-from .subject import SubjectGraph, build_graph
+from .subject.graph import SubjectGraph, build_graph
 
 T = TypeVar("T")
 

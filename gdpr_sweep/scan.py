@@ -64,7 +64,7 @@ from .engines import TargetDatabase
 from .errors import ConfigError, GdprSweepError
 from .schema import Catalog, check_subject, qualified_name, split_name
 from .state.models import metadata as state_metadata
-from .subject import build_graph
+from .subject.graph import build_graph
 
 UNCOVERED_COLUMN = "uncovered-column"
 TABLE_WITHOUT_RULE = "table-without-rule"

@@ -23,20 +23,21 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from . import __version__
-from .approval import Approval
-from .checks import raise_findings, select_databases
-from .config import Config
-from .engines import describe_failure
-from .erase import subject_hash
-from .errors import DatabaseUnavailable, SchemaError, UsageError
-from .faults import failpoint
-from .keys import hash_key
-from .schema import Catalog, check_subject, qualified_name
-from .state.store import StateStore
-from .subject import SubjectRows, build_graph, parse_subject
-from .values import RowEncoder, prepare_session, readers, row_order
-from .values import encode_value as encode_value  # re-exported
+from .. import __version__
+from ..approval import Approval
+from ..checks import raise_findings, select_databases
+from ..config import Config
+from ..engines import describe_failure
+from ..errors import DatabaseUnavailable, SchemaError, UsageError
+from ..faults import failpoint
+from ..keys import hash_key
+from ..schema import Catalog, check_subject, qualified_name
+from ..state.store import StateStore
+from ..values import RowEncoder, prepare_session, readers, row_order
+from .fingerprints import subject_hash
+from .graph import build_graph
+from .identifiers import parse_subject
+from .rows import SubjectRows
 
 
 @dataclass
