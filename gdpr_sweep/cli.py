@@ -61,7 +61,7 @@ from .sweep import RunResult, StopRequest, SweepOptions, apply_plan, load_plan, 
 from .sweep import verify_only as verify_only_sweep
 
 if TYPE_CHECKING:
-    from .erase import ErasureResult
+    from .subject import ErasureResult
 
 
 class OneLineErrors(TyperGroup):
@@ -809,7 +809,7 @@ def erase(
         gdpr-sweep erase --subject email=person@example.com --receipt receipt.json
     """
     with _errors_to_exit_codes(debug):
-        from .erase import erase_subject
+        from .subject import erase_subject
 
         config = load_config(config_path)
         result = erase_subject(
@@ -880,7 +880,7 @@ def export(
         gdpr-sweep export --subject cpr=010190-9999 --out subject-access.json
     """
     with _errors_to_exit_codes(debug):
-        from .export import export_subject
+        from .subject import export_subject
 
         config = load_config(config_path)
         result = export_subject(
@@ -987,7 +987,7 @@ def replay_command(
         gdpr-sweep replay --since 2026-11-01 --database aarhus
     """
     with _errors_to_exit_codes(debug):
-        from .replay import replay
+        from .subject import replay
 
         result = replay(load_config(config_path), since, database, dry_run)
         if as_json:
@@ -1231,8 +1231,7 @@ def audit_find(
         gdpr-sweep audit find --subject email=person@example.com
     """
     with _errors_to_exit_codes(debug):
-        from .erase import subject_hash
-        from .subject import parse_subject
+        from .subject import parse_subject, subject_hash
 
         config = load_config(config_path)
         kind, _column, value = parse_subject(subject, config)

@@ -64,7 +64,7 @@ from .config import Config, Rule, state_url
 from .engines import TargetDatabase, read_each, select_databases
 from .errors import ConfigError, GdprSweepError
 from .state.models import metadata as state_metadata
-from .subject import build_graph
+from .subject.graph import build_graph
 
 UNCOVERED_COLUMN = "uncovered-column"
 TABLE_WITHOUT_RULE = "table-without-rule"

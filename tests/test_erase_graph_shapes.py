@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gdpr_sweep.erase import SHARED_BASIS
+from gdpr_sweep.subject.receipts import SHARED_BASIS
 from tests.conftest import TargetDb, run_cli, write_config
 
 EMAIL = "mette.marker@example.dk"

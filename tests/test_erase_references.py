@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gdpr_sweep.erase import LEGAL_HOLD_BASIS, SHARED_BASIS
 from gdpr_sweep.strategies import REDACTED
+from gdpr_sweep.subject.receipts import LEGAL_HOLD_BASIS, SHARED_BASIS
 from tests.conftest import TargetDb, run_cli, write_config
 from tests.erase_support import (
     by_id,

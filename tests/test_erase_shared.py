@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gdpr_sweep.erase import SHARED_BASIS
 from gdpr_sweep.strategies import REDACTED, hash_value
+from gdpr_sweep.subject.receipts import SHARED_BASIS
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 
 EMAIL = "mette.marker@example.dk"

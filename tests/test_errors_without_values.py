@@ -26,10 +26,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from gdpr_sweep import export as export_module
 from gdpr_sweep.engines import describe_failure, describe_write_failure
 from gdpr_sweep.errors import UsageError
-from gdpr_sweep.subject import _identifier_value
+from gdpr_sweep.subject import export as export_module
+from gdpr_sweep.subject.identifiers import identifier_value as _identifier_value
 from tests.conftest import TargetDb, run_cli, write_config
 
 ANNA_ID = "0b6f3c2e-8d7a-4c1e-9f00-5a1b2c3d4e5f"

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.keys import key_label
-from gdpr_sweep.replay import NOT_THE_PERSON
 from gdpr_sweep.state.store import key_check_value
+from gdpr_sweep.subject.reapply import NOT_THE_PERSON
 from tests.conftest import ENGINE_ENV, TEST_KEY, TargetDb, _unavailable, run_cli
 
 KEY1 = TEST_KEY

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 
-from gdpr_sweep.replay import NOT_THE_PERSON
+from gdpr_sweep.subject.reapply import NOT_THE_PERSON
 from tests.conftest import CliResult, TargetDb, run_cli
 from tests.test_erase import CPR, EMAIL, MARKERS, NAME, setup
 

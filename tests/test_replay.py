@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gdpr_sweep.replay import ALREADY_ERASED, NOT_THE_PERSON
+from gdpr_sweep.subject.reapply import ALREADY_ERASED, NOT_THE_PERSON
 from tests.conftest import TargetDb, run_cli, write_config
 
 EMAIL = "rikke.replay@example.dk"

@@ -64,7 +64,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 from hypothesis import strategies as st
 
-from gdpr_sweep.erase import SHARED_BASIS
+from gdpr_sweep.subject.receipts import SHARED_BASIS
 from tests.conftest import ENGINE_ENV, _reset_server_database, _unavailable, run_cli, write_config
 from tests.subject_oracle import ForeignKey, Scenario, Table, expected_erasure, persons_rows
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..catalog import Catalog, partition_message, qualified_name
 from ..config import Config
 from ..engines import TargetDatabase
-from ..subject import SubjectGraph, build_graph
+from ..subject.graph import SubjectGraph, build_graph
 from .findings import Finding
 from .strategy_checks import strategy_problems
 

@@ -30,16 +30,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .engines import select_databases
-from .erase import DatabaseOutcome, _database
-from .errors import ConfigError, UsageError
-from .holds import active_holds, unseal
-from .keys import OLD_KEYS_ENV, keyring
-from .periods import local_date
-from .rowkeys import Key
-from .state.lock import sweep_lock
-from .state.store import StateStore
+from ..config import Config
+from ..engines import select_databases
+from ..errors import ConfigError, UsageError
+from ..holds import active_holds, unseal
+from ..keys import OLD_KEYS_ENV, keyring
+from ..periods import local_date
+from ..rowkeys import Key
+from ..state.lock import sweep_lock
+from ..state.store import StateStore
+from .erase import _database
+from .receipts import DatabaseOutcome
 
 NOT_THE_PERSON = "not the erased person"
 ALREADY_ERASED = "already erased (gone, or as the erasure anonymised it)"

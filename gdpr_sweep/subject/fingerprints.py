@@ -15,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .config import Config
-from .holds import seal
-from .keys import keyed_hex, keyring
-from .rowkeys import Key, chunks, key_match
-from .state.store import StateStore
+from ..config import Config
+from ..holds import seal
+from ..keys import keyed_hex, keyring
+from ..rowkeys import Key, chunks, key_match
+from ..state.store import StateStore
 
 
 def subject_hash(key: bytes, kind: str, value: str) -> str:

@@ -15,8 +15,9 @@ Per database, one transaction, children before parents:
 If one database fails, the others still complete (exit 3). `dry_run` counts in a
 read-only transaction and changes nothing.
 
-This module runs the erasure; `erase_plan` decides what happens to each row,
-`receipts` holds what it did, `fingerprints` what recognises the person later.
+This module runs the erasure; `planner`, `references` and `schedule` decide what
+happens to each row and in which order, `outcomes` and `receipts` hold what it did,
+`fingerprints` what recognises the person later.
 """
 
 from __future__ import annotations
@@ -28,70 +29,35 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from .approval import Approval
-from .catalog import Catalog, qualified_name
-from .checks.findings import raise_findings
-from .checks.subject_checks import check_subject
-from .config import Config
-from .engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
-from .erase_plan import (
-    Planner,
-    TablePlan,
-    apply_all,
-    deletion_schedule,
-    plan_all,
-    reference_effects,
-    reference_outcome,
-    require_columns,
-    table_outcomes,
-)
-from .errors import DatabaseUnavailable, SchemaError
+from ..approval import Approval
+from ..catalog import Catalog, qualified_name
+from ..checks.findings import raise_findings
+from ..checks.subject_checks import check_subject
+from ..config import Config
+from ..engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
+from ..errors import DatabaseUnavailable, SchemaError
+from ..holds import HeldKeys, active_holds
+from ..keys import hash_key
+from ..periods import local_date
+from ..rowkeys import Key, key_match
+from ..state.lock import sweep_lock
+from ..state.store import StateStore
 from .fingerprints import (
     ErasedRoot,
     ReplayMatch,
     match_replay_roots,
     record_roots,
-    root_fingerprint,
     root_identities,
     subject_hash,
 )
-from .holds import HeldKeys, active_holds
-from .keys import hash_key
-from .periods import local_date
-from .receipts import (
-    BACKUP_NOTE,
-    LEGAL_HOLD_BASIS,
-    SHARED_BASIS,
-    DatabaseOutcome,
-    ErasureResult,
-    ReferenceOutcome,
-    TableOutcome,
-)
-from .rowkeys import Key, key_match
-from .state.lock import sweep_lock
-from .state.store import StateStore
-from .subject import (
-    SubjectRows,
-    build_graph,
-    check_subject_value,
-    parse_subject,
-)
-
-__all__ = [  # the erasure's public names, wherever they live
-    "BACKUP_NOTE",
-    "LEGAL_HOLD_BASIS",
-    "SHARED_BASIS",
-    "DatabaseOutcome",
-    "ErasedRoot",
-    "ErasureResult",
-    "ReferenceOutcome",
-    "ReplayMatch",
-    "TableOutcome",
-    "erase_subject",
-    "record_roots",
-    "root_fingerprint",
-    "subject_hash",
-]
+from .graph import build_graph
+from .identifiers import check_subject_value, parse_subject
+from .outcomes import reference_outcome, table_outcomes
+from .planner import Planner, TablePlan, plan_all, require_columns
+from .receipts import DatabaseOutcome, ErasureResult, ReferenceOutcome, TableOutcome
+from .references import reference_effects
+from .rows import SubjectRows
+from .schedule import apply_all, deletion_schedule
 
 
 @dataclass

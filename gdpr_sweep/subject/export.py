@@ -23,21 +23,22 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from . import __version__
-from .approval import Approval
-from .catalog import Catalog, qualified_name
-from .checks.findings import raise_findings
-from .checks.subject_checks import check_subject
-from .config import Config
-from .engines import describe_failure, select_databases
-from .erase import subject_hash
-from .errors import DatabaseUnavailable, SchemaError, UsageError
-from .faults import failpoint
-from .keys import hash_key
-from .state.store import StateStore
-from .subject import SubjectRows, build_graph, parse_subject
-from .values import RowEncoder, prepare_session, readers, row_order
-from .values import encode_value as encode_value  # re-exported
+from .. import __version__
+from ..approval import Approval
+from ..catalog import Catalog, qualified_name
+from ..checks.findings import raise_findings
+from ..checks.subject_checks import check_subject
+from ..config import Config
+from ..engines import describe_failure, select_databases
+from ..errors import DatabaseUnavailable, SchemaError, UsageError
+from ..faults import failpoint
+from ..keys import hash_key
+from ..state.store import StateStore
+from ..values import RowEncoder, prepare_session, readers, row_order
+from .fingerprints import subject_hash
+from .graph import build_graph
+from .identifiers import parse_subject
+from .rows import SubjectRows
 
 
 @dataclass
