@@ -37,7 +37,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .config import Config
 from .execute import CascadeStep, cascade_steps
-from .holds import HeldKeys, held_predicate, hold_name
+from .holds.rows import held_predicate, hold_name
+from .holds.store import HeldKeys
 from .matching import equals
 from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, Exception_
 from .schema import SELF_RESOLVING, Catalog, Reference, qualified_name

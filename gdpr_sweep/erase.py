@@ -53,7 +53,7 @@ from .fingerprints import (
     root_identities,
     subject_hash,
 )
-from .holds import HeldKeys, active_holds
+from .holds.store import HeldKeys, active_holds
 from .keys import hash_key
 from .periods import local_date
 from .receipts import (

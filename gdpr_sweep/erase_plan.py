@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from .config import Config, EraseAction
 from .errors import SchemaError
 from .execute import anonymise_rows
-from .holds import held_predicate, hold_name
+from .holds.rows import held_predicate, hold_name
 from .periods import add_period, local_date
 from .receipts import LEGAL_HOLD_BASIS, SHARED_BASIS, ReferenceOutcome, TableOutcome
 from .rowkeys import Key, chunks, count_rows, key_match

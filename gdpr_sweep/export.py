@@ -35,8 +35,9 @@ from .keys import hash_key
 from .schema import Catalog, check_subject, qualified_name
 from .state.store import StateStore
 from .subject import SubjectRows, build_graph, parse_subject
-from .values import RowEncoder, prepare_session, readers, row_order
-from .values import encode_value as encode_value  # re-exported
+from .values.encoding import RowEncoder
+from .values.encoding import encode_value as encode_value  # re-exported
+from .values.tables import prepare_session, readers, row_order
 
 
 @dataclass

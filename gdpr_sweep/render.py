@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from rich.console import Console
     from rich.table import Table
 
-    from .holds import Hold
+    from .holds.store import Hold
     from .plan import Plan
     from .schema import Finding
     from .sweep import RunResult

@@ -34,7 +34,8 @@ from .checks import select_databases
 from .config import Config
 from .erase import DatabaseOutcome, _database
 from .errors import ConfigError, UsageError
-from .holds import active_holds, unseal
+from .holds.sealing import unseal
+from .holds.store import active_holds
 from .keys import OLD_KEYS_ENV, keyring
 from .periods import local_date
 from .rowkeys import Key
