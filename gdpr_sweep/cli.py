@@ -39,7 +39,7 @@ from .errors import (
     UsageError,
 )
 from .faults import failpoint
-from .holds import add_hold, list_holds, release_hold
+from .holds.store import add_hold, list_holds, release_hold
 from .keys import OLD_KEYS_ENV, hash_key, keyring
 from .logs import report_fatal, setup_logging
 from .periods import local_date, parse_as_of, parse_duration
@@ -1273,7 +1273,7 @@ def audit_verify(
 
         gdpr-sweep audit verify || echo "audit trail altered" | mail -s gdpr-sweep dpo
     """
-    from .state.store import parse_head
+    from .state.chain import parse_head
 
     with _errors_to_exit_codes(debug):
         if head is not None:

@@ -39,7 +39,8 @@ from .catalog import Catalog, Reference, qualified_name
 from .config import Config
 from .execute import CascadeStep, cascade_steps
 from .foreign_keys import SELF_RESOLVING
-from .holds import HeldKeys, held_predicate, hold_name
+from .holds.rows import held_predicate, hold_name
+from .holds.store import HeldKeys
 from .matching import equals
 from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, Exception_
 

@@ -27,7 +27,8 @@ from .counting import count, has_at_least, scan_is_cheaper
 from .dependencies import execution_order, held_back
 from .engines import TargetDatabase, describe_failure, select_databases
 from .errors import DatabaseUnavailable, UsageError
-from .holds import HeldKeys, active_holds, hold_name
+from .holds.rows import hold_name
+from .holds.store import HeldKeys, active_holds
 from .keyset import Keyset
 from .periods import local_date
 from .rules import REFERENCED, CompiledRule, compile_rule

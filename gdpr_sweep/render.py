@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from rich.table import Table
 
     from .checks.findings import Finding
-    from .holds import Hold
+    from .holds.store import Hold
     from .plan import Plan
     from .sweep import RunResult
 

@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from .catalog import Catalog
 from .columns import day_start_bound, later_than, readable_clock
 from .config import Rule, SweepSettings
-from .holds import held_predicate
+from .holds.rows import held_predicate
 from .matching import equals, in_values
 from .periods import due_before, fiscal_due_before, local_date, start_of_local_day
 from .strategies import pending

@@ -48,7 +48,7 @@ from .execute import (
     session_timeouts,
 )
 from .faults import failpoint
-from .holds import active_holds
+from .holds.store import active_holds
 from .keys import hash_key
 from .periods import local_date
 from .pinning import PinnedKeys, pinned_rules

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gdpr_sweep.values import encode_value
+from gdpr_sweep.values.encoding import encode_value
 from tests.conftest import CliResult, run_cli
 
 Rows = dict[str, dict[tuple, dict]]

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from gdpr_sweep.catalog import Catalog
 from gdpr_sweep.strategies import REDACTED
 from gdpr_sweep.subject.receipts import LEGAL_HOLD_BASIS
-from gdpr_sweep.values import encode_value
+from gdpr_sweep.values.encoding import encode_value
 from tests.conftest import TargetDb, run_cli, write_config
 
 EMAIL = "mette.marker@example.dk"

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.keys import key_label
-from gdpr_sweep.state.store import key_check_value
+from gdpr_sweep.state.chain import key_check_value
 from gdpr_sweep.subject.reapply import NOT_THE_PERSON
 from tests.conftest import ENGINE_ENV, TEST_KEY, TargetDb, _unavailable, run_cli
 
@@ -389,7 +389,7 @@ def test_an_edited_or_forged_rotation_entry_is_tampering(setup, monkeypatch, cha
 def test_a_forged_rotation_hashed_with_a_key_not_the_next_segments_is_tampering(setup, monkeypatch):
     """An entry turned into a rotation to a key the attacker holds: its hash under the
     key it names verifies, but the next entries were written with the real key."""
-    from gdpr_sweep.state.store import entry_hash
+    from gdpr_sweep.state.chain import entry_hash
 
     path, url, _target = setup
     before_rotation(path)

@@ -56,7 +56,7 @@ holds = sa.Table(
     sa.Column("table_name", sa.String(257), nullable=False),
     # A single integer key, in clear (it is not personal). Any other key (text, UUID,
     # composite) may be personal: it is only in `row_key_sealed`, AES-GCM under a key
-    # derived from the hash key (holds.py), and shown as `row_key_label`.
+    # derived from the hash key (holds/sealing.py), and shown as `row_key_label`.
     sa.Column("row_key", sa.BigInteger),
     sa.Column("row_key_sealed", sa.Text),
     # How the key may be shown (hold list, audit): the integers, or the keyed-hash label.

@@ -33,21 +33,20 @@ from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, Refused
 from ..keys import OLD_KEYS_ENV, key_label, keyring
-from .lock import Stoppable, sweep_lock
-from .models import erased_subjects, runs, state_meta
-from .models import holds as holds_table
-from .store import (
-    _CHAIN_HEAD,
-    _KEY_CHECK,
+from .chain import (
     ROTATION,
-    Segment,
-    StateStore,
-    _user,
+    SELECT_KEY_CHECK,
+    SELECT_LAST_ENTRY,
     chain_head,
     key_check_value,
     run_row_digest,
-    utc_now,
 )
+from .chain_verify import Segment
+from .lock import Stoppable, sweep_lock
+from .models import erased_subjects, runs, state_meta
+from .models import holds as holds_table
+from .stamps import utc_now, who_is_running
+from .store import StateStore
 
 
 @dataclass
@@ -117,7 +116,7 @@ def rotate_key(
 
 def _recorded(store: StateStore) -> str | None:
     with store.engine.connect() as connection:
-        value = connection.execute(_KEY_CHECK).scalar()
+        value = connection.execute(SELECT_KEY_CHECK).scalar()
     return None if value is None else str(value)
 
 
@@ -137,7 +136,7 @@ def _old_key(store: StateStore, recorded: str | None, ring: list[bytes]) -> byte
         )
     # A state database from before key checks: the key its chain verifies with.
     with store.engine.connect() as connection:
-        empty = connection.execute(_CHAIN_HEAD).first() is None
+        empty = connection.execute(SELECT_LAST_ENTRY).first() is None
     if empty:
         return None
     for key in ring:
@@ -152,13 +151,14 @@ def _old_key(store: StateStore, recorded: str | None, ring: list[bytes]) -> byte
 
 def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> RotationResult:
     """The one transaction that re-keys the state database."""
-    from ..holds import _label_text, seal, unseal  # holds imports the store
+    from ..holds.keys import label_text  # holds.store imports the state store
+    from ..holds.sealing import seal, unseal
 
     old_check, new_check = key_check_value(old), key_check_value(new)
     now = dt.datetime.now(dt.UTC)
     config = store.config
     with store.engine.begin() as connection:
-        meta = connection.execute(_KEY_CHECK.with_for_update()).scalar()
+        meta = connection.execute(SELECT_KEY_CHECK.with_for_update()).scalar()
         if meta != recorded:
             raise ConfigError(
                 "sweep.hash_key_env: the state database's key changed meanwhile (another "
@@ -170,7 +170,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
                     command="rotate-key",
                     as_of=now.isoformat(),
                     config_digest=config.digest,
-                    user_name=_user(),
+                    user_name=who_is_running(),
                     host=socket.gethostname()[:255],
                     pid=os.getpid(),
                     tool_version=__version__,
@@ -199,7 +199,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
             },
             signing_key=old,
         )
-        holds = _reseal(connection, holds_table, old, new, seal, unseal, _label_text)
+        holds = _reseal(connection, holds_table, old, new, seal, unseal, label_text)
         subjects = _reseal(connection, erased_subjects, old, new, seal, unseal, None)
         rotation = {"previous_key_check": old_check, "key_check": new_check}
         store._append(
@@ -209,7 +209,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
             details={**rotation, "resealed": {"holds": holds, "erased_subjects": subjects}},
             signing_key=new,
         )
-        entry = connection.execute(_CHAIN_HEAD).one().id
+        entry = connection.execute(SELECT_LAST_ENTRY).one().id
         summary: dict[str, Any] = {
             **rotation,
             "entry": entry,
@@ -225,7 +225,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
             details={"status": "completed", "run_row": row_digest(new)},
             signing_key=new,
         )
-        count = connection.execute(_CHAIN_HEAD).one().id
+        count = connection.execute(SELECT_LAST_ENTRY).one().id
         connection.execute(this_run.values(summary=json.dumps({**summary, "audit_head": last})))
         if recorded is None:
             connection.execute(state_meta.insert().values(name="key_check", value=new_check))

@@ -36,7 +36,7 @@ from ..checks.subject_checks import check_subject
 from ..config import Config
 from ..engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
 from ..errors import DatabaseUnavailable, SchemaError
-from ..holds import HeldKeys, active_holds
+from ..holds.store import HeldKeys, active_holds
 from ..keys import hash_key
 from ..periods import local_date
 from ..rowkeys import Key, key_match

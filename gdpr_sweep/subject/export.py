@@ -34,7 +34,8 @@ from ..errors import DatabaseUnavailable, SchemaError, UsageError
 from ..faults import failpoint
 from ..keys import hash_key
 from ..state.store import StateStore
-from ..values import RowEncoder, prepare_session, readers, row_order
+from ..values.encoding import RowEncoder
+from ..values.tables import prepare_session, readers, row_order
 from .fingerprints import subject_hash
 from .graph import build_graph
 from .identifiers import parse_subject

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..config import Config
-from ..holds import seal
+from ..holds.sealing import seal
 from ..keys import keyed_hex, keyring
 from ..rowkeys import Key, chunks, key_match
 from ..state.store import StateStore

@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..catalog import Catalog, Reference, qualified_name
 from ..config import Config, EraseAction
 from ..errors import SchemaError
-from ..holds import held_predicate, hold_name
+from ..holds.rows import held_predicate, hold_name
 from ..rowkeys import Key, chunks, key_match
 from .graph import PersonReference, SubjectGraph
 from .rows import SubjectRows

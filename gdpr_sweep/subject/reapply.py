@@ -33,7 +33,8 @@ from typing import Any
 from ..config import Config
 from ..engines import select_databases
 from ..errors import ConfigError, UsageError
-from ..holds import active_holds, unseal
+from ..holds.sealing import unseal
+from ..holds.store import active_holds
 from ..keys import OLD_KEYS_ENV, keyring
 from ..periods import local_date
 from ..rowkeys import Key
