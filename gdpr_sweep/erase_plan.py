@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .anonymise import anonymise_rows
 from .config import Config, EraseAction
 from .errors import SchemaError
-from .execute import anonymise_rows
 from .holds import held_predicate, hold_name
 from .periods import add_period, local_date
 from .receipts import LEGAL_HOLD_BASIS, SHARED_BASIS, ReferenceOutcome, TableOutcome

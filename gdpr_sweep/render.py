@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
 
     from .holds import Hold
     from .plan import Plan
+    from .run_result import RunResult
     from .schema import Finding
-    from .sweep import RunResult
 
 
 def markup_escape(text: str) -> str:
