@@ -56,9 +56,10 @@ from .render import (
     print_plan,
     print_run,
 )
+from .run_result import RunResult
 from .state.store import StateStore
-from .sweep import RunResult, StopRequest, SweepOptions, apply_plan, load_plan, run_sweep
-from .sweep import verify_only as verify_only_sweep
+from .sweep import apply_plan, load_plan, recount_only, run_sweep
+from .sweep_options import StopRequest, SweepOptions
 
 if TYPE_CHECKING:
     from .subject import ErasureResult
@@ -353,7 +354,7 @@ def plan(
         # A plan file carries keyed digests of the due keys, so apply can prove the
         # due set is unchanged; they need the hash key.
         key = hash_key(config) if out is not None else None
-        result = build_plan(config, _as_of(config, as_of), database, rule, digest_key=key)
+        result = build_plan(config, _as_of(config, as_of), database, rule, hmac_key=key)
         _emit_plan(result, as_json, out)
 
 
@@ -520,7 +521,7 @@ def run(
         failure: BaseException | None = None
         try:
             if verify_only:
-                result = verify_only_sweep(config, when, database, jobs)
+                result = recount_only(config, when, database, jobs)
             else:
                 bars = None
                 if console is not None and console.is_terminal:

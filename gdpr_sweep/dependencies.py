@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from .cascade import CascadeStep, cascade_steps
 from .catalog import Catalog, Reference, qualified_name
 from .config import Config
-from .execute import CascadeStep, cascade_steps
 from .foreign_keys import SELF_RESOLVING
 from .holds.rows import held_predicate, hold_name
 from .holds.store import HeldKeys
 from .matching import equals
-from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, Exception_
+from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, RuleException
 
 #: Predicates "this row of the table is deleted by a delete rule of this run".
 Goes = Callable[[sa.Table], ColumnElement[bool] | None]
@@ -101,7 +101,7 @@ def held_back(
     database: str,
     holds: HeldKeys,
     goes: Goes,
-) -> list[Exception_]:
+) -> list[RuleException]:
     """The exceptions that hold back a delete rule's due rows (none for anonymise)."""
     if compiled.rule.action != "delete":
         return []
@@ -112,13 +112,13 @@ def held_back(
     exceptions = []
     if blockers.held:
         held = sa.or_(*blockers.held)
-        exceptions.append(Exception_(f"{LEGAL_HOLD} on a row that goes with it", held))
+        exceptions.append(RuleException(f"{LEGAL_HOLD} on a row that goes with it", held))
     if blockers.referenced:
         planned = sa.or_(*(p for p, _now, _child in blockers.referenced))
         now = sa.or_(*(n for _p, n, _child in blockers.referenced))
         children = tuple(sorted({child for _p, _n, child in blockers.referenced}))
         exceptions.append(
-            Exception_(
+            RuleException(
                 REFERENCED,
                 planned,
                 recheck=now,

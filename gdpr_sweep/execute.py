@@ -24,22 +24,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from .catalog import Catalog, qualified_name
-from .config import Config, Rule
+from .anonymise import anonymise_rows
+from .cascade import CascadeStep
+from .catalog import qualified_name
 from .faults import failpoint
 from .keys import key_label
-from .keyset import Key, Keyset
+from .keyset import Key
 from .matching import in_select
 from .pinning import PinnedKeys
-from .rowkeys import key_match
 from .rules import CompiledRule
 from .state.store import StateStore
-from .strategies import HASH_PREFIX, hash_value, replacement
+from .strategies import replacement
 
 
 class Progress(Protocol):
@@ -72,60 +71,6 @@ class RuleResult:
     rows: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class CascadeStep:
-    """Delete rows of `child` whose `columns` point at `parent.referred` rows being deleted
-    (a composite foreign key matches as a whole)."""
-
-    child: sa.Table
-    columns: tuple[str, ...]
-    parent: sa.Table
-    referred: tuple[str, ...]
-    is_link: bool = False  # a [[subject.links]] entry, not a foreign key: matched exactly
-
-
-def cascade_steps(
-    catalog: Catalog, rule: Rule, table: sa.Table, config: Config
-) -> list[CascadeStep]:
-    """Return the rule's cascade tables with the link to their parent, parents first."""
-    children = {}
-    for name in rule.cascade:
-        child = catalog.table(name)
-        assert child is not None, "check_rule() verified the cascade tables"
-        children[qualified_name(child)] = child
-    links = config.subject.links if config.subject else ()
-    steps: list[CascadeStep] = []
-    placed = {qualified_name(table): table}
-    progress = True
-    while progress and len(steps) < len(children):
-        progress = False
-        for name, child in children.items():
-            if any(step.child is child for step in steps):
-                continue
-            step = _link_to_placed(catalog, child, placed, links)
-            if step is not None:
-                steps.append(step)
-                placed[name] = child
-                progress = True
-    return steps
-
-
-def _link_to_placed(
-    catalog: Catalog, child: sa.Table, placed: dict[str, sa.Table], links: tuple
-) -> CascadeStep | None:
-    for parent in placed.values():
-        for ref in catalog.references_to(parent):
-            if ref.child is child:
-                return CascadeStep(child, tuple(ref.columns), parent, tuple(ref.referred_columns))
-    for link in links:
-        linked = placed.get(link.references_table)
-        if linked is not None and catalog.table(link.table) is child and not link.only:
-            return CascadeStep(
-                child, (link.column,), linked, (link.references_column,), is_link=True
-            )
-    return None
 
 
 def session_timeouts(
@@ -170,7 +115,7 @@ class RuleExecutor:
         *,
         database: str,
         batch_size: int,
-        key: bytes,
+        hmac_key: bytes,
         store: StateStore,
         run_id: int,
         progress: Progress,
@@ -186,7 +131,7 @@ class RuleExecutor:
         self.cascade = cascade
         self.database = database
         self.batch_size = batch_size
-        self.key = key
+        self.hmac_key = hmac_key
         self.store = store
         self.run_id = run_id
         self.progress = progress
@@ -209,7 +154,7 @@ class RuleExecutor:
         if value is None:
             return None
         text = value[0] if len(value) == 1 else "(" + ", ".join(map(str, value)) + ")"
-        return key_label(self.key, text, self.personal_key)
+        return key_label(self.hmac_key, text, self.personal_key)
 
     def run(self) -> RuleResult:
         token = self.progress.rule_started(self.database, self.compiled.rule.id, self.due)
@@ -330,7 +275,7 @@ class RuleExecutor:
             list(self.compiled.key_columns),
             self.compiled.rule.columns,
             rows,
-            self.key,
+            self.hmac_key,
             params=keys,
             tz=self.compiled.tz,
         )
@@ -344,89 +289,3 @@ class _BatchStatements:
     rows: ColumnElement[bool]  # the rule's rows the batch acts on
     cascade: tuple[sa.Delete, ...]  # delete rules: children first
     act: sa.Delete | sa.Update | None  # None: an anonymise rule with `hash` columns
-
-
-def anonymise_rows(
-    connection: sa.Connection,
-    table: sa.Table,
-    key_columns: list[sa.Column],
-    columns: tuple[tuple[str, str], ...],
-    where: ColumnElement[bool],
-    key: bytes,
-    params: dict[str, Any] | None = None,
-    tz: ZoneInfo | None = None,
-) -> int:
-    """Apply the strategies to the rows matching `where`; return how many rows.
-
-    Without `hash` this is one set-based UPDATE. HMAC is not portable SQL, so with
-    `hash` the rows' inputs are read (the caller bounds them: one batch, or one
-    person's rows) and the pseudonyms bound: an executemany UPDATE by key (every key
-    column), or on MariaDB a `CASE WHEN key = ... THEN ...` UPDATE per chunk.
-    """
-    dialect = connection.dialect.name
-    values = {
-        table.columns[name]: replacement(strategy, table.columns[name], dialect, tz)
-        for name, strategy in columns
-        if strategy != "hash"
-    }
-    hashed = [table.columns[name] for name, strategy in columns if strategy == "hash"]
-    if not hashed:
-        return connection.execute(table.update().where(where).values(values), params).rowcount
-    keyset = Keyset(table, key_columns, dialect)
-    width = len(key_columns)
-    rows = connection.execute(sa.select(*keyset.selected(), *hashed).where(where), params).all()
-    if not rows:
-        return 0
-    pseudonyms = [
-        (tuple(row[:width]), *(_pseudonym(c, row[width + i], key) for i, c in enumerate(hashed)))
-        for row in rows
-    ]
-    if dialect in ("mysql", "mariadb"):
-        # PyMySQL runs an executemany UPDATE row by row (a round trip each): bind the
-        # pseudonyms into `SET col = CASE WHEN key = ... END` instead, in short chunks,
-        # as every row walks the CASE.
-        for start in range(0, len(pseudonyms), _HASH_CASE_CHUNK):
-            chunk = pseudonyms[start : start + _HASH_CASE_CHUNK]
-            chunk_values = dict(values)
-            for i, column in enumerate(hashed):
-                chunk_values[column] = sa.case(
-                    *(
-                        (_key_is(key_columns, p[0]), sa.literal(p[i + 1], column.type))
-                        for p in chunk
-                    ),
-                    else_=column,
-                )
-            match = key_match(table, [p[0] for p in chunk])
-            connection.execute(table.update().where(match).values(chunk_values))
-        return len(rows)
-    # One statement, compiled once, executed for every row of the batch: psycopg
-    # pipelines it and SQLite runs it in-process.
-    names = keyset.upper_names  # unused by the table's columns
-    for i, column in enumerate(hashed):
-        values[column] = sa.bindparam(f"_h{i}", type_=column.type)
-    params_each = [
-        {**dict(zip(names, p[0], strict=True)), **{f"_h{i}": v for i, v in enumerate(p[1:])}}
-        for p in pseudonyms
-    ]
-    by_key = sa.and_(
-        *(
-            column == keyset.bind(name, column)
-            for name, column in zip(names, key_columns, strict=True)
-        )
-    )
-    connection.execute(table.update().where(by_key).values(values), params_each)
-    return len(rows)
-
-
-def _key_is(key_columns: list[sa.Column], value: Key) -> ColumnElement[bool]:
-    return sa.and_(*(c == v for c, v in zip(key_columns, value, strict=True)))
-
-
-#: Rows per CASE update on MariaDB: each row walks the CASE, so it stays short.
-_HASH_CASE_CHUNK = 100
-
-
-def _pseudonym(column: sa.Column, value: Any, key: bytes) -> Any:
-    if value is None or (isinstance(value, str) and value.startswith(HASH_PREFIX)):
-        return value  # already a pseudonym: hashing it again would change it
-    return hash_value(value, key, getattr(column.type, "length", None))

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from .sweep import RunResult
+from .run_result import RunResult
 
 
 def _escape(value: str) -> str:

@@ -123,13 +123,13 @@ def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, 
     return due, held_by
 
 
-def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, key: bytes) -> str:
+def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, hmac_key: bytes) -> str:
     """Return a keyed digest of the due rows' primary keys, streamed in key order.
 
     A plan file carries it so `apply` can prove the due set is still the reviewed
     one; the keys themselves never leave the database, and the digest reveals none.
     """
-    mac = hmac.new(key, b"due-keys\x1f", hashlib.sha256)
+    mac = hmac.new(hmac_key, b"due-keys\x1f", hashlib.sha256)
     keyset = Keyset(compiled.table, compiled.key_columns, connection.dialect.name)
     result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
         keyset.ordered_keys(compiled.due)
@@ -145,7 +145,7 @@ def _key_text(key: tuple) -> str:
 
 
 @dataclass(frozen=True)
-class Evaluated:
+class RuleEvaluation:
     """A rule compiled and counted in one database: what plan shows and run executes."""
 
     item: PlanItem
@@ -157,10 +157,10 @@ def evaluate_database(
     target: TargetDatabase,
     rules: tuple[Rule, ...],
     as_of: dt.datetime,
-    digest_key: bytes | None = None,
+    hmac_key: bytes | None = None,
     guard_fraction: float | None = None,
     holds: HeldKeys | None = None,
-) -> list[Evaluated]:
+) -> list[RuleEvaluation]:
     """Check, compile and count every applicable rule in one database, read-only."""
     applicable = [rule for rule in rules if rule.applies_to(target.name)]
     evaluated = []
@@ -190,12 +190,12 @@ def evaluate_database(
                 basis=rule.basis,
                 controller=target.db.controller,
                 count_seconds=count_seconds,
-                due_digest=due_keys_digest(connection, compiled, digest_key)
-                if digest_key is not None
+                due_digest=due_keys_digest(connection, compiled, hmac_key)
+                if hmac_key is not None
                 else None,
                 table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
             )
-            evaluated.append(Evaluated(item, compiled, position[index]))
+            evaluated.append(RuleEvaluation(item, compiled, position[index]))
     return evaluated
 
 
@@ -272,13 +272,13 @@ def build_plan(
     as_of: dt.datetime,
     databases: Iterable[str] | None = None,
     rule_ids: Iterable[str] | None = None,
-    digest_key: bytes | None = None,
+    hmac_key: bytes | None = None,
 ) -> Plan:
     """Return the plan for every selected database and rule; change nothing.
 
     A database that cannot be reached is recorded as a failure and the others are
     still planned; a config that does not match a database's schema stops the plan.
-    With `digest_key`, each item carries a keyed digest of its due keys (for `apply`).
+    With `hmac_key`, each item carries a keyed digest of its due keys (for `apply`).
     """
     rules = select_rules(config, rule_ids)
     targets = select_databases(config, databases)
@@ -287,7 +287,7 @@ def build_plan(
     failures: list[DatabaseFailure] = []
     for target in targets:
         try:
-            evaluated = evaluate_database(target, rules, as_of, digest_key, holds=holds)
+            evaluated = evaluate_database(target, rules, as_of, hmac_key, holds=holds)
             items.extend(e.item for e in evaluated)
         except DatabaseUnavailable as exc:
             failures.append(DatabaseFailure(target.name, str(exc)))

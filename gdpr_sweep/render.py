@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from .checks.findings import Finding
     from .holds.store import Hold
     from .plan import Plan
-    from .sweep import RunResult
+    from .run_result import RunResult
 
 
 def markup_escape(text: str) -> str:

@@ -37,7 +37,7 @@ REFERENCED = "referenced"
 
 
 @dataclass(frozen=True)
-class Exception_:
+class RuleException:
     """An exception that keeps otherwise-due rows: its reason and its predicate.
 
     `keeps` is judged at the as-of (what `plan` counts and a run pins). While the run
@@ -68,7 +68,7 @@ class CompiledRule:
     cutoff_date: dt.date  # rows whose clock falls before this local date are due
     cutoff: dt.datetime  # the same boundary as an aware instant (local midnight)
     candidate: ColumnElement[bool]
-    exceptions: tuple[Exception_, ...]
+    exceptions: tuple[RuleException, ...]
     # SQLite only, for counting (see counting.py): the clock condition alone, and the
     # same candidate predicate written so that it cannot walk the clock's index.
     clock_range: ColumnElement[bool] | None = None
@@ -153,7 +153,7 @@ def compile_rule(
     if rule.unless_after:
         column = table.columns[rule.unless_after]
         exceptions.append(
-            Exception_(
+            RuleException(
                 f"{rule.unless_after} is later",
                 sa.and_(
                     column.is_not(None),
@@ -165,14 +165,14 @@ def compile_rule(
         column = table.columns[rule.unless_true]
         # 2-valued on purpose (NULL is not true), so NOT(keeps) is exact.
         exceptions.append(
-            Exception_(
+            RuleException(
                 f"{rule.unless_true} is true",
                 sa.and_(column.is_not(None), column != sa.false()),
             )
         )
     held = held_predicate(table, key_columns, held_keys, dialect)  # exact, 2-valued
     if held is not None:
-        exceptions.append(Exception_(LEGAL_HOLD, held))
+        exceptions.append(RuleException(LEGAL_HOLD, held))
     clock_range = candidate_unindexed = None
     since = table.columns[rule.since] if rule.since and rule.since_latest is None else None
     if (

@@ -43,12 +43,12 @@ def redacted_text(column: sa.Column) -> str:
     return REDACTED if length is None else REDACTED[:length]
 
 
-def hash_value(value: object, key: bytes, length: int | None) -> str | None:
+def hash_value(value: object, hmac_key: bytes, length: int | None) -> str | None:
     """Return the keyed pseudonym of `value` (HMAC-SHA256, hex), fitted to `length`."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.new(hmac_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
     pseudonym = HASH_PREFIX + digest
     return pseudonym if length is None else pseudonym[:length]
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from gdpr_sweep.engines import describe_failure
 from gdpr_sweep.metrics import render_metrics
-from gdpr_sweep.sweep import RunItem, RunResult
+from gdpr_sweep.run_result import RunItem, RunResult
 from tests.conftest import TargetDb, run_cli, write_config
 from tests.test_apply import AS_OF, config, seed
 

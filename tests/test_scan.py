@@ -12,12 +12,11 @@ import sqlalchemy as sa
 from gdpr_sweep.config import load_config
 from gdpr_sweep.demo.build import write_demo
 from gdpr_sweep.errors import ConfigError
+from gdpr_sweep.personal_patterns import DEFAULT_PATTERNS, personal_pattern
 from gdpr_sweep.scan import (
-    DEFAULT_PATTERNS,
     TABLE_WITHOUT_RULE,
     UNCOVERED_COLUMN,
     ScanResult,
-    personal_pattern,
     scan_config,
 )
 from gdpr_sweep.state.models import metadata as state_metadata

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from ..anonymise import anonymise_rows
 from ..catalog import Catalog, qualified_name
 from ..errors import SchemaError
-from ..execute import anonymise_rows
 from ..rowkeys import chunks, key_match
 from .graph import detachable_columns
 from .planner import TablePlan, pk_columns

@@ -1,0 +1,242 @@
+"""Sweep one database: pin its rules' due keys, run each rule's batches, recount.
+
+A database that failed evaluation, or fails while it runs, is recorded
+(`database-failed`) and returned as its failure; the other databases carry on. One
+rule's failure (a constraint, a timeout) is its own unless the connection is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import sqlalchemy as sa
+
+from .cascade import CascadeStep, cascade_steps
+from .catalog import Catalog
+from .config import Config, SweepSettings
+from .counting import count, count_due
+from .engines import describe_write_failure
+from .errors import DatabaseUnavailable
+from .evaluation import DatabaseEvaluation
+from .execute import Progress, RuleExecutor, session_timeouts
+from .pinning import PinnedKeys, pinned_rules
+from .plan import RuleEvaluation
+from .run_result import RunItem
+from .state.store import StateStore
+from .sweep_options import SweepOptions, SweepWindow
+
+# The JSON log names the logger: these records keep the name they had before the
+# sweep was split into modules.
+log = logging.getLogger("gdpr_sweep.sweep")
+
+
+def execute_database(
+    config: Config,
+    store: StateStore,
+    run_id: int,
+    hmac_key: bytes,
+    evaluation: DatabaseEvaluation,
+    progress: Progress,
+    options: SweepOptions,
+    window: SweepWindow,
+) -> tuple[list[RunItem], str | None]:
+    """Execute one database's due rules, then recount; return its items and any failure."""
+    target = evaluation.target
+    if evaluation.error:
+        store.append(
+            run_id, "database-failed", database=target.name, details={"error": evaluation.error}
+        )
+        log.error("database failed", extra={"event": "database-failed", "database": target.name})
+        return [], evaluation.error
+    items = [
+        RunItem(
+            database=e.item.database,
+            rule=e.item.rule,
+            table=e.item.table,
+            action=e.item.action,
+            cutoff=e.item.cutoff,
+            due=e.item.due,
+            held=e.item.held,
+        )
+        for e in evaluation.rule_evaluations
+    ]
+    settings = config.sweep
+    try:
+        # One connection for the database's whole run: the pinned keys live in its
+        # session's temporary tables (pinning.py).
+        with target.connect() as connection:
+            catalog = Catalog(connection)
+            steps = {
+                e.item.rule: cascade_steps(catalog, e.compiled.rule, e.compiled.table, config)
+                for e in evaluation.rule_evaluations
+            }
+            connection.rollback()  # end the reflection's transaction before pinning
+            pairs = list(zip(evaluation.rule_evaluations, items, strict=True))
+            compiled = [e.compiled for e in evaluation.rule_evaluations]
+            lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
+            with pinned_rules(connection, compiled, lock_wait) as pins:
+                failed: list[str] = []
+                # Dependency order: a rule before the deletes that would take its rows.
+                for index in sorted(range(len(pairs)), key=lambda i: pairs[i][0].position):
+                    rule_evaluation, item = pairs[index]
+                    if item.due == 0 or window.is_up():
+                        continue
+                    error = _execute_rule(
+                        connection,
+                        pins[index],
+                        rule_evaluation,
+                        item,
+                        steps[item.rule],
+                        store,
+                        run_id,
+                        hmac_key,
+                        target.name,
+                        settings,
+                        progress,
+                        options,
+                        window,
+                    )
+                    if error is not None:
+                        failed.append(error)
+                recounted = _recount(connection, pins, store, run_id, evaluation, items, window)
+        if failed:
+            return items, f"database {target.name}: " + "; ".join(failed)
+        return items, recounted
+    except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+        message = (
+            str(exc)
+            if isinstance(exc, DatabaseUnavailable)
+            else f"database {target.name}: {describe_write_failure(exc)}"
+        )
+        store.append(run_id, "database-failed", database=target.name, details={"error": message})
+        log.error("database failed", extra={"event": "database-failed", "database": target.name})
+        return items, message
+    finally:
+        target.dispose()
+
+
+def _execute_rule(
+    connection: sa.Connection,
+    pinned: PinnedKeys,
+    rule_evaluation: RuleEvaluation,
+    item: RunItem,
+    cascade: list[CascadeStep],
+    store: StateStore,
+    run_id: int,
+    hmac_key: bytes,
+    database: str,
+    settings: SweepSettings,
+    progress: Progress,
+    options: SweepOptions,
+    window: SweepWindow,
+) -> str | None:
+    """Run one rule over its pinned keys; record it; return its failure, if any."""
+    started = time.perf_counter()
+    executor = RuleExecutor(
+        connection,
+        pinned,
+        rule_evaluation.compiled,
+        cascade,
+        database=database,
+        batch_size=settings.batch_size,
+        hmac_key=hmac_key,
+        store=store,
+        run_id=run_id,
+        progress=progress,
+        due=item.due,
+        should_stop=window.is_up,
+        pause=options.pause,
+        lock_timeout=settings.lock_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
+    error = None
+    try:
+        executor.run()
+    except sa.exc.DBAPIError as exc:
+        if _connection_lost(exc):
+            raise  # the database is gone: its other rules cannot run either
+        # One rule's failure (a constraint, a timeout) is its own: the batch rolled
+        # back, the committed batches stay counted, the other rules run.
+        error = f"rule {item.rule}: {describe_write_failure(exc)}"
+    finally:
+        outcome = executor.result  # the committed batches, however it ended
+        item.done, item.batches = outcome.rows, outcome.batches
+        item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+        item.seconds = round(time.perf_counter() - started, 3)
+    store.append(
+        run_id,
+        "rule-done" if error is None else "rule-failed",
+        database=database,
+        rule=item.rule,
+        table=item.table,
+        action=item.action,
+        rows=item.done,
+        details={"due": item.due, "held": item.held, "cutoff": item.cutoff}
+        | ({"error": error} if error else {}),
+    )
+    if error is not None:
+        log.error(
+            "rule failed", extra={"event": "rule-failed", "database": database, "rule": item.rule}
+        )
+        return error
+    log.info(
+        "rule done",
+        extra={"event": "rule-done", "database": database, "rule": item.rule, "rows": item.done},
+    )
+    return None
+
+
+def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
+    """Did the statement fail because the connection to the database is gone?"""
+    return bool(exc.connection_invalidated) or isinstance(exc, sa.exc.InterfaceError)
+
+
+def _recount(
+    connection: sa.Connection,
+    pins: list[PinnedKeys],
+    store: StateStore,
+    run_id: int,
+    evaluation: DatabaseEvaluation,
+    items: list[RunItem],
+    window: SweepWindow,
+) -> str | None:
+    """Count, same as-of, what each rule should have done and did not: reported (exit 3).
+
+    A rule whose clock is its own row's: the rows due now, as before the run (a batch
+    that skipped them, old data inserted while the sweep ran, a parent still referenced
+    because its children's rule failed). A `since_latest` rule: its pinned rows still
+    there and still due by what the batches re-check — its unpinned rows are not
+    counted, as their clock may have moved because this run deleted their activity;
+    the next run judges them. When the nightly window ran out, rows left are expected:
+    recorded, not a failure.
+    """
+    with connection.begin():
+        for rule_evaluation, item, pinned in zip(
+            evaluation.rule_evaluations, items, pins, strict=True
+        ):
+            compiled = rule_evaluation.compiled
+            if compiled.rule.since_latest is None:
+                item.left = count_due(connection, compiled)
+            else:
+                item.left = count(connection, compiled.table, pinned.rows(), compiled.still_due)
+    left = [item for item in items if item.left]
+    for item in left:
+        store.append(
+            run_id,
+            "left-after-run" if window.stopped.is_set() else "verify-failed",
+            database=item.database,
+            rule=item.rule,
+            table=item.table,
+            action=item.action,
+            rows=item.left,
+        )
+    if left and not window.stopped.is_set():
+        log.error(
+            "rows still due after the run",
+            extra={"event": "verify-failed", "database": evaluation.target.name},
+        )
+        return f"database {evaluation.target.name}: " + ", ".join(
+            f"rule {item.rule}: {item.left:,} row(s) still due after the run" for item in left
+        )
+    return None
