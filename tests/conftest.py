@@ -187,3 +187,25 @@ def write_config(
         encoding="utf-8",
     )
     return path
+
+
+def items_by_rule(document: dict) -> dict[str, dict]:
+    """The `items` of a `plan --json` or `run --json` document, by rule id."""
+    return {item["rule"]: item for item in document["items"]}
+
+
+def plan_items(config: Path, as_of: str, *extra: str) -> dict[str, dict]:
+    """Run `plan --json` at `as_of` (it must exit 0) and return its items by rule id."""
+    result = run_cli("plan", "-c", str(config), "--as-of", as_of, "--json", *extra)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return items_by_rule(result.json())
+
+
+def query_rows(target_db: TargetDb, sql: str) -> list[tuple]:
+    """Every row `sql` returns from `target_db`, as plain tuples."""
+    engine = target_db.engine()
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()

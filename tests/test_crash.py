@@ -19,19 +19,19 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from gdpr_sweep.strategies import hash_value
+from tests.configs import rule_toml
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 from tests.test_apply import AS_OF, NEW, OLD
 
 ROWS = 700
-RULE = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_at"
-columns = { name = "null", phone = "hash", notes = "redact" }
-"""
+RULE = rule_toml(
+    "anon",
+    "case_file",
+    "anonymise",
+    after="6 months",
+    since="ended_at",
+    columns={"name": "null", "phone": "hash", "notes": "redact"},
+)
 
 
 def batch_entries(state: Path) -> int:

@@ -19,26 +19,19 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.strategies import hash_value
+from tests.configs import rule_toml
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 from tests.test_apply import AS_OF, NEW, OLD
 
 ROWS = 40
-RULE = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_at"
-columns = { name = "null", phone = "hash", notes = "redact" }
-
-[[rules]]
-id = "purge"
-table = "mail"
-action = "delete"
-after = "6 months"
-since = "sent_at"
-"""
+RULE = rule_toml(
+    "anon",
+    "case_file",
+    "anonymise",
+    after="6 months",
+    since="ended_at",
+    columns={"name": "null", "phone": "hash", "notes": "redact"},
+) + rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
 POINTS = [
     "before-first-batch",
     "after-batch-intent",

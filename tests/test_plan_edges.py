@@ -14,17 +14,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from tests.conftest import TargetDb, run_cli, write_config
+from tests.configs import rule_toml, since_latest
+from tests.conftest import TargetDb, plan_items, run_cli, write_config
 
 UTC = dt.UTC
 D = dt.date
 T = dt.datetime
-
-
-def plan_items(config: Path, as_of: str, *extra: str) -> dict[str, dict]:
-    result = run_cli("plan", "-c", str(config), "--as-of", as_of, "--json", *extra)
-    assert result.exit_code == 0, result.stderr
-    return {item["rule"]: item for item in result.json()["items"]}
 
 
 def due(config: Path, as_of: str, rule: str) -> int:
@@ -380,22 +375,20 @@ def test_since_latest_activity_in_related_table(target_db: TargetDb, tmp_path, m
             ],
         },
     )
-    body = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-since = "created_at"
-
-[[rules]]
-id = "customer-delete-activity-only"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-"""
+    body = rule_toml(
+        "customer-delete",
+        "customer",
+        "delete",
+        after="3 years",
+        since_latest=since_latest("engagement", "performed_at", "customer_id"),
+        since="created_at",
+    ) + rule_toml(
+        "customer-delete-activity-only",
+        "customer",
+        "delete",
+        after="3 years",
+        since_latest=since_latest("engagement", "performed_at", "customer_id"),
+    )
     config = write_config(tmp_path, body, target_db.url, monkeypatch)
     # as-of 2 Jun 2026: 3 years back the cutoff is 2 Jun 2023 00:00.
     items = plan_items(config, "2026-06-02")
@@ -471,19 +464,14 @@ def test_anonymise_counts_only_rows_not_yet_anonymised(target_db: TargetDb, tmp_
             ]
         },
     )
-    body = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_on"
-[rules.columns]
-name = "null"
-notes = "redact"
-birth_date = "year"
-phone = "hash"
-"""
+    body = rule_toml(
+        "anon",
+        "case_file",
+        "anonymise",
+        after="6 months",
+        since="ended_on",
+        columns={"name": "null", "notes": "redact", "birth_date": "year", "phone": "hash"},
+    )
     config = write_config(tmp_path, body, target_db.url, monkeypatch)
     assert due(config, "2026-06-01", "anon") == 3
 

@@ -19,17 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.configs import rule_toml
 from tests.conftest import ENGINE_ENV, TargetDb, _unavailable, run_cli
 
 AS_OF = "2026-06-01"
-RULE = """
-[[rules]]
-id = "purge"
-table = "mail"
-action = "delete"
-after = "6 months"
-since = "sent_at"
-"""
+RULE = rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
 
 
 def target(tmp_path: Path) -> TargetDb:
