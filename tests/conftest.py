@@ -209,3 +209,18 @@ def query_rows(target_db: TargetDb, sql: str) -> list[tuple]:
             return [tuple(r) for r in connection.exec_driver_sql(sql)]
     finally:
         engine.dispose()
+
+
+def postgresql_state_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The PostgreSQL test server, emptied (schema public dropped and made again), as the
+    state database: its URL, also set as $STATE_URL. Skips without a server (fails in CI)."""
+    url = os.environ.get(ENGINE_ENV["postgresql"])
+    if not url:
+        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    monkeypatch.setenv("STATE_URL", url)
+    return url
