@@ -18,6 +18,27 @@ def _run(path, *extra: str):
     return run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json", *extra)
 
 
+def customer_table(metadata: sa.MetaData) -> sa.Table:
+    """`customer (id, created_at)`, the table most of these tests sweep."""
+    return sa.Table(
+        "customer",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("created_at", sa.Date, nullable=False),
+    )
+
+
+def contact_table(metadata: sa.MetaData, *columns: sa.Column) -> sa.Table:
+    """`contact (id, customer_id -> customer, *columns)`, no ON DELETE action."""
+    return sa.Table(
+        "contact",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
+        *columns,
+    )
+
+
 # --- a composite self-reference the engine cascades through ------------------------------
 
 
@@ -192,18 +213,8 @@ def test_a_hold_on_a_cascade_child_named_with_the_default_schema_keeps_the_paren
     target_db, tmp_path, monkeypatch
 ):
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
-    sa.Table(
-        "contact",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
-    )
+    customer_table(metadata)
+    contact_table(metadata)
     target_db.create(
         metadata,
         {
@@ -303,19 +314,9 @@ def test_a_cascade_child_with_its_own_anonymise_rule(target_db, tmp_path, monkey
     """The child's anonymise rule runs before the parent's delete (plan == run for
     both), and a child row held keeps its parent."""
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
-    sa.Table(
-        "contact",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
-        sa.Column("email", sa.String(80)),
-        sa.Column("ended", sa.Date, nullable=False),
+    customer_table(metadata)
+    contact_table(
+        metadata, sa.Column("email", sa.String(80)), sa.Column("ended", sa.Date, nullable=False)
     )
     target_db.create(
         metadata,
@@ -443,12 +444,7 @@ def test_a_reference_inserted_after_pinning_keeps_the_pinned_parent(
     by its own rule). The batch re-checks: customer 1 stays, nothing fails (the
     verification may report it)."""
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
+    customer_table(metadata)
     sa.Table(
         "invoice",
         metadata,

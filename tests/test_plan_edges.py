@@ -54,6 +54,13 @@ def rows(*specs: dict) -> list[dict]:
     return [{**base, "id": i + 1, **spec} for i, spec in enumerate(specs)]
 
 
+def create_candidates(target_db: TargetDb, *specs: dict) -> None:
+    """Create the `candidate` table (see candidate_table) holding `rows(*specs)`."""
+    metadata = sa.MetaData()
+    candidate_table(metadata)
+    target_db.create(metadata, {"candidate": rows(*specs)})
+
+
 RULE = """
 [[rules]]
 id = "r"
@@ -78,20 +85,14 @@ def config_for(tmp_path, target_db, monkeypatch, after, since, extra="", sweep="
 def test_naive_timestamp_boundary_is_local_midnight(target_db: TargetDb, tmp_path, monkeypatch):
     # 6 months before 1 Mar 2026: L + 6 months < 1 Mar  <=>  L <= 31 Aug 2025
     # (28-31 Aug + 6 months all end on 28 Feb), so the cutoff is 1 Sep 2025 00:00.
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_at": T(2025, 8, 31, 23, 59, 59)},  # due
-                {"course_ended_at": T(2025, 8, 31, 0, 0, 0)},  # due
-                {"course_ended_at": T(2025, 8, 28, 12, 0, 0)},  # due (clamps to 28 Feb too)
-                {"course_ended_at": T(2025, 9, 1, 0, 0, 0)},  # exactly at the cutoff: not due
-                {"course_ended_at": T(2025, 9, 1, 0, 0, 1)},  # one second after: not due
-                {"course_ended_at": None},  # NULL: never due
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_at": T(2025, 8, 31, 23, 59, 59)},  # due
+        {"course_ended_at": T(2025, 8, 31, 0, 0, 0)},  # due
+        {"course_ended_at": T(2025, 8, 28, 12, 0, 0)},  # due (clamps to 28 Feb too)
+        {"course_ended_at": T(2025, 9, 1, 0, 0, 0)},  # exactly at the cutoff: not due
+        {"course_ended_at": T(2025, 9, 1, 0, 0, 1)},  # one second after: not due
+        {"course_ended_at": None},  # NULL: never due
     )
     config = config_for(tmp_path, target_db, monkeypatch, "6 months", "course_ended_at")
     item = plan_items(config, "2026-03-01")["r"]
@@ -106,18 +107,12 @@ def test_naive_timestamp_boundary_is_local_midnight(target_db: TargetDb, tmp_pat
 
 
 def test_date_column_leap_day_and_month_ends(target_db: TargetDb, tmp_path, monkeypatch):
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_on": D(2024, 2, 29)},  # + 1 year = 28 Feb 2025 (clamped)
-                {"course_ended_on": D(2024, 2, 28)},  # + 1 year = 28 Feb 2025
-                {"course_ended_on": D(2024, 3, 1)},  # + 1 year = 1 Mar 2025
-                {"course_ended_on": D(2024, 1, 31)},  # + 1 year = 31 Jan 2025
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_on": D(2024, 2, 29)},  # + 1 year = 28 Feb 2025 (clamped)
+        {"course_ended_on": D(2024, 2, 28)},  # + 1 year = 28 Feb 2025
+        {"course_ended_on": D(2024, 3, 1)},  # + 1 year = 1 Mar 2025
+        {"course_ended_on": D(2024, 1, 31)},  # + 1 year = 31 Jan 2025
     )
     config = config_for(tmp_path, target_db, monkeypatch, "1 year", "course_ended_on")
     assert due(config, "2025-02-28", "r") == 1  # only 31 Jan 2024
@@ -126,17 +121,11 @@ def test_date_column_leap_day_and_month_ends(target_db: TargetDb, tmp_path, monk
 
 
 def test_month_end_clamping_31_aug_plus_6_months(target_db: TargetDb, tmp_path, monkeypatch):
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_on": D(2023, 8, 31)},  # + 6 months = 29 Feb 2024 (leap year)
-                {"course_ended_on": D(2023, 8, 29)},  # + 6 months = 29 Feb 2024
-                {"course_ended_on": D(2023, 8, 28)},  # + 6 months = 28 Feb 2024
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_on": D(2023, 8, 31)},  # + 6 months = 29 Feb 2024 (leap year)
+        {"course_ended_on": D(2023, 8, 29)},  # + 6 months = 29 Feb 2024
+        {"course_ended_on": D(2023, 8, 28)},  # + 6 months = 28 Feb 2024
     )
     config = config_for(tmp_path, target_db, monkeypatch, "6 months", "course_ended_on")
     assert due(config, "2024-02-29", "r") == 1
