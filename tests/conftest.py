@@ -228,3 +228,40 @@ def write_config(
         encoding="utf-8",
     )
     return path
+
+
+def items_by_rule(document: dict) -> dict[str, dict]:
+    """The `items` of a `plan --json` or `run --json` document, by rule id."""
+    return {item["rule"]: item for item in document["items"]}
+
+
+def plan_items(config: Path, as_of: str, *extra: str) -> dict[str, dict]:
+    """Run `plan --json` at `as_of` (it must exit 0) and return its items by rule id."""
+    result = run_cli("plan", "-c", str(config), "--as-of", as_of, "--json", *extra)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return items_by_rule(result.json())
+
+
+def query_rows(target_db: TargetDb, sql: str) -> list[tuple]:
+    """Every row `sql` returns from `target_db`, as plain tuples."""
+    engine = target_db.engine()
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def postgresql_state_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The PostgreSQL test server, emptied (schema public dropped and made again), as the
+    state database: its URL, also set as $STATE_URL. Skips without a server (fails in CI)."""
+    url = os.environ.get(ENGINE_ENV["postgresql"])
+    if not url:
+        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    monkeypatch.setenv("STATE_URL", url)
+    return url

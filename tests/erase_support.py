@@ -149,3 +149,41 @@ def run_all(
     document = json.loads(text)
     assert real.json() == document
     return Erasure(rows, dry.json(), document, dry, real)
+
+
+def exported_tables(path: Path) -> dict[str, list[dict]]:
+    """Every table of the export (the empty ones too), its rows as the export lists them."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    [database] = document["databases"]
+    assert database["error"] is None
+    return {t["table"]: t["rows"] for t in database["tables"]}
+
+
+def erased_and_kept(document: dict) -> tuple[set, set]:
+    """(erased, kept) of a receipt or a dry run, as sets of tuples (`summary` without
+    the references)."""
+    erased = {(e["table"], e["action"], e["rows"]) for e in document["erased"]}
+    kept = {(k["table"], k["rows"], k["basis"]) for k in document["kept"]}
+    return erased, kept
+
+
+def export_dry_run_erase(
+    config: Path, tmp_path: Path, subject: str, markers: tuple[str, ...]
+) -> tuple[Path, dict, dict]:
+    """Export, `--dry-run --json`, real erasure with `--receipt` (each must exit 0, and
+    print none of `markers`): return the export file, the dry run and the receipt."""
+    out = tmp_path / "export.json"
+    export = run_cli("export", "-c", str(config), "--subject", subject, "--out", str(out))
+    assert export.exit_code == 0, export.stderr + export.stdout
+    assert_no_personal_value(markers, export.stdout, export.stderr)
+
+    dry = run_cli("erase", "-c", str(config), "--subject", subject, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr + dry.stdout
+    assert_no_personal_value(markers, dry.stdout, dry.stderr)
+
+    receipt = tmp_path / "receipt.json"
+    real = run_cli("erase", "-c", str(config), "--subject", subject, "--receipt", str(receipt))
+    assert real.exit_code == 0, real.stderr + real.stdout
+    text = receipt.read_text(encoding="utf-8")
+    assert_no_personal_value(markers, real.stdout, real.stderr, text)
+    return out, dry.json(), json.loads(text)

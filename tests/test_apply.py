@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.strategies import HASH_PREFIX
+from tests.configs import rule_toml, since_latest
 from tests.conftest import TargetDb, run_cli, write_config
 
 D = dt.date
@@ -72,30 +73,29 @@ def schema() -> sa.MetaData:
     return metadata
 
 
-RULES = """
-[[rules]]
-id = "counselling-anonymise"
-table = "counselling_case"
-action = "anonymise"
-after = "6 months"
-since = "course_ended_at"
-unless_true = "under_investigation"
-[rules.columns]
-name = "null"
-email = "null"
-phone = "hash"
-birth_date = "year"
-notes = "redact"
-
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-since = "created_at"
-cascade = ["contact_person", "contact_note", "engagement"]
-"""
+RULES = rule_toml(
+    "counselling-anonymise",
+    "counselling_case",
+    "anonymise",
+    after="6 months",
+    since="course_ended_at",
+    unless_true="under_investigation",
+    columns={
+        "name": "null",
+        "email": "null",
+        "phone": "hash",
+        "birth_date": "year",
+        "notes": "redact",
+    },
+) + rule_toml(
+    "customer-delete",
+    "customer",
+    "delete",
+    after="3 years",
+    since_latest=since_latest("engagement", "performed_at", "customer_id"),
+    since="created_at",
+    cascade=["contact_person", "contact_note", "engagement"],
+)
 
 
 def seed(target_db: TargetDb, cases: int = 23, customers: int = 17) -> dict[str, set[int]]:
@@ -279,14 +279,7 @@ def test_max_fraction_guard_refuses_unless_forced(target_db, tmp_path, monkeypat
     assert ids(target_db, "SELECT id FROM customer") == set(range(1, 18)) - due["customer-delete"]
 
 
-GUARD_RULE = """
-[[rules]]
-id = "old-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since = "created_at"
-"""
+GUARD_RULE = rule_toml("old-delete", "customer", "delete", after="3 years", since="created_at")
 
 
 @pytest.mark.parametrize(

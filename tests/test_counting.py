@@ -21,24 +21,22 @@ from gdpr_sweep.config import load_config
 from gdpr_sweep.counting import count_due, scan_is_cheaper
 from gdpr_sweep.periods import parse_as_of
 from gdpr_sweep.rules import compile_rule
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, run_cli, write_config
 
 ROWS = 200
 START = dt.datetime(2020, 1, 1, 12, 0)
 
-RULE = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "1 year"
-since = "ended_at"
-only = { status = ["closed"] }
-unless_true = "keep"
-[rules.columns]
-name = "null"
-notes = "redact"
-"""
+RULE = rule_toml(
+    "anon",
+    "case_file",
+    "anonymise",
+    after="1 year",
+    since="ended_at",
+    only={"status": ["closed"]},
+    unless_true="keep",
+    columns={"name": "null", "notes": "redact"},
+)
 
 
 def case_rows() -> list[dict]:

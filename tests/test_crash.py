@@ -21,17 +21,9 @@ import sqlalchemy as sa
 from gdpr_sweep.strategies import hash_value
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 from tests.test_apply import AS_OF, NEW, OLD
+from tests.test_faults import CASE_FILE_ANONYMISE, case_file_table
 
 ROWS = 700
-RULE = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_at"
-columns = { name = "null", phone = "hash", notes = "redact" }
-"""
 
 
 def batch_entries(state: Path) -> int:
@@ -58,14 +50,7 @@ def test_sigkill_mid_run_then_rerun_processes_exactly_the_due_set(
     target_db: TargetDb, tmp_path, monkeypatch
 ):
     metadata = sa.MetaData()
-    case = sa.Table(
-        "case_file", metadata,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("name", sa.String(120)),
-        sa.Column("phone", sa.String(40)),
-        sa.Column("notes", sa.Text),
-        sa.Column("ended_at", sa.DateTime),
-    )  # fmt: skip
+    case = case_file_table(metadata)
     rows = [
         {"id": i, "name": f"N{i}", "phone": f"+45 0000 {i:04d}", "notes": f"n{i}",
          "ended_at": OLD if i % 4 else NEW}
@@ -74,7 +59,11 @@ def test_sigkill_mid_run_then_rerun_processes_exactly_the_due_set(
     due = {row["id"] for row in rows if row["ended_at"] == OLD}
     target_db.create(metadata, {"case_file": rows})
     config = write_config(
-        tmp_path, RULE, target_db.url, monkeypatch, extra_sweep="batch_size = 1\nmax_fraction = 0.9"
+        tmp_path,
+        CASE_FILE_ANONYMISE,
+        target_db.url,
+        monkeypatch,
+        extra_sweep="batch_size = 1\nmax_fraction = 0.9",
     )
     env = {**os.environ, "GDPR_SWEEP_KEY": TEST_KEY}
     state = tmp_path / "state.db"

@@ -12,13 +12,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TargetDb, run_cli, write_config
+from tests.configs import ONE_ROW_BATCHES, WHOLE_TABLE, rule_toml, since_latest
+from tests.conftest import TargetDb, items_by_rule, run_cli, write_config
 
 D = dt.date
 AS_OF = "2026-06-01"
-# Small tables: the max_fraction guard would stop every run; batches of one row.
-WHOLE = "max_fraction = 1.0"
-SMALL = WHOLE + "\nbatch_size = 1"
 
 
 def _ids(target_db: TargetDb, table: str) -> list[int]:
@@ -28,10 +26,6 @@ def _ids(target_db: TargetDb, table: str) -> list[int]:
             return [r[0] for r in connection.exec_driver_sql(f"SELECT id FROM {table} ORDER BY id")]
     finally:
         engine.dispose()
-
-
-def _items(document: dict) -> dict[str, dict]:
-    return {item["rule"]: item for item in document["items"]}
 
 
 # --- rules feeding each other, and parents still referenced (points 3 and 4) ------------
@@ -57,26 +51,24 @@ def _bookkeeping_schema() -> sa.MetaData:
     return metadata
 
 
-INVOICE_RULE = """
-[[rules]]
-id = "invoice-delete"
-table = "invoice"
-action = "delete"
-since = "dated"
-after = "5 years"
-from_fiscal_year_end = true
-basis = "Bookkeeping Act"
-"""
+INVOICE_RULE = rule_toml(
+    "invoice-delete",
+    "invoice",
+    "delete",
+    since="dated",
+    after="5 years",
+    from_fiscal_year_end=True,
+    basis="Bookkeeping Act",
+)
 
-CUSTOMER_RULE = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "3 years"
-since_latest = { table = "invoice", column = "dated", key = "customer_id" }
-"""
+CUSTOMER_RULE = rule_toml(
+    "customer-delete",
+    "customer",
+    "delete",
+    since="created_at",
+    after="3 years",
+    since_latest=since_latest("invoice", "dated", "customer_id"),
+)
 
 
 def _seed_bookkeeping(target_db: TargetDb) -> None:
@@ -111,14 +103,14 @@ def test_rules_feeding_each_other_do_what_the_plan_said(
 ):
     _seed_bookkeeping(target_db)
     rules = INVOICE_RULE + CUSTOMER_RULE if invoice_first else CUSTOMER_RULE + INVOICE_RULE
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
     check = run_cli("check", "-c", str(path))
     assert check.exit_code == 0, check.stdout + check.stderr
     assert "held back (referenced)" in check.stdout + check.stderr
     assert "moves the clock back" not in check.stdout + check.stderr  # 5 years > 3 years
     plan = run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json")
     assert plan.exit_code == 0, plan.stderr
-    planned = _items(plan.json())
+    planned = items_by_rule(plan.json())
     assert planned["invoice-delete"]["due"] == 3
     assert planned["customer-delete"]["due"] == 2  # customers 1 and 4
     assert planned["customer-delete"]["held"] == 1  # customer 2
@@ -127,7 +119,7 @@ def test_rules_feeding_each_other_do_what_the_plan_said(
 
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    done = _items(run.json())
+    done = items_by_rule(run.json())
     assert done["invoice-delete"]["done"] == 3
     assert done["customer-delete"]["done"] == 2
     assert all(item["left"] == 0 for item in run.json()["items"])
@@ -144,7 +136,7 @@ def test_rules_feeding_each_other_do_what_the_plan_said(
 def test_apply_of_a_plan_over_rules_feeding_each_other(target_db, tmp_path, monkeypatch):
     _seed_bookkeeping(target_db)
     path = write_config(
-        tmp_path, INVOICE_RULE + CUSTOMER_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE
+        tmp_path, INVOICE_RULE + CUSTOMER_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE
     )
     plan_file = tmp_path / "plan.json"
     made = run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--out", str(plan_file))
@@ -179,15 +171,14 @@ def _engagement_schema() -> sa.MetaData:
     return metadata
 
 
-ENGAGEMENT_RULES = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-cascade = ["engagement"]
-"""
+ENGAGEMENT_RULES = rule_toml(
+    "customer-delete",
+    "customer",
+    "delete",
+    after="3 years",
+    since_latest=since_latest("engagement", "performed_at", "customer_id"),
+    cascade=["engagement"],
+)
 
 
 def _seed_engagements(target_db: TargetDb) -> None:
@@ -214,31 +205,35 @@ def test_a_cascade_over_the_clock_table_deletes_parent_and_children_together(
     target_db, tmp_path, monkeypatch
 ):
     _seed_engagements(target_db)
-    path = write_config(tmp_path, ENGAGEMENT_RULES, target_db.url, monkeypatch, extra_sweep=SMALL)
-    plan = _items(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
+    path = write_config(
+        tmp_path, ENGAGEMENT_RULES, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES
+    )
+    plan = items_by_rule(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
     assert plan["customer-delete"]["due"] == 2
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["customer-delete"]["done"] == 2
+    assert items_by_rule(run.json())["customer-delete"]["done"] == 2
     assert _ids(target_db, "customer") == [2]
     assert _ids(target_db, "engagement") == [20]
 
 
 def test_a_held_cascade_child_keeps_its_parent_and_siblings(target_db, tmp_path, monkeypatch):
     _seed_engagements(target_db)
-    path = write_config(tmp_path, ENGAGEMENT_RULES, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(
+        tmp_path, ENGAGEMENT_RULES, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE
+    )
     held = run_cli(
         "hold", "add", "-c", str(path), "-d", "main", "-t", "engagement", "-k", "31",
         "--reason", "case 2026-118",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
-    plan = _items(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
+    plan = items_by_rule(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
     item = plan["customer-delete"]
     assert (item["due"], item["held"]) == (1, 1)
     assert item["held_by"] == {"legal hold on a row that goes with it": 1}
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["customer-delete"]["done"] == 1
+    assert items_by_rule(run.json())["customer-delete"]["done"] == 1
     assert _ids(target_db, "customer") == [2, 3]
     assert _ids(target_db, "engagement") == [20, 30, 31]
 
@@ -269,21 +264,9 @@ def _notes_schema() -> sa.MetaData:
     return metadata
 
 
-NOTE_RULES = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "3 years"
-
-[[rules]]
-id = "note-delete"
-table = "note"
-action = "delete"
-since = "written"
-after = "10 years"
-"""
+NOTE_RULES = rule_toml(
+    "customer-delete", "customer", "delete", since="created_at", after="3 years"
+) + rule_toml("note-delete", "note", "delete", since="written", after="10 years")
 
 
 def test_an_engine_cascade_does_not_take_rows_a_rule_keeps_longer(target_db, tmp_path, monkeypatch):
@@ -302,8 +285,8 @@ def test_an_engine_cascade_does_not_take_rows_a_rule_keeps_longer(target_db, tmp
             ],
         },
     )
-    path = write_config(tmp_path, NOTE_RULES, target_db.url, monkeypatch, extra_sweep=WHOLE)
-    plan = _items(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
+    path = write_config(tmp_path, NOTE_RULES, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    plan = items_by_rule(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
     assert (plan["customer-delete"]["due"], plan["customer-delete"]["held"]) == (1, 1)
     assert plan["customer-delete"]["held_by"] == {"referenced": 1}
     assert plan["note-delete"]["due"] == 1
@@ -341,18 +324,11 @@ def test_pinned_composite_text_keys(target_db, tmp_path, monkeypatch):
             ]
         },
     )
-    rules = """
-[[rules]]
-id = "subscriber-delete"
-table = "subscriber"
-action = "delete"
-since = "left_at"
-after = "1 year"
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    rules = rule_toml("subscriber-delete", "subscriber", "delete", since="left_at", after="1 year")
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["subscriber-delete"]["done"] == 2
+    assert items_by_rule(run.json())["subscriber-delete"]["done"] == 2
     engine = target_db.engine()
     with engine.connect() as connection:
         left = connection.exec_driver_sql(
@@ -388,19 +364,12 @@ def _comments(target_db: TargetDb, ondelete: str) -> None:
     engine.dispose()
 
 
-COMMENT_RULE = """
-[[rules]]
-id = "comment-delete"
-table = "comment"
-action = "delete"
-since = "posted"
-after = "1 year"
-"""
+COMMENT_RULE = rule_toml("comment-delete", "comment", "delete", since="posted", after="1 year")
 
 
 def test_a_held_reply_keeps_the_thread_the_engine_would_cascade(target_db, tmp_path, monkeypatch):
     _comments(target_db, "CASCADE")
-    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     check = run_cli("check", "-c", str(path))
     assert check.exit_code == 0, check.stdout + check.stderr
     assert "references itself" in check.stdout + check.stderr
@@ -409,7 +378,7 @@ def test_a_held_reply_keeps_the_thread_the_engine_would_cascade(target_db, tmp_p
         "--reason", "case 7",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
-    plan = _items(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
+    plan = items_by_rule(run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json").json())
     assert (plan["comment-delete"]["due"], plan["comment-delete"]["held"]) == (1, 1)
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
@@ -420,16 +389,16 @@ def test_without_a_hold_the_engine_cascades_the_replies_as_check_said(
     target_db, tmp_path, monkeypatch
 ):
     _comments(target_db, "CASCADE")
-    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["comment-delete"]["done"] == 2
+    assert items_by_rule(run.json())["comment-delete"]["done"] == 2
     assert _ids(target_db, "comment") == [5]  # the replies went with their thread
 
 
 def test_a_self_reference_set_null_detaches_the_replies(target_db, tmp_path, monkeypatch):
     _comments(target_db, "SET NULL")
-    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, COMMENT_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
     assert _ids(target_db, "comment") == [2, 3, 5]
@@ -465,18 +434,11 @@ def test_pins_order_text_keys_by_the_column_own_collation(target_db, tmp_path, m
                 {"c": code, "e": D.fromisoformat(ended)},
             )
     engine.dispose()
-    rules = """
-[[rules]]
-id = "item-delete"
-table = "item"
-action = "delete"
-since = "ended"
-after = "1 year"
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    rules = rule_toml("item-delete", "item", "delete", since="ended", after="1 year")
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
     run = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["item-delete"]["done"] == 4
+    assert items_by_rule(run.json())["item-delete"]["done"] == 4
     engine = target_db.engine()
     with engine.connect() as connection:
         left = sorted(r[0] for r in connection.exec_driver_sql("SELECT code FROM item"))
@@ -491,16 +453,11 @@ def test_check_warns_when_another_rule_deletes_the_activity_a_clock_reads(
     once the last one is gone the clock falls back to older activity (check says so; an
     invoice rule of 5 years under a 3-year customer rule is no such case, see above)."""
     _seed_engagements(target_db)
-    calls = """
-[[rules]]
-id = "engagement-delete"
-table = "engagement"
-action = "delete"
-since = "performed_at"
-after = "1 year"
-"""
+    calls = rule_toml(
+        "engagement-delete", "engagement", "delete", since="performed_at", after="1 year"
+    )
     rules = ENGAGEMENT_RULES.replace('cascade = ["engagement"]\n', "") + calls
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     check = run_cli("check", "-c", str(path))
     assert check.exit_code == 0, check.stdout + check.stderr
     output = check.stdout + check.stderr

@@ -7,35 +7,36 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TargetDb, run_cli, write_config
+from tests.configs import ONE_ROW_BATCHES, WHOLE_TABLE, rule_toml, since_latest
+from tests.conftest import TargetDb, items_by_rule, plan_items, query_rows, run_cli, write_config
 
 D = dt.date
 AS_OF = "2026-06-01"
-WHOLE = "max_fraction = 1.0"
-SMALL = WHOLE + "\nbatch_size = 1"
-
-
-def _items(document: dict) -> dict[str, dict]:
-    return {item["rule"]: item for item in document["items"]}
-
-
-def _rows(target_db: TargetDb, sql: str) -> list[tuple]:
-    engine = target_db.engine()
-    try:
-        with engine.connect() as connection:
-            return [tuple(r) for r in connection.exec_driver_sql(sql)]
-    finally:
-        engine.dispose()
-
-
-def _plan(path) -> dict[str, dict]:
-    result = run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--json")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return _items(result.json())
 
 
 def _run(path, *extra: str):
     return run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json", *extra)
+
+
+def customer_table(metadata: sa.MetaData) -> sa.Table:
+    """`customer (id, created_at)`, the table most of these tests sweep."""
+    return sa.Table(
+        "customer",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("created_at", sa.Date, nullable=False),
+    )
+
+
+def contact_table(metadata: sa.MetaData, *columns: sa.Column) -> sa.Table:
+    """`contact (id, customer_id -> customer, *columns)`, no ON DELETE action."""
+    return sa.Table(
+        "contact",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
+        *columns,
+    )
 
 
 # --- a composite self-reference the engine cascades through ------------------------------
@@ -72,14 +73,7 @@ def _threads(target_db: TargetDb) -> None:
     engine.dispose()
 
 
-POST_RULE = """
-[[rules]]
-id = "post-delete"
-table = "post"
-action = "delete"
-since = "posted"
-after = "1 year"
-"""
+POST_RULE = rule_toml("post-delete", "post", "delete", since="posted", after="1 year")
 
 
 def test_a_held_reply_under_a_composite_self_cascade_is_never_deleted(
@@ -93,14 +87,14 @@ def test_a_held_reply_under_a_composite_self_cascade_is_never_deleted(
     ancestors of a held post are held back (as for a one-column self-reference), or
     check refuses the rule; post (1, 3) is never deleted."""
     _threads(target_db)
-    path = write_config(tmp_path, POST_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, POST_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     held = run_cli(
         "hold", "add", "-c", str(path), "-d", "main", "-t", "post",
         "--key", "forum=1", "--key", "id=3", "--reason", "case 9",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
     run = _run(path)
-    assert (1, 3) in _rows(target_db, "SELECT forum, id FROM post"), run.stdout + run.stderr
+    assert (1, 3) in query_rows(target_db, "SELECT forum, id FROM post"), run.stdout + run.stderr
 
 
 # --- two delete rules on one table --------------------------------------------------------
@@ -133,28 +127,15 @@ def test_two_delete_rules_on_one_table_plan_equals_run(target_db, tmp_path, monk
             ]
         },
     )
-    rules = """
-[[rules]]
-id = "old-delete"
-table = "visit"
-action = "delete"
-since = "at"
-after = "2 years"
-
-[[rules]]
-id = "cctv-delete"
-table = "visit"
-action = "delete"
-since = "at"
-after = "5 days"
-only = { kind = "cctv" }
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
-    planned = _plan(path)
+    rules = rule_toml("old-delete", "visit", "delete", since="at", after="2 years") + rule_toml(
+        "cctv-delete", "visit", "delete", since="at", after="5 days", only={"kind": "cctv"}
+    )
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
+    planned = plan_items(path, AS_OF)
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    done = _items(run.json())
-    assert _rows(target_db, "SELECT id FROM visit") == [(4,)]
+    done = items_by_rule(run.json())
+    assert query_rows(target_db, "SELECT id FROM visit") == [(4,)]
     assert {r: planned[r]["due"] for r in planned} == {r: done[r]["done"] for r in done}
 
 
@@ -197,15 +178,9 @@ def _orders(target_db: TargetDb, ondelete: str | None) -> None:
     )
 
 
-ORDER_RULE = """
-[[rules]]
-id = "order-delete"
-table = "orders"
-action = "delete"
-since = "placed"
-after = "1 year"
-cascade = ["order_line"]
-"""
+ORDER_RULE = rule_toml(
+    "order-delete", "orders", "delete", since="placed", after="1 year", cascade=["order_line"]
+)
 
 
 @pytest.mark.parametrize("ondelete", [None, "SET NULL"], ids=["no-action", "set-null"])
@@ -220,15 +195,15 @@ def test_a_cascade_table_on_a_composite_foreign_key_goes_with_its_parent(
     personal data, stay, detached. Right: the lines are deleted with the order (the
     composite key matched as a whole), or check refuses the cascade entry."""
     _orders(target_db, ondelete)
-    path = write_config(tmp_path, ORDER_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    path = write_config(tmp_path, ORDER_RULE, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     check = run_cli("check", "-c", str(path))
     assert check.exit_code == 0, check.stdout + check.stderr
-    planned = _plan(path)["order-delete"]
+    planned = plan_items(path, AS_OF)["order-delete"]
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert (planned["due"], planned["held"]) == (1, 0), planned
-    assert _rows(target_db, "SELECT id FROM order_line ORDER BY id") == [(20,)]
-    assert _rows(target_db, "SELECT shop, id FROM orders") == [(1, 2)]
+    assert query_rows(target_db, "SELECT id FROM order_line ORDER BY id") == [(20,)]
+    assert query_rows(target_db, "SELECT shop, id FROM orders") == [(1, 2)]
 
 
 # --- a legal hold on a cascade child named with its default schema ----------------------
@@ -238,18 +213,8 @@ def test_a_hold_on_a_cascade_child_named_with_the_default_schema_keeps_the_paren
     target_db, tmp_path, monkeypatch
 ):
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
-    sa.Table(
-        "contact",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
-    )
+    customer_table(metadata)
+    contact_table(metadata)
     target_db.create(
         metadata,
         {
@@ -257,16 +222,15 @@ def test_a_hold_on_a_cascade_child_named_with_the_default_schema_keeps_the_paren
             "contact": [{"id": 10, "customer_id": 1}, {"id": 11, "customer_id": 1}],
         },
     )
-    rules = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "1 year"
-cascade = ["contact"]
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE)
+    rules = rule_toml(
+        "customer-delete",
+        "customer",
+        "delete",
+        since="created_at",
+        after="1 year",
+        cascade=["contact"],
+    )
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     schema = {"sqlite": "main", "postgresql": "public"}.get(
         target_db.engine_name, sa.make_url(target_db.url).database
     )
@@ -275,12 +239,12 @@ cascade = ["contact"]
         "-k", "11", "--reason", "case 3",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
-    planned = _plan(path)["customer-delete"]
+    planned = plan_items(path, AS_OF)["customer-delete"]
     assert (planned["due"], planned["held"]) == (0, 1)
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _rows(target_db, "SELECT id FROM contact ORDER BY id") == [(10,), (11,)]
-    assert _rows(target_db, "SELECT id FROM customer") == [(1,)]
+    assert query_rows(target_db, "SELECT id FROM contact ORDER BY id") == [(10,), (11,)]
+    assert query_rows(target_db, "SELECT id FROM customer") == [(1,)]
 
 
 # --- PostgreSQL: a table in schema hr referenced from public -----------------------------
@@ -321,27 +285,22 @@ def test_references_from_public_into_hr_hold_back_and_cascade(pg_db, tmp_path, m
         )
         connection.exec_driver_sql("INSERT INTO public.letter VALUES (20, 2)")
     engine.dispose()
-    rules = """
-[[rules]]
-id = "candidate-delete"
-table = "hr.candidate"
-action = "delete"
-since = "created_at"
-after = "1 year"
-"""
-    path = write_config(tmp_path, rules, pg_db.url, monkeypatch, extra_sweep=WHOLE)
+    rules = rule_toml(
+        "candidate-delete", "hr.candidate", "delete", since="created_at", after="1 year"
+    )
+    path = write_config(tmp_path, rules, pg_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
     held = run_cli(
         "hold", "add", "-c", str(path), "-d", "main", "-t", "public.application",
         "-k", "11", "--reason", "case 4",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
-    planned = _plan(path)["candidate-delete"]
+    planned = plan_items(path, AS_OF)["candidate-delete"]
     assert (planned["due"], planned["held"]) == (1, 2), planned
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert _items(run.json())["candidate-delete"]["done"] == 1
-    assert _rows(pg_db, "SELECT id FROM hr.candidate ORDER BY id") == [(1,), (2,), (4,)]
-    assert _rows(pg_db, "SELECT id FROM public.application ORDER BY id") == [
+    assert items_by_rule(run.json())["candidate-delete"]["done"] == 1
+    assert query_rows(pg_db, "SELECT id FROM hr.candidate ORDER BY id") == [(1,), (2,), (4,)]
+    assert query_rows(pg_db, "SELECT id FROM public.application ORDER BY id") == [
         (10,),
         (11,),
         (40,),
@@ -355,19 +314,9 @@ def test_a_cascade_child_with_its_own_anonymise_rule(target_db, tmp_path, monkey
     """The child's anonymise rule runs before the parent's delete (plan == run for
     both), and a child row held keeps its parent."""
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
-    sa.Table(
-        "contact",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id"), nullable=False),
-        sa.Column("email", sa.String(80)),
-        sa.Column("ended", sa.Date, nullable=False),
+    customer_table(metadata)
+    contact_table(
+        metadata, sa.Column("email", sa.String(80)), sa.Column("ended", sa.Date, nullable=False)
     )
     target_db.create(
         metadata,
@@ -384,62 +333,45 @@ def test_a_cascade_child_with_its_own_anonymise_rule(target_db, tmp_path, monkey
             ],
         },
     )
-    rules = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "1 year"
-cascade = ["contact"]
-
-[[rules]]
-id = "contact-anonymise"
-table = "contact"
-action = "anonymise"
-since = "ended"
-after = "1 year"
-[rules.columns]
-email = "hash"
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    rules = rule_toml(
+        "customer-delete",
+        "customer",
+        "delete",
+        since="created_at",
+        after="1 year",
+        cascade=["contact"],
+    ) + rule_toml(
+        "contact-anonymise",
+        "contact",
+        "anonymise",
+        since="ended",
+        after="1 year",
+        columns={"email": "hash"},
+    )
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
     held = run_cli(
         "hold", "add", "-c", str(path), "-d", "main", "-t", "contact", "-k", "20",
         "--reason", "case 5",
     )  # fmt: skip
     assert held.exit_code == 0, held.stdout + held.stderr
-    planned = _plan(path)
+    planned = plan_items(path, AS_OF)
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    done = _items(run.json())
+    done = items_by_rule(run.json())
     assert {r: (planned[r]["due"], planned[r]["held"]) for r in planned} == {
         "customer-delete": (1, 1),
         "contact-anonymise": (2, 1),
     }
     assert {r: done[r]["done"] for r in done} == {"customer-delete": 1, "contact-anonymise": 2}
-    left = _rows(target_db, "SELECT id, email FROM contact ORDER BY id")
+    left = query_rows(target_db, "SELECT id, email FROM contact ORDER BY id")
     assert left[0] == (20, "b@x")
     assert [r[0] for r in left] == [20, 30]
     assert left[1][1] != "c@x"
 
 
-PERSON_RULE = """
-[[rules]]
-id = "person-delete"
-table = "person"
-action = "delete"
-since = "left_at"
-after = "1 year"
-"""
+PERSON_RULE = rule_toml("person-delete", "person", "delete", since="left_at", after="1 year")
 
-ADDRESS_RULE = """
-[[rules]]
-id = "address-delete"
-table = "address"
-action = "delete"
-since = "moved_at"
-after = "1 year"
-"""
+ADDRESS_RULE = rule_toml("address-delete", "address", "delete", since="moved_at", after="1 year")
 
 
 @pytest.mark.xfail(strict=True, reason="FK cycle: a row freed by the run is reported left, exit 3")
@@ -489,13 +421,13 @@ def test_foreign_key_cycle_between_two_rule_tables(target_db, tmp_path, monkeypa
         connection.exec_driver_sql("UPDATE person SET primary_address_id = 30 WHERE id = 3")
     engine.dispose()
     rules = PERSON_RULE + ADDRESS_RULE if person_first else ADDRESS_RULE + PERSON_RULE
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE)
-    planned = _plan(path)
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    planned = plan_items(path, AS_OF)
     run = _run(path)
     # never a row still referenced by a row that stays
-    assert (2,) in _rows(target_db, "SELECT id FROM person")
-    assert (20,) in _rows(target_db, "SELECT id FROM address")
-    done = _items(run.json())
+    assert (2,) in query_rows(target_db, "SELECT id FROM person")
+    assert (20,) in query_rows(target_db, "SELECT id FROM address")
+    done = items_by_rule(run.json())
     assert {r: planned[r]["due"] for r in planned} == {r: done[r]["done"] for r in done}
     assert run.exit_code == 0, run.stdout + run.stderr
     assert all(item["left"] == 0 for item in run.json()["items"])
@@ -512,12 +444,7 @@ def test_a_reference_inserted_after_pinning_keeps_the_pinned_parent(
     by its own rule). The batch re-checks: customer 1 stays, nothing fails (the
     verification may report it)."""
     metadata = sa.MetaData()
-    sa.Table(
-        "customer",
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("created_at", sa.Date, nullable=False),
-    )
+    customer_table(metadata)
     sa.Table(
         "invoice",
         metadata,
@@ -542,29 +469,12 @@ def test_a_reference_inserted_after_pinning_keeps_the_pinned_parent(
             ]
         },
     )
-    rules = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "1 year"
-
-[[rules]]
-id = "invoice-delete"
-table = "invoice"
-action = "delete"
-since = "dated"
-after = "5 years"
-
-[[rules]]
-id = "note-delete"
-table = "note"
-action = "delete"
-since = "written"
-after = "10 years"
-"""
-    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    rules = (
+        rule_toml("customer-delete", "customer", "delete", since="created_at", after="1 year")
+        + rule_toml("invoice-delete", "invoice", "delete", since="dated", after="5 years")
+        + rule_toml("note-delete", "note", "delete", since="written", after="10 years")
+    )
+    path = write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
     import gdpr_sweep.execute as execute
 
     original = execute.failpoint
@@ -588,9 +498,9 @@ after = "10 years"
     run = _run(path)
     assert inserted
     assert "rule customer-delete:" not in run.stdout or "still due" in run.stdout
-    assert _rows(target_db, "SELECT id FROM customer ORDER BY id") == [(1,), (2,)]
-    assert _rows(target_db, "SELECT id FROM note") == [(20,)]
-    assert _items(run.json())["customer-delete"]["done"] == 1
+    assert query_rows(target_db, "SELECT id FROM customer ORDER BY id") == [(1,), (2,)]
+    assert query_rows(target_db, "SELECT id FROM note") == [(20,)]
+    assert items_by_rule(run.json())["customer-delete"]["done"] == 1
 
 
 def test_a_rule_on_another_schema_table_of_the_same_name_does_not_keep_a_child(
@@ -616,27 +526,15 @@ def test_a_rule_on_another_schema_table_of_the_same_name_does_not_keep_a_child(
         connection.exec_driver_sql("INSERT INTO customer VALUES (2, '2026-05-01')")
         connection.exec_driver_sql("INSERT INTO note VALUES (10, 1), (20, 2)")
     engine.dispose()
-    rules = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-since = "created_at"
-after = "1 year"
-
-[[rules]]
-id = "hr-note-delete"
-table = "hr.note"
-action = "delete"
-since = "written"
-after = "1 year"
-"""
-    path = write_config(tmp_path, rules, pg_db.url, monkeypatch, extra_sweep=WHOLE)
-    planned = _plan(path)["customer-delete"]
+    rules = rule_toml(
+        "customer-delete", "customer", "delete", since="created_at", after="1 year"
+    ) + rule_toml("hr-note-delete", "hr.note", "delete", since="written", after="1 year")
+    path = write_config(tmp_path, rules, pg_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    planned = plan_items(path, AS_OF)["customer-delete"]
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert (planned["due"], planned["held"]) == (1, 0), planned
-    assert _rows(pg_db, "SELECT id FROM customer") == [(2,)]
+    assert query_rows(pg_db, "SELECT id FROM customer") == [(2,)]
 
 
 # --- since_latest over a table that has its own rule with `only` -------------------------
@@ -670,24 +568,17 @@ def _calls(target_db: TargetDb, tmp_path, monkeypatch):
             ],
         },
     )
-    rules = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "at", key = "customer_id" }
-cascade = ["engagement"]
-
-[[rules]]
-id = "call-delete"
-table = "engagement"
-action = "delete"
-since = "at"
-after = "1 year"
-only = { kind = "call" }
-"""
-    return write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=SMALL)
+    rules = rule_toml(
+        "customer-delete",
+        "customer",
+        "delete",
+        after="3 years",
+        since_latest=since_latest("engagement", "at", "customer_id"),
+        cascade=["engagement"],
+    ) + rule_toml(
+        "call-delete", "engagement", "delete", since="at", after="1 year", only={"kind": "call"}
+    )
+    return write_config(tmp_path, rules, target_db.url, monkeypatch, extra_sweep=ONE_ROW_BATCHES)
 
 
 def test_since_latest_over_a_table_swept_by_a_rule_with_only(target_db, tmp_path, monkeypatch):
@@ -695,13 +586,13 @@ def test_since_latest_over_a_table_swept_by_a_rule_with_only(target_db, tmp_path
     'call' are deleted after 1 year (an `only` rule), and customer cascades to
     engagement. Plan == run, and the customer with a recent engagement stays."""
     path = _calls(target_db, tmp_path, monkeypatch)
-    planned = _plan(path)
+    planned = plan_items(path, AS_OF)
     run = _run(path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    done = _items(run.json())
+    done = items_by_rule(run.json())
     assert {r: planned[r]["due"] for r in planned} == {r: done[r]["done"] for r in done}
-    assert _rows(target_db, "SELECT id FROM customer ORDER BY id") == [(2,), (3,)]
-    assert _rows(target_db, "SELECT id FROM engagement ORDER BY id") == [(21,), (30,)]
+    assert query_rows(target_db, "SELECT id FROM customer ORDER BY id") == [(2,), (3,)]
+    assert query_rows(target_db, "SELECT id FROM engagement ORDER BY id") == [(21,), (30,)]
 
 
 @pytest.mark.xfail(strict=True, reason="a second run, same as-of, deletes a customer not due")
@@ -718,4 +609,4 @@ def test_a_second_run_after_the_activity_rule_changes_nothing(target_db, tmp_pat
     again = _run(path)
     assert again.exit_code == 0, again.stdout + again.stderr
     assert all(i["done"] == 0 for i in again.json()["items"]), again.stdout
-    assert _rows(target_db, "SELECT id FROM customer ORDER BY id") == [(2,), (3,)]
+    assert query_rows(target_db, "SELECT id FROM customer ORDER BY id") == [(2,), (3,)]

@@ -18,7 +18,6 @@ the real erasure agree on exactly the person's rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,16 +26,11 @@ import sqlalchemy as sa
 
 from gdpr_sweep.subject.receipts import SHARED_BASIS
 from tests.conftest import TargetDb, run_cli, write_config
+from tests.erase_support import erased_and_kept, export_dry_run_erase, exported_tables
 
 EMAIL = "mette.marker@example.dk"
 NAME = "Mette Markersen"
 MARKERS = (EMAIL, NAME, "Markersen", "mette-app", "mette-interview", "only-hers", "mette-cv")
-
-
-def assert_no_personal_value(*texts: str) -> None:
-    for text in texts:
-        for marker in MARKERS:
-            assert marker not in text, marker
 
 
 def dump(url: str, schemas: tuple[str | None, ...] = (None,)) -> dict[str, dict[tuple, dict]]:
@@ -62,37 +56,9 @@ def dump(url: str, schemas: tuple[str | None, ...] = (None,)) -> dict[str, dict[
         engine.dispose()
 
 
-def exported(path: Path) -> dict[str, list[dict]]:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    [database] = document["databases"]
-    assert database["error"] is None
-    return {t["table"]: t["rows"] for t in database["tables"]}
-
-
-def receipt_counts(document: dict) -> tuple[set, set]:
-    erased = {(e["table"], e["action"], e["rows"]) for e in document["erased"]}
-    kept = {(k["table"], k["rows"], k["basis"]) for k in document["kept"]}
-    return erased, kept
-
-
 def run_all(config: Path, tmp_path: Path) -> tuple[Path, dict, dict]:
     """Export, dry run, real erasure: return the export file and both documents."""
-    out = tmp_path / "export.json"
-    export = run_cli("export", "-c", str(config), "--subject", f"email={EMAIL}", "--out", str(out))
-    assert export.exit_code == 0, export.stderr
-    assert_no_personal_value(export.stdout, export.stderr)
-
-    dry = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}", "--dry-run", "--json")
-    assert dry.exit_code == 0, dry.stderr
-    assert_no_personal_value(dry.stdout, dry.stderr)
-
-    receipt = tmp_path / "receipt.json"
-    real = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}",
-                   "--receipt", str(receipt))  # fmt: skip
-    assert real.exit_code == 0, real.stderr + real.stdout
-    text = receipt.read_text(encoding="utf-8")
-    assert_no_personal_value(real.stdout, real.stderr, text)
-    return out, dry.json(), json.loads(text)
+    return export_dry_run_erase(config, tmp_path, f"email={EMAIL}", MARKERS)
 
 
 # --- composite foreign keys ---------------------------------------------------------
@@ -232,7 +198,7 @@ def test_composite_foreign_keys_find_exactly_the_persons_rows(
     out, dry, receipt = run_all(config, tmp_path)
 
     # The export: exactly her rows, in every table, nobody else's.
-    rows = exported(out)
+    rows = exported_tables(out)
     assert set(rows) == set(HERS)
     for name, keys in HERS.items():
         columns = TENANT_KEYS.get(name, ("id",))
@@ -249,8 +215,8 @@ def test_composite_foreign_keys_find_exactly_the_persons_rows(
         ("candidate", "anonymised", 1),
     }
     kept = {("invoice", 1, "bookkeeping act"), ("meeting_note", 1, SHARED_BASIS)}
-    assert receipt_counts(dry) == (erased, kept)
-    assert receipt_counts(receipt) == (erased, kept)
+    assert erased_and_kept(dry) == (erased, kept)
+    assert erased_and_kept(receipt) == (erased, kept)
     assert dump(target_db.url) != before
 
     # Every row of every table afterwards: exactly her rows changed.
@@ -378,14 +344,14 @@ def test_other_schemas_are_followed_exported_and_erased(
 
     out, dry, receipt = run_all(config, tmp_path)
 
-    rows = exported(out)
+    rows = exported_tables(out)
     assert set(rows) == set(SCHEMA_HERS)
     for name, keys in SCHEMA_HERS.items():
         assert {(r["id"],): r for r in rows[name]} == {k: before[name][k] for k in keys}, name
 
     erased = {(name, "deleted", len(keys)) for name, keys in SCHEMA_HERS.items()}
-    assert receipt_counts(dry) == (erased, set())
-    assert receipt_counts(receipt) == (erased, set())
+    assert erased_and_kept(dry) == (erased, set())
+    assert erased_and_kept(receipt) == (erased, set())
 
     expected = {
         name: {k: r for k, r in table.items() if k not in SCHEMA_HERS[name]}

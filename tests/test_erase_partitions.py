@@ -33,6 +33,7 @@ from gdpr_sweep.strategies import REDACTED
 from gdpr_sweep.subject.receipts import LEGAL_HOLD_BASIS
 from gdpr_sweep.values.encoding import encode_value
 from tests.conftest import TargetDb, run_cli, write_config
+from tests.erase_support import erased_and_kept, export_dry_run_erase, exported_tables
 
 EMAIL = "mette.marker@example.dk"
 FIRST, LAST = "Mette", "Markersen"
@@ -301,37 +302,9 @@ def assert_initial(before: dict[str, dict[tuple, dict]]) -> None:
         assert any(r["customer_id"] == 1 for r in before[name].values()), name
 
 
-def exported(path: Path) -> dict[str, list[dict]]:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    [database] = document["databases"]
-    assert database["error"] is None
-    return {t["table"]: t["rows"] for t in database["tables"]}
-
-
-def receipt_counts(document: dict) -> tuple[set, set]:
-    erased = {(e["table"], e["action"], e["rows"]) for e in document["erased"]}
-    kept = {(k["table"], k["rows"], k["basis"]) for k in document["kept"]}
-    return erased, kept
-
-
 def run_all(config: Path, tmp_path: Path) -> tuple[Path, dict, dict]:
     """Export, dry run, real erasure: return the export file and both documents."""
-    out = tmp_path / "export.json"
-    export = run_cli("export", "-c", str(config), "--subject", f"email={EMAIL}", "--out", str(out))
-    assert export.exit_code == 0, export.stderr + export.stdout
-    assert_no_personal_value(export.stdout, export.stderr)
-
-    dry = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}", "--dry-run", "--json")
-    assert dry.exit_code == 0, dry.stderr + dry.stdout
-    assert_no_personal_value(dry.stdout, dry.stderr)
-
-    receipt = tmp_path / "receipt.json"
-    real = run_cli("erase", "-c", str(config), "--subject", f"email={EMAIL}",
-                   "--receipt", str(receipt))  # fmt: skip
-    assert real.exit_code == 0, real.stderr + real.stdout
-    text = receipt.read_text(encoding="utf-8")
-    assert_no_personal_value(real.stdout, real.stderr, text)
-    return out, dry.json(), json.loads(text)
+    return export_dry_run_erase(config, tmp_path, f"email={EMAIL}", MARKERS)
 
 
 def her_keys(before: dict[str, dict[tuple, dict]]) -> dict[str, set[tuple]]:
@@ -347,7 +320,7 @@ def her_keys(before: dict[str, dict[tuple, dict]]) -> dict[str, set[tuple]]:
 
 def assert_export(out: Path, before: dict[str, dict[tuple, dict]]) -> None:
     """The export lists `payment` (never a partition) with every one of her payments."""
-    tables = exported(out)
+    tables = exported_tables(out)
     assert set(tables) == {"customer", "rental", "payment", "refund"}
     for name, keys in her_keys(before).items():
         if not keys:
@@ -411,8 +384,8 @@ def test_keep_keeps_every_payment_in_every_partition(
     erased = {("refund", "deleted", 2), ("rental", "anonymised", 6),
               ("customer", "anonymised", 1)}  # fmt: skip
     kept = {("payment", 12, "Bookkeeping Act")}
-    assert receipt_counts(dry) == (erased, kept)
-    assert receipt_counts(receipt) == (erased, kept)
+    assert erased_and_kept(dry) == (erased, kept)
+    assert erased_and_kept(receipt) == (erased, kept)
     assert all(not t["table"].startswith("payment_") for t in receipt["tables"])
 
     expected = dict(before)
@@ -484,8 +457,8 @@ def test_anonymise_changes_her_payments_in_every_partition_and_no_one_elses(
 
     erased = {("refund", "deleted", 2), ("payment", "anonymised", 12),
               ("rental", "anonymised", 6), ("customer", "anonymised", 1)}  # fmt: skip
-    assert receipt_counts(dry) == (erased, set())
-    assert receipt_counts(receipt) == (erased, set())
+    assert erased_and_kept(dry) == (erased, set())
+    assert erased_and_kept(receipt) == (erased, set())
 
     expected = dict(before)
     expected["refund"] = {k: r for k, r in before["refund"].items() if k not in hers["refund"]}
@@ -524,8 +497,8 @@ def test_delete_removes_exactly_her_payments_from_every_partition(
 
     erased = {("refund", "deleted", 2), ("payment", "deleted", 12),
               ("rental", "deleted", 6), ("customer", "deleted", 1)}  # fmt: skip
-    assert receipt_counts(dry) == (erased, set())
-    assert receipt_counts(receipt) == (erased, set())
+    assert erased_and_kept(dry) == (erased, set())
+    assert erased_and_kept(receipt) == (erased, set())
 
     expected = {
         name: {k: r for k, r in table.items() if k not in hers[name]}
@@ -562,8 +535,8 @@ def test_a_hold_on_one_payment_keeps_it_whatever_its_partition(
               ("rental", "deleted", 5), ("rental", "anonymised", 1),
               ("customer", "anonymised", 1)}  # fmt: skip
     kept = {("payment", 1, LEGAL_HOLD_BASIS)}
-    assert receipt_counts(dry) == (erased, kept)
-    assert receipt_counts(receipt) == (erased, kept)
+    assert erased_and_kept(dry) == (erased, kept)
+    assert erased_and_kept(receipt) == (erased, kept)
 
     gone = {
         "refund": hers["refund"],
@@ -627,7 +600,7 @@ def test_a_reference_declared_on_payment_nulls_it_in_every_partition(
     export = run_cli("export", "-c", str(config), "--subject", f"email={STAFF_EMAIL}",
                      "--out", str(out))  # fmt: skip
     assert export.exit_code == 0, export.stdout + export.stderr
-    assert exported(out) == {"staff": [encode_value_row(before["staff"][(1,)])]}
+    assert exported_tables(out) == {"staff": [encode_value_row(before["staff"][(1,)])]}
 
     dry = run_cli("erase", "-c", str(config), "--subject", f"email={STAFF_EMAIL}",
                   "--dry-run", "--json")  # fmt: skip
@@ -643,7 +616,7 @@ def test_a_reference_declared_on_payment_nulls_it_in_every_partition(
          "referenced_table": "staff", "action": "nulled", "rows": len(taken)}
     ]  # fmt: skip
     for result in (dry.json(), document):
-        assert receipt_counts(result) == ({("staff", "deleted", 1)}, set())
+        assert erased_and_kept(result) == ({("staff", "deleted", 1)}, set())
         assert result["references"] == references
 
     expected = dict(before)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from gdpr_sweep.strategies import REDACTED, hash_value
 from gdpr_sweep.subject.receipts import SHARED_BASIS
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
+from tests.erase_support import dump
 
 EMAIL = "mette.marker@example.dk"
 NAME = "Mette Markersen"
@@ -105,25 +106,6 @@ columns = {{ body = "redact" }}
 action = "delete"
 columns = {{ name = "null", email = "null" }}
 """
-
-
-def dump(url: str) -> dict[str, dict[tuple, dict]]:
-    """Every row of every table, by primary key."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            metadata = sa.MetaData()
-            metadata.reflect(connection)
-            tables: dict[str, dict[tuple, dict]] = {}
-            for name, table in metadata.tables.items():
-                pk = list(table.primary_key.columns)
-                tables[name] = {
-                    tuple(row[c.name] for c in pk): dict(row)
-                    for row in connection.execute(sa.select(table).order_by(*pk)).mappings()
-                }
-            return tables
-    finally:
-        engine.dispose()
 
 
 def expected_after(strategies: dict[str, str]) -> dict[str, dict[tuple, dict]]:

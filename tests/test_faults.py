@@ -19,26 +19,21 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.strategies import hash_value
+from tests.configs import rule_toml
 from tests.conftest import TEST_KEY, TargetDb, run_cli, write_config
 from tests.test_apply import AS_OF, NEW, OLD
 
 ROWS = 40
-RULE = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_at"
-columns = { name = "null", phone = "hash", notes = "redact" }
-
-[[rules]]
-id = "purge"
-table = "mail"
-action = "delete"
-after = "6 months"
-since = "sent_at"
-"""
+#: The case files' rule, shared with test_crash.
+CASE_FILE_ANONYMISE = rule_toml(
+    "anon",
+    "case_file",
+    "anonymise",
+    after="6 months",
+    since="ended_at",
+    columns={"name": "null", "phone": "hash", "notes": "redact"},
+)
+RULE = CASE_FILE_ANONYMISE + rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
 POINTS = [
     "before-first-batch",
     "after-batch-intent",
@@ -48,9 +43,9 @@ POINTS = [
 ]
 
 
-def build(target_db: TargetDb) -> tuple[sa.Table, set[int], set[int]]:
-    metadata = sa.MetaData()
-    case = sa.Table(
+def case_file_table(metadata: sa.MetaData) -> sa.Table:
+    """`case_file`: the personal columns CASE_FILE_ANONYMISE rewrites, and its clock."""
+    return sa.Table(
         "case_file",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True),
@@ -59,6 +54,11 @@ def build(target_db: TargetDb) -> tuple[sa.Table, set[int], set[int]]:
         sa.Column("notes", sa.Text),
         sa.Column("ended_at", sa.DateTime),
     )
+
+
+def build(target_db: TargetDb) -> tuple[sa.Table, set[int], set[int]]:
+    metadata = sa.MetaData()
+    case = case_file_table(metadata)
     sa.Table(
         "mail",
         metadata,

@@ -159,6 +159,18 @@ def create(target_db: TargetDb, metadata: sa.MetaData, rows: list[dict]) -> None
         engine.dispose()
 
 
+def create_events(target_db: TargetDb) -> sa.Table:
+    """Create `event` (see event_table) with a row per MOMENTS, all ended on ENDED."""
+    metadata = sa.MetaData()
+    event = event_table(metadata, target_db.engine_name)
+    rows = [
+        {"id": i + 1, "ended_on": ENDED, **row_values(target_db.engine_name, moment)}
+        for i, moment in enumerate(MOMENTS)
+    ]
+    create(target_db, metadata, rows)
+    return event
+
+
 def restore(target_db: TargetDb, table: sa.Table, rows: list[dict]) -> None:
     engine = create_target_engine(sa.make_url(target_db.url))
     try:
@@ -194,13 +206,7 @@ def assert_generalised(engine_name: str, row: sa.Row, moment: dt.datetime | None
 def test_generalised_on_the_local_calendar_and_done_after_one_run(
     target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    metadata = sa.MetaData()
-    event = event_table(metadata, target_db.engine_name)
-    rows = [
-        {"id": i + 1, "ended_on": ENDED, **row_values(target_db.engine_name, moment)}
-        for i, moment in enumerate(MOMENTS)
-    ]
-    create(target_db, metadata, rows)
+    event = create_events(target_db)
     config = write_config(
         tmp_path, RULE, target_db.url, monkeypatch, extra_sweep="max_fraction = 1"
     )
@@ -313,13 +319,7 @@ def test_the_probe_reads_null_as_unknown(target_db: TargetDb) -> None:
 def test_without_time_zone_tables_check_plan_and_run_refuse(
     target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    metadata = sa.MetaData()
-    event = event_table(metadata, target_db.engine_name)
-    rows = [
-        {"id": i + 1, "ended_on": ENDED, **row_values(target_db.engine_name, moment)}
-        for i, moment in enumerate(MOMENTS)
-    ]
-    create(target_db, metadata, rows)
+    event = create_events(target_db)
     before = read(target_db, event)
     config = write_config(
         tmp_path, RULE, target_db.url, monkeypatch, extra_sweep="max_fraction = 1"

@@ -6,17 +6,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, run_cli, write_config
 
 AS_OF = "2026-06-01"
-RULE = """
-[[rules]]
-id = "cctv-delete"
-table = "cctv_recording"
-action = "delete"
-after = "5 days"
-since = "recorded_at"
-"""
+RULE = rule_toml("cctv-delete", "cctv_recording", "delete", after="5 days", since="recorded_at")
 
 
 def seed(target_db: TargetDb) -> None:

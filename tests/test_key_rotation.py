@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,12 @@ import sqlalchemy as sa
 from gdpr_sweep.keys import key_label
 from gdpr_sweep.state.chain import key_check_value
 from gdpr_sweep.subject.reapply import NOT_THE_PERSON
-from tests.conftest import ENGINE_ENV, TEST_KEY, TargetDb, _unavailable, run_cli
+from tests.conftest import (
+    TEST_KEY,
+    TargetDb,
+    postgresql_state_url,
+    run_cli,
+)
 
 KEY1 = TEST_KEY
 KEY2 = "second-secret-0123456789abcdef"
@@ -87,15 +91,7 @@ def setup(request, tmp_path, monkeypatch):
     if request.param == "sqlite":
         state, url = 'state_url = "sqlite:///state.db"', f"sqlite:///{tmp_path / 'state.db'}"
     else:
-        url = os.environ.get(ENGINE_ENV["postgresql"], "")
-        if not url:
-            _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-            connection.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
-        monkeypatch.setenv("STATE_URL", url)
+        url = postgresql_state_url(monkeypatch)
         state = 'state_url_env = "STATE_URL"'
     path = tmp_path / "gdpr-sweep.toml"
     path.write_text(

@@ -15,27 +15,26 @@ import subprocess
 import sys
 
 from gdpr_sweep.subject.reapply import NOT_THE_PERSON
+from tests.configs import rule_toml, since_latest
 from tests.conftest import CliResult, TargetDb, run_cli
 from tests.test_erase import CPR, EMAIL, MARKERS, NAME, setup
 
 REUSED_NAME, REUSED_EMAIL = "Rasmus Reused", "rasmus.reused@example.dk"
 
-RULES = """
-[[rules]]
-id = "note-delete"
-table = "case_note"
-action = "delete"
-after = "1 day"
-since_latest = { table = "meeting", column = "held_at", key = "id" }
-
-[[rules]]
-id = "case-anonymise"
-table = "counselling_case"
-action = "anonymise"
-after = "1 day"
-since = "ended_on"
-columns = { health_notes = "redact" }
-"""
+RULES = rule_toml(
+    "note-delete",
+    "case_note",
+    "delete",
+    after="1 day",
+    since_latest=since_latest("meeting", "held_at", "id"),
+) + rule_toml(
+    "case-anonymise",
+    "counselling_case",
+    "anonymise",
+    after="1 day",
+    since="ended_on",
+    columns={"health_notes": "redact"},
+)
 
 
 def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path, monkeypatch):

@@ -14,17 +14,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from tests.conftest import TargetDb, run_cli, write_config
+from tests.configs import rule_toml, since_latest
+from tests.conftest import TargetDb, plan_items, run_cli, write_config
 
 UTC = dt.UTC
 D = dt.date
 T = dt.datetime
-
-
-def plan_items(config: Path, as_of: str, *extra: str) -> dict[str, dict]:
-    result = run_cli("plan", "-c", str(config), "--as-of", as_of, "--json", *extra)
-    assert result.exit_code == 0, result.stderr
-    return {item["rule"]: item for item in result.json()["items"]}
 
 
 def due(config: Path, as_of: str, rule: str) -> int:
@@ -59,6 +54,13 @@ def rows(*specs: dict) -> list[dict]:
     return [{**base, "id": i + 1, **spec} for i, spec in enumerate(specs)]
 
 
+def create_candidates(target_db: TargetDb, *specs: dict) -> None:
+    """Create the `candidate` table (see candidate_table) holding `rows(*specs)`."""
+    metadata = sa.MetaData()
+    candidate_table(metadata)
+    target_db.create(metadata, {"candidate": rows(*specs)})
+
+
 RULE = """
 [[rules]]
 id = "r"
@@ -83,20 +85,14 @@ def config_for(tmp_path, target_db, monkeypatch, after, since, extra="", sweep="
 def test_naive_timestamp_boundary_is_local_midnight(target_db: TargetDb, tmp_path, monkeypatch):
     # 6 months before 1 Mar 2026: L + 6 months < 1 Mar  <=>  L <= 31 Aug 2025
     # (28-31 Aug + 6 months all end on 28 Feb), so the cutoff is 1 Sep 2025 00:00.
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_at": T(2025, 8, 31, 23, 59, 59)},  # due
-                {"course_ended_at": T(2025, 8, 31, 0, 0, 0)},  # due
-                {"course_ended_at": T(2025, 8, 28, 12, 0, 0)},  # due (clamps to 28 Feb too)
-                {"course_ended_at": T(2025, 9, 1, 0, 0, 0)},  # exactly at the cutoff: not due
-                {"course_ended_at": T(2025, 9, 1, 0, 0, 1)},  # one second after: not due
-                {"course_ended_at": None},  # NULL: never due
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_at": T(2025, 8, 31, 23, 59, 59)},  # due
+        {"course_ended_at": T(2025, 8, 31, 0, 0, 0)},  # due
+        {"course_ended_at": T(2025, 8, 28, 12, 0, 0)},  # due (clamps to 28 Feb too)
+        {"course_ended_at": T(2025, 9, 1, 0, 0, 0)},  # exactly at the cutoff: not due
+        {"course_ended_at": T(2025, 9, 1, 0, 0, 1)},  # one second after: not due
+        {"course_ended_at": None},  # NULL: never due
     )
     config = config_for(tmp_path, target_db, monkeypatch, "6 months", "course_ended_at")
     item = plan_items(config, "2026-03-01")["r"]
@@ -111,18 +107,12 @@ def test_naive_timestamp_boundary_is_local_midnight(target_db: TargetDb, tmp_pat
 
 
 def test_date_column_leap_day_and_month_ends(target_db: TargetDb, tmp_path, monkeypatch):
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_on": D(2024, 2, 29)},  # + 1 year = 28 Feb 2025 (clamped)
-                {"course_ended_on": D(2024, 2, 28)},  # + 1 year = 28 Feb 2025
-                {"course_ended_on": D(2024, 3, 1)},  # + 1 year = 1 Mar 2025
-                {"course_ended_on": D(2024, 1, 31)},  # + 1 year = 31 Jan 2025
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_on": D(2024, 2, 29)},  # + 1 year = 28 Feb 2025 (clamped)
+        {"course_ended_on": D(2024, 2, 28)},  # + 1 year = 28 Feb 2025
+        {"course_ended_on": D(2024, 3, 1)},  # + 1 year = 1 Mar 2025
+        {"course_ended_on": D(2024, 1, 31)},  # + 1 year = 31 Jan 2025
     )
     config = config_for(tmp_path, target_db, monkeypatch, "1 year", "course_ended_on")
     assert due(config, "2025-02-28", "r") == 1  # only 31 Jan 2024
@@ -131,17 +121,11 @@ def test_date_column_leap_day_and_month_ends(target_db: TargetDb, tmp_path, monk
 
 
 def test_month_end_clamping_31_aug_plus_6_months(target_db: TargetDb, tmp_path, monkeypatch):
-    metadata = sa.MetaData()
-    candidate_table(metadata)
-    target_db.create(
-        metadata,
-        {
-            "candidate": rows(
-                {"course_ended_on": D(2023, 8, 31)},  # + 6 months = 29 Feb 2024 (leap year)
-                {"course_ended_on": D(2023, 8, 29)},  # + 6 months = 29 Feb 2024
-                {"course_ended_on": D(2023, 8, 28)},  # + 6 months = 28 Feb 2024
-            )
-        },
+    create_candidates(
+        target_db,
+        {"course_ended_on": D(2023, 8, 31)},  # + 6 months = 29 Feb 2024 (leap year)
+        {"course_ended_on": D(2023, 8, 29)},  # + 6 months = 29 Feb 2024
+        {"course_ended_on": D(2023, 8, 28)},  # + 6 months = 28 Feb 2024
     )
     config = config_for(tmp_path, target_db, monkeypatch, "6 months", "course_ended_on")
     assert due(config, "2024-02-29", "r") == 1
@@ -380,22 +364,20 @@ def test_since_latest_activity_in_related_table(target_db: TargetDb, tmp_path, m
             ],
         },
     )
-    body = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-since = "created_at"
-
-[[rules]]
-id = "customer-delete-activity-only"
-table = "customer"
-action = "delete"
-after = "3 years"
-since_latest = { table = "engagement", column = "performed_at", key = "customer_id" }
-"""
+    body = rule_toml(
+        "customer-delete",
+        "customer",
+        "delete",
+        after="3 years",
+        since_latest=since_latest("engagement", "performed_at", "customer_id"),
+        since="created_at",
+    ) + rule_toml(
+        "customer-delete-activity-only",
+        "customer",
+        "delete",
+        after="3 years",
+        since_latest=since_latest("engagement", "performed_at", "customer_id"),
+    )
     config = write_config(tmp_path, body, target_db.url, monkeypatch)
     # as-of 2 Jun 2026: 3 years back the cutoff is 2 Jun 2023 00:00.
     items = plan_items(config, "2026-06-02")
@@ -471,19 +453,14 @@ def test_anonymise_counts_only_rows_not_yet_anonymised(target_db: TargetDb, tmp_
             ]
         },
     )
-    body = """
-[[rules]]
-id = "anon"
-table = "case_file"
-action = "anonymise"
-after = "6 months"
-since = "ended_on"
-[rules.columns]
-name = "null"
-notes = "redact"
-birth_date = "year"
-phone = "hash"
-"""
+    body = rule_toml(
+        "anon",
+        "case_file",
+        "anonymise",
+        after="6 months",
+        since="ended_on",
+        columns={"name": "null", "notes": "redact", "birth_date": "year", "phone": "hash"},
+    )
     config = write_config(tmp_path, body, target_db.url, monkeypatch)
     assert due(config, "2026-06-01", "anon") == 3
 

@@ -20,6 +20,7 @@ from gdpr_sweep.scan import (
     scan_config,
 )
 from gdpr_sweep.state.models import metadata as state_metadata
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, write_config
 
 MARKER = "Zebulon-Quist-4711"  # a value in every personal column; must never be reported
@@ -136,38 +137,33 @@ def shop_rows() -> dict[str, list[dict]]:
     }
 
 
-RULES = """
-[[rules]]
-id = "cctv-delete"
-table = "cctv_log"
-action = "delete"
-after = "5 days"
-since = "recorded_at"
-
-[[rules]]
-id = "order-delete"
-table = "shop_order"
-action = "delete"
-after = "5 years"
-since = "ordered_at"
-cascade = ["order_note"]
-
-[[rules]]
-id = "member-anonymise"
-table = "member"
-action = "anonymise"
-after = "1 year"
-since = "created_at"
-columns = { name = "null", email = "null" }
-
-[[rules]]
-id = "person-anonymise"
-table = "person"
-action = "anonymise"
-after = "1 year"
-since = "created_at"
-columns = { full_name = "null", email = "null" }
-"""
+RULES = (
+    rule_toml("cctv-delete", "cctv_log", "delete", after="5 days", since="recorded_at")
+    + rule_toml(
+        "order-delete",
+        "shop_order",
+        "delete",
+        after="5 years",
+        since="ordered_at",
+        cascade=["order_note"],
+    )
+    + rule_toml(
+        "member-anonymise",
+        "member",
+        "anonymise",
+        after="1 year",
+        since="created_at",
+        columns={"name": "null", "email": "null"},
+    )
+    + rule_toml(
+        "person-anonymise",
+        "person",
+        "anonymise",
+        after="1 year",
+        since="created_at",
+        columns={"full_name": "null", "email": "null"},
+    )
+)
 
 SUBJECT = """
 [subject]

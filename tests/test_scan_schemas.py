@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from gdpr_sweep.catalog import Catalog
 from gdpr_sweep.scan import TABLE_WITHOUT_RULE, UNCOVERED_COLUMN, scanned_tables
+from tests.configs import rule_toml
 from tests.conftest import CliResult, TargetDb, run_cli, write_config
 
 CPR = "010203-4711"
@@ -60,33 +61,22 @@ INSERT INTO hr.employee VALUES (1, 1, '010203-4711', 'Quistmeyer-syndrome-note',
 INSERT INTO customer VALUES (1, 'zebulon.quistmeyer@example.dk', '2024-05-01 12:00+00');
 """
 
-CUSTOMER_RULE = """
-[[rules]]
-id = "customer-delete"
-table = "customer"
-action = "delete"
-after = "3 years"
-since = "created_at"
-"""
+CUSTOMER_RULE = rule_toml(
+    "customer-delete", "customer", "delete", after="3 years", since="created_at"
+)
 
-EMPLOYEE_ANONYMISE = """
-[[rules]]
-id = "employee-anonymise"
-table = "hr.employee"
-action = "anonymise"
-after = "5 years"
-since = "hired_on"
-columns = { cpr = "redact", health_notes = "null" }
-"""
+EMPLOYEE_ANONYMISE = rule_toml(
+    "employee-anonymise",
+    "hr.employee",
+    "anonymise",
+    after="5 years",
+    since="hired_on",
+    columns={"cpr": "redact", "health_notes": "null"},
+)
 
-EMPLOYEE_DELETE = """
-[[rules]]
-id = "employee-delete"
-table = "hr.employee"
-action = "delete"
-after = "5 years"
-since = "hired_on"
-"""
+EMPLOYEE_DELETE = rule_toml(
+    "employee-delete", "hr.employee", "delete", after="5 years", since="hired_on"
+)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -351,22 +341,16 @@ INSERT INTO hr.absence VALUES (1, 1, 'Quistmeyer-syndrome-note', '2024-03-01'),
     (2, 2, 'Quistmeyer-syndrome-note', '2024-03-02');
 """
 
-VISIT_RULES = """
-[[rules]]
-id = "visit-delete"
-table = "visit"
-action = "delete"
-after = "1 year"
-since = "visited_at"
-
-[[rules]]
-id = "absence-anonymise"
-table = "hr.absence"
-action = "anonymise"
-after = "1 year"
-since = "absent_on"
-columns = { sick_note = "null" }
-"""
+VISIT_RULES = rule_toml(
+    "visit-delete", "visit", "delete", after="1 year", since="visited_at"
+) + rule_toml(
+    "absence-anonymise",
+    "hr.absence",
+    "anonymise",
+    after="1 year",
+    since="absent_on",
+    columns={"sick_note": "null"},
+)
 
 
 @POSTGRESQL

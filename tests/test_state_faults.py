@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,17 +18,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ENGINE_ENV, TargetDb, _unavailable, run_cli
+from tests.configs import rule_toml
+from tests.conftest import TargetDb, postgresql_state_url, run_cli
 
 AS_OF = "2026-06-01"
-RULE = """
-[[rules]]
-id = "purge"
-table = "mail"
-action = "delete"
-after = "6 months"
-since = "sent_at"
-"""
+RULE = rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
 
 
 def target(tmp_path: Path) -> TargetDb:
@@ -77,15 +70,7 @@ def small_filesystem(where: Path, size: str = "1m") -> Iterator[Path]:
 
 def postgresql_state(tmp_path: Path, monkeypatch, extra: str = "") -> tuple[Path, str]:
     """A config whose state database is a clean PostgreSQL test database: (path, URL)."""
-    url = os.environ.get(ENGINE_ENV["postgresql"])
-    if not url:
-        _unavailable(f"postgresql: set {ENGINE_ENV['postgresql']} to a test server")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    monkeypatch.setenv("STATE_URL", url)
+    url = postgresql_state_url(monkeypatch)
     return config(tmp_path, None, extra), url
 
 

@@ -18,21 +18,17 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, run_cli, write_config
 
-RULE = """
-[[rules]]
-id = "truncate"
-table = "person"
-action = "anonymise"
-after = "1 year"
-since = "ended_on"
-[rules.columns]
-born_on = "year"
-born_at = "year"
-moved_on = "month"
-moved_at = "month"
-"""
+RULE = rule_toml(
+    "truncate",
+    "person",
+    "anonymise",
+    after="1 year",
+    since="ended_on",
+    columns={"born_on": "year", "born_at": "year", "moved_on": "month", "moved_at": "month"},
+)
 
 ENDED = dt.date(2020, 1, 1)  # long before the as-of: every row is due
 AS_OF = "2026-11-23"

@@ -9,18 +9,18 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, run_cli
 from tests.test_apply import AS_OF, seed
 
-RULES = """
-[[rules]]
-id = "counselling-anonymise"
-table = "counselling_case"
-action = "anonymise"
-after = "6 months"
-since = "course_ended_at"
-columns = { name = "null", email = "null", notes = "redact" }
-"""
+RULES = rule_toml(
+    "counselling-anonymise",
+    "counselling_case",
+    "anonymise",
+    after="6 months",
+    since="course_ended_at",
+    columns={"name": "null", "email": "null", "notes": "redact"},
+)
 
 
 def tenant_config(tmp_path, target_db: TargetDb, monkeypatch) -> str:
