@@ -242,7 +242,7 @@ def _write_run_metrics(
     The run already failed or was partial (exit 3, 4, 5, 130): say so and keep that
     exit code. Rows were changed: exit 3, saying they were. Nothing changed: exit 2.
     """
-    from .metrics import render_metrics, write_metrics
+    from ..metrics import render_metrics, write_metrics
 
     if isinstance(failure, Unwritable):
         return  # the preflight found it unwritable: that is the run's error already
