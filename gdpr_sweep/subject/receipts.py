@@ -1,8 +1,8 @@
 """What an erasure did, per database and table: the receipt a DPO sends back.
 
 Counts, bases and dates only; the subject as a keyed hash; other people's references
-nulled or kept as counts. `ErasureResult.to_json()` is the receipt document,
-`to_text()` the same in words.
+nulled or kept as counts. `ErasureResult.to_json()` is the receipt document
+(`gdpr_sweep.render.subject.receipt_text` says it in words).
 """
 
 from __future__ import annotations
@@ -129,44 +129,3 @@ class ErasureResult:
             "backups": BACKUP_NOTE,
             "tables": [asdict(t) for t in tables],
         }
-
-    def to_text(self) -> str:
-        """The receipt in words, for a DPO to send back to the person."""
-        verb = "Would erase" if self.dry_run else "Erasure receipt"
-        lines = [
-            f"{verb} — gdpr-sweep run {self.run_id or '(dry run)'}, "
-            f"{self.as_of.isoformat(timespec='seconds')}",
-            f"Subject: {self.subject}",
-            "(a keyed hash of the identifier; the identifier itself is not stored)",
-        ]
-        if self.ticket:
-            lines.append(f"Request: {self.ticket}")
-        lines.append("")
-        for db in self.databases:
-            who = f" (controller: {db.controller})" if db.controller else ""
-            lines.append(f"Database {db.database}{who}:")
-            if db.error:
-                lines.append(f"  FAILED, nothing changed in this database: {db.error}")
-            if not db.tables and not db.error:
-                lines.append("  no rows of this person")
-            for t in db.tables:
-                if t.action == "kept":
-                    until = f" until {t.until}" if t.until else ""
-                    ends = f" (then deleted by rule {t.rule})" if t.rule else ""
-                    lines.append(
-                        f"  kept {t.rows} row(s) in {t.table}{until}{ends} — "
-                        f"basis: {t.basis or 'legal obligation'}"
-                    )
-                else:
-                    note = f" ({t.note})" if t.note else ""
-                    lines.append(f"  {t.action} {t.rows} row(s) in {t.table}{note}")
-            for r in db.references:
-                done = "set to NULL" if r.action == "nulled" else "left in place"
-                was = "would be" if self.dry_run else "was"
-                lines.append(
-                    f"  {r.rows} row(s) of other people in {r.table} referred to this person "
-                    f"({', '.join(r.columns)} → {r.referenced_table}): the reference {was} "
-                    f"{done}; their rows are otherwise unchanged"
-                )
-        lines += ["", BACKUP_NOTE]
-        return "\n".join(lines)

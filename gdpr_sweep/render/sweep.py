@@ -1,31 +1,21 @@
-"""Render plain result objects for people: Rich tables on a terminal, plain text otherwise.
-
-The only module besides `cli.py` that knows about Rich. Nothing rendered here holds a
-value read from a row: plans and findings carry counts, names of tables, columns and
-rules, and dates computed from the config.
-"""
+"""What the sweep commands show: the plan, `check` findings, a run's outcome, `scan`, the demo."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .console import markup_escape
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
     from rich.console import Console
     from rich.table import Table
 
-    from .checks.findings import Finding
-    from .holds.store import Hold
-    from .plan import Plan
-    from .run_result import RunResult
-
-
-def markup_escape(text: str) -> str:
-    """`text` as Rich prints it literally: `[[subject.references]]` is not markup."""
-    from rich.markup import escape
-
-    return escape(text)
+    from ..checks.findings import Finding
+    from ..plan import Plan
+    from ..run_result import RunResult
+    from ..scan import ScanResult
 
 
 def plan_table(plan: Plan) -> Table:
@@ -102,16 +92,6 @@ def print_plan(console: Console, plan: Plan) -> None:
         )
 
 
-def make_console() -> Console:
-    """A console for stdout; when piped (cron mail, a file), wide enough not to wrap."""
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    return console
-
-
 def print_findings(
     console: Console, findings: list[Finding], checked: list[str], failures: list[str]
 ) -> None:
@@ -122,44 +102,6 @@ def print_findings(
         console.print(f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True)
     for name in checked:
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
-
-
-class RichProgress:
-    """A progress bar per rule, on a terminal (implements execute.Progress)."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-
-    def __enter__(self) -> RichProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def rule_started(self, database: str, rule: str, due: int) -> object:
-        return self.bars.add_task(f"{database} · {rule}", total=due)
-
-    def advanced(self, token: object, rows: int) -> None:
-        self.bars.advance(token, rows)  # type: ignore[arg-type]
-
-    def rule_finished(self, token: object) -> None:
-        pass
 
 
 def print_verify(console: Console, result: RunResult) -> None:
@@ -246,90 +188,31 @@ def print_run(console: Console, result: RunResult) -> None:
         )
 
 
-def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="gdpr-sweep runs (newest first)")
-    for header in (
-        "run",
-        "command",
-        "as of",
-        "started (UTC)",
-        "finished (UTC)",
-        "status",
-        "user@host",
-    ):
-        table.add_column(header, no_wrap=True)
-    for run in runs:
-        table.add_row(
-            str(run["id"]),
-            run["command"],
-            run["as_of"][:19],
-            run["started_at"][:19],
-            (run["finished_at"] or "")[:19],
-            run["status"],
-            f"{run['user_name']}@{run['host']}",
+def print_scan(console: Console, result: ScanResult) -> None:
+    """Print `scan`'s findings and the databases it could not reach."""
+    for finding in result.findings:
+        console.print(
+            f"[yellow]![/] {markup_escape(finding.message)}",
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(table)
-
-
-def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
+    for failure in result.unreachable:
+        console.print(f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True)
     console.print(
-        f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
-        f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
-        highlight=False,
+        f"{len(result.findings)} finding(s) in {len(result.scanned)} database(s) scanned."
     )
-    table = Table()
-    for header in (
-        "entry",
-        "time (UTC)",
-        "kind",
-        "database",
-        "rule",
-        "table",
-        "action",
-        "rows",
-        "keys",
-    ):
-        table.add_column(header, no_wrap=header != "keys")
-    for e in entries:
-        keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
-        table.add_row(
-            str(e["id"]),
-            e["recorded_at"][:23],
-            e["kind"],
-            e["database_name"] or "",
-            e["rule_id"] or "",
-            e["table_name"] or "",
-            e["action"] or "",
-            "" if e["rows"] is None else f"{e['rows']:,}",
-            keys,
+
+
+def demo_files(database_file: Path, config_file: Path, built: dt.date | None, day: dt.date) -> str:
+    """Where `demo` put its files, and whether the kept database was built for another day."""
+    text = f"Demo database: {database_file}\nDemo config:   {config_file}\n"
+    if built is not None and built != day:
+        text += (
+            f"\n(The demo database was built for {built:%Y-%m-%d} and is kept; "
+            f"delete {database_file} to build it for this day.)\n"
         )
-    console.print(table)
+    return text
 
 
-def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:
-    from rich.table import Table
-
-    table = Table(title="gdpr-sweep holds")
-    for header in ("id", "status", "database", "table", "key", "until", "reason", "by", "since"):
-        table.add_column(header, no_wrap=header not in ("reason",))
-    for hold in holds:
-        table.add_row(
-            str(hold.id),
-            hold.status_on(today),
-            hold.database,
-            hold.table,
-            str(hold.key),
-            str(hold.until or ""),
-            hold.reason,
-            hold.created_by,
-            hold.created_at[:19],
-        )
-    console.print(table)
-
-
-def dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+def demo_next_steps(config_file: Path) -> str:
+    return f"\nNext: gdpr-sweep check -c {config_file}   gdpr-sweep plan -c {config_file} --json"

@@ -1,0 +1,149 @@
+"""What the state commands show: audit runs and entries, chain verification, key rotation, holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # Rich is imported when something is drawn
+    from rich.console import Console
+
+    from ..holds.store import Hold
+    from ..state.chain_verify import ChainVerification
+    from ..state.rotation import RotationResult
+
+
+def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="gdpr-sweep runs (newest first)")
+    for header in (
+        "run",
+        "command",
+        "as of",
+        "started (UTC)",
+        "finished (UTC)",
+        "status",
+        "user@host",
+    ):
+        table.add_column(header, no_wrap=True)
+    for run in runs:
+        table.add_row(
+            str(run["id"]),
+            run["command"],
+            run["as_of"][:19],
+            run["started_at"][:19],
+            (run["finished_at"] or "")[:19],
+            run["status"],
+            f"{run['user_name']}@{run['host']}",
+        )
+    console.print(table)
+
+
+def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
+        f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
+        highlight=False,
+    )
+    table = Table()
+    for header in (
+        "entry",
+        "time (UTC)",
+        "kind",
+        "database",
+        "rule",
+        "table",
+        "action",
+        "rows",
+        "keys",
+    ):
+        table.add_column(header, no_wrap=header != "keys")
+    for e in entries:
+        keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
+        table.add_row(
+            str(e["id"]),
+            e["recorded_at"][:23],
+            e["kind"],
+            e["database_name"] or "",
+            e["rule_id"] or "",
+            e["table_name"] or "",
+            e["action"] or "",
+            "" if e["rows"] is None else f"{e['rows']:,}",
+            keys,
+        )
+    console.print(table)
+
+
+def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:
+    from rich.table import Table
+
+    table = Table(title="gdpr-sweep holds")
+    for header in ("id", "status", "database", "table", "key", "until", "reason", "by", "since"):
+        table.add_column(header, no_wrap=header not in ("reason",))
+    for hold in holds:
+        table.add_row(
+            str(hold.id),
+            hold.status_on(today),
+            hold.database,
+            hold.table,
+            str(hold.key),
+            str(hold.until or ""),
+            hold.reason,
+            hold.created_by,
+            hold.created_at[:19],
+        )
+    console.print(table)
+
+
+def holds_document(holds: list[Hold], today: dt.date) -> dict[str, Any]:
+    """`hold list --json`: every hold's fields and its status today."""
+    return {"holds": [{**vars(h), "status": h.status_on(today)} for h in holds]}
+
+
+def hold_added(hold: Hold) -> str:
+    return (
+        f"hold {hold.id}: {hold.database}.{hold.table} row {hold.key}, "
+        f"until {hold.until or 'released'}"
+    )
+
+
+def verification_document(
+    verification: ChainVerification, current: str | None, head: str | None
+) -> dict[str, Any]:
+    """`audit verify --json`: whether the chain is intact, its head and key segments."""
+    broken, unchecked = verification.broken, verification.unchecked
+    return {
+        "format": "gdpr-sweep audit verify 1",
+        "intact": broken is None and not unchecked,
+        "entries": verification.checked,
+        "head": current,
+        "broken": None if broken is None else {"entry": broken.entry_id, "reason": broken.reason},
+        "segments": [s.to_json() for s in verification.segments],
+        "unchecked": [s.to_json() for s in unchecked],
+        "head_checked": head is None or not verification.head_unchecked,
+    }
+
+
+def verification_summary(verification: ChainVerification, current: str | None) -> str:
+    rotations = len(verification.segments) - 1
+    segments = f", {rotations + 1} key segments" if rotations > 0 else ""
+    return f"audit trail intact: {verification.checked} entries verify{segments} (head {current})"
+
+
+def rotation_summary(result: RotationResult, key_env: str, old_keys_env: str) -> str:
+    """What `audit rotate-key` did, or that the key was already the state database's."""
+    if not result.rotated:
+        return (
+            f"nothing to do: {key_env} is already this state database's "
+            f"key (key check {result.key_check})"
+        )
+    return (
+        f"key rotated at entry {result.entry} (run {result.run_id}): key check "
+        f"{result.previous_key_check} -> {result.key_check}; {result.holds} hold "
+        f"key(s) and {result.erased_subjects} erased subject key(s) re-sealed; keep "
+        f"the old keys in {old_keys_env}: the entries before {result.entry} were "
+        f"written with them (head {result.head})"
+    )
