@@ -1,6 +1,6 @@
 """Anonymise rows by their strategies, set-based, binding `hash` pseudonyms per row.
 
-Shared by the sweep's anonymise rules (`execute.py`) and erasure (`erase_plan.py`).
+Shared by the sweep's anonymise rules (`execute.py`) and erasure (`subject/schedule.py`).
 """
 
 from __future__ import annotations

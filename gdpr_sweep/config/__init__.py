@@ -3,7 +3,7 @@
 Every error names the key path (`rules[2].after: "6 monts" is not a period`) and is
 raised as `ConfigError` (exit 2). Unknown keys are refused with a "did you mean"
 suggestion. Nothing here connects to a database: identifiers are checked against the
-reflected schema later, by `schema.check_config`.
+reflected schema later, by `checks.check_config`.
 
 The package: `model.py` (the dataclasses and the fixed choices), `nodes.py` (the
 TOML walker and value checks), `sections.py` (each top-level table), `load.py` (the

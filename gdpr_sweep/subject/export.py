@@ -5,7 +5,7 @@ owner-only, and streamed row by row (never a whole table in memory). Nothing of 
 reaches logs or the audit trail, which records counts and the subject's keyed hash.
 
 Values round-trip: each table lists its column types, and every value is written in
-one exact encoding per type (values.py, the README's table): dates and timestamps as
+one exact encoding per type (gdpr_sweep.values, the README's table): dates and timestamps as
 ISO 8601 text, decimals as exact decimal text, binary as base64, json as itself.
 """
 
