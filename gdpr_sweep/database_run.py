@@ -16,7 +16,7 @@ from .cascade import CascadeStep, cascade_steps
 from .catalog import Catalog
 from .config import Config, SweepSettings
 from .counting import count, count_due
-from .engines import describe_write_failure
+from .engines import DatabaseFailure, database_failure, describe_write_failure
 from .errors import DatabaseUnavailable
 from .evaluation import DatabaseEvaluation
 from .execute import Progress, RuleExecutor, session_timeouts
@@ -40,15 +40,11 @@ def execute_database(
     progress: Progress,
     options: SweepOptions,
     window: SweepWindow,
-) -> tuple[list[RunItem], str | None]:
+) -> tuple[list[RunItem], DatabaseFailure | None]:
     """Execute one database's due rules, then recount; return its items and any failure."""
     target = evaluation.target
-    if evaluation.error:
-        store.append(
-            run_id, "database-failed", database=target.name, details={"error": evaluation.error}
-        )
-        log.error("database failed", extra={"event": "database-failed", "database": target.name})
-        return [], evaluation.error
+    if evaluation.failure:
+        return [], _database_failed(store, run_id, evaluation.failure)
     items = [
         RunItem(
             database=e.item.database,
@@ -101,19 +97,21 @@ def execute_database(
                         failed.append(error)
                 recounted = _recount(connection, pins, store, run_id, evaluation, items, window)
         if failed:
-            return items, f"database {target.name}: " + "; ".join(failed)
+            message = f"database {target.name}: " + "; ".join(failed)
+            return items, DatabaseFailure(database=target.name, error=message)
         return items, recounted
     except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-        message = (
-            str(exc)
-            if isinstance(exc, DatabaseUnavailable)
-            else f"database {target.name}: {describe_write_failure(exc)}"
-        )
-        store.append(run_id, "database-failed", database=target.name, details={"error": message})
-        log.error("database failed", extra={"event": "database-failed", "database": target.name})
-        return items, message
+        return items, _database_failed(store, run_id, database_failure(target, exc, writing=True))
     finally:
         target.dispose()
+
+
+def _database_failed(store: StateStore, run_id: int, failure: DatabaseFailure) -> DatabaseFailure:
+    """Record that the database failed as a whole (`database-failed`, and a log line)."""
+    database = failure["database"]
+    store.append(run_id, "database-failed", database=database, details={"error": failure["error"]})
+    log.error("database failed", extra={"event": "database-failed", "database": database})
+    return failure
 
 
 def _execute_rule(
@@ -200,7 +198,7 @@ def _recount(
     evaluation: DatabaseEvaluation,
     items: list[RunItem],
     window: SweepWindow,
-) -> str | None:
+) -> DatabaseFailure | None:
     """Count, same as-of, what each rule should have done and did not: reported (exit 3).
 
     A rule whose clock is its own row's: the rows due now, as before the run (a batch
@@ -236,7 +234,9 @@ def _recount(
             "rows still due after the run",
             extra={"event": "verify-failed", "database": evaluation.target.name},
         )
-        return f"database {evaluation.target.name}: " + ", ".join(
+        database = evaluation.target.name
+        message = f"database {database}: " + ", ".join(
             f"rule {item.rule}: {item.left:,} row(s) still due after the run" for item in left
         )
+        return DatabaseFailure(database=database, error=message)
     return None

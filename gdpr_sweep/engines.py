@@ -1,5 +1,10 @@
 """Open target databases: one engine each, with the session settings the sweep relies on;
-select them by `--database` and read each in a read-only transaction."""
+select them by `--database` and read each in a read-only transaction.
+
+A database that fails is told in one line that never quotes a value read from it
+(`describe_failure`, `describe_write_failure`), and every result carries it as one
+`DatabaseFailure`, made by `database_failure()` from the exception that ended the work.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
@@ -16,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from .catalog import Catalog
 from .config import Config, DatabaseConfig, database_url
-from .errors import DatabaseUnavailable, UsageError
+from .errors import DatabaseUnavailable, GdprSweepError, UsageError
 
 T = TypeVar("T")
 
@@ -228,6 +233,34 @@ def mask_url(text: str, url: URL) -> str:
     return text
 
 
+class DatabaseFailure(TypedDict):
+    """A database whose work failed, and why in one line (no password, no row's value).
+
+    A dict, as the results print and record it: `{"database": …, "error": …}` in the
+    JSON of plan, run, export and replay; `error` names the database already.
+    """
+
+    database: str
+    error: str
+
+
+def database_failure(
+    target: TargetDatabase, exc: BaseException, *, writing: bool = False
+) -> DatabaseFailure:
+    """The failure of `target` that `exc` stands for.
+
+    Our own errors (a database unreachable, a schema that does not match) pass through
+    as they are: they name the database. Anything else — a driver's error — is
+    described without its text where that may quote a value: as `describe_failure`
+    does (the connection's reason kept, the password masked), or, for a database being
+    changed (`writing`), as `describe_write_failure` does.
+    """
+    if isinstance(exc, GdprSweepError):
+        return DatabaseFailure(database=target.name, error=str(exc))
+    reason = describe_write_failure(exc) if writing else describe_failure(exc, target.url)
+    return DatabaseFailure(database=target.name, error=f"database {target.name}: {reason}")
+
+
 class TargetDatabase:
     """A configured database with its engine, opened on first use."""
 
@@ -314,22 +347,20 @@ def select_databases(config: Config, names: Iterable[str] | None) -> list[Target
 
 def read_each(
     targets: list[TargetDatabase], read: Callable[[TargetDatabase, Catalog], T]
-) -> Iterator[tuple[TargetDatabase, T | None, str | None]]:
+) -> Iterator[tuple[TargetDatabase, T | None, DatabaseFailure | None]]:
     """Reflect each database in a read-only transaction and apply `read` to it.
 
-    Yields (database, result, None), or (database, None, one-line error) for a database
+    Yields (database, result, None), or (database, None, its failure) for a database
     that cannot be reached or read: the others are still read.
     """
     for target in targets:
         value: T | None = None
-        error: str | None = None
+        failure: DatabaseFailure | None = None
         try:
             with target.read_only() as connection:
                 value = read(target, Catalog(connection))
-        except DatabaseUnavailable as exc:
-            error = str(exc)
-        except sa.exc.DBAPIError as exc:
-            error = f"database {target.name}: {describe_failure(exc, target.url)}"
+        except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+            failure = database_failure(target, exc)
         finally:
             target.dispose()
-        yield target, value, error
+        yield target, value, failure

@@ -1,7 +1,7 @@
 """Evaluate every selected database as `plan` does, and judge the result before a sweep.
 
 `evaluate_databases` compiles and counts every rule per database (`jobs` at a time);
-a database that cannot be read is kept with its error, to be reported. Then, before
+a database that cannot be read is kept with its failure, to be reported. Then, before
 anything changes: `guard` refuses a rule that would touch more than
 `sweep.max_fraction` of its table, and `compare_with_plan` refuses unless the due sets
 are the reviewed plan's.
@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .config import Config
-from .engines import TargetDatabase, describe_failure, select_databases
+from .engines import DatabaseFailure, TargetDatabase, database_failure, select_databases
 from .errors import DatabaseUnavailable, Refused
 from .holds.store import active_holds
 from .periods import local_date
@@ -27,11 +27,11 @@ from .plan import Plan, RuleEvaluation, evaluate_database, select_rules
 
 @dataclass
 class DatabaseEvaluation:
-    """One database evaluated for a sweep: its rules compiled and counted, or its error."""
+    """One database evaluated for a sweep: its rules compiled and counted, or its failure."""
 
     target: TargetDatabase
     rule_evaluations: list[RuleEvaluation] = field(default_factory=list)
-    error: str | None = None
+    failure: DatabaseFailure | None = None
 
 
 def evaluate_databases(
@@ -59,10 +59,8 @@ def evaluate_databases(
                 guard_fraction=guard_fraction,
                 holds=holds,
             )
-        except DatabaseUnavailable as exc:
-            evaluation.error = str(exc)
-        except sa.exc.DBAPIError as exc:
-            evaluation.error = f"database {target.name}: {describe_failure(exc, target.url)}"
+        except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+            evaluation.failure = database_failure(target, exc)
         return evaluation
 
     return per_database(evaluate, select_databases(config, databases), jobs)
@@ -88,8 +86,8 @@ def compare_with_plan(plan: Plan, evaluations: list[DatabaseEvaluation]) -> None
     now = {
         (e.item.database, e.item.rule): e.item for ev in evaluations for e in ev.rule_evaluations
     }
-    for failed in (ev for ev in evaluations if ev.error):
-        raise Refused(f"cannot re-check the plan: {failed.error}")
+    for failure in (ev.failure for ev in evaluations if ev.failure):
+        raise Refused(f"cannot re-check the plan: {failure['error']}")
     for item in plan.items:
         current = now.pop((item.database, item.rule), None)
         if current is None:

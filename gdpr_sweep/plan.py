@@ -25,7 +25,7 @@ from .checks.findings import raise_findings
 from .config import Config, Rule
 from .counting import count, has_at_least, scan_is_cheaper
 from .dependencies import execution_order, held_back
-from .engines import TargetDatabase, describe_failure, select_databases
+from .engines import DatabaseFailure, TargetDatabase, database_failure, select_databases
 from .errors import DatabaseUnavailable, UsageError
 from .holds.rows import hold_name
 from .holds.store import HeldKeys, active_holds
@@ -60,14 +60,6 @@ class PlanItem:
 
 
 @dataclass(frozen=True)
-class DatabaseFailure:
-    """A database the plan could not read, and why (no URL, no credentials)."""
-
-    database: str
-    error: str
-
-
-@dataclass(frozen=True)
 class Plan:
     """The dry run: serialisable, and enough to re-check before applying."""
 
@@ -75,7 +67,7 @@ class Plan:
     timezone: str
     config_digest: str
     items: list[PlanItem]
-    failures: list[DatabaseFailure] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)  # databases not read
     version: str = __version__
 
     @property
@@ -89,7 +81,7 @@ class Plan:
             "config_digest": self.config_digest,
             "gdpr_sweep_version": self.version,
             "items": [asdict(item) for item in self.items],
-            "failures": [asdict(failure) for failure in self.failures],
+            "failures": [dict(failure) for failure in self.failures],
         }
 
 
@@ -289,11 +281,8 @@ def build_plan(
         try:
             evaluated = evaluate_database(target, rules, as_of, hmac_key, holds=holds)
             items.extend(e.item for e in evaluated)
-        except DatabaseUnavailable as exc:
-            failures.append(DatabaseFailure(target.name, str(exc)))
-        except sa.exc.DBAPIError as exc:
-            reason = describe_failure(exc, target.url)
-            failures.append(DatabaseFailure(target.name, f"database {target.name}: {reason}"))
+        except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
+            failures.append(database_failure(target, exc))
         finally:
             target.dispose()
     return Plan(

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .approval import Approval
 from .errors import ExitCode
+
+if TYPE_CHECKING:
+    from .engines import DatabaseFailure
 
 
 @dataclass
@@ -39,7 +42,7 @@ class RunResult:
     config_digest: str
     status: str  # completed | incomplete | stopped | partial | refused
     items: list[RunItem] = field(default_factory=list)
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)
     interrupted_runs: list[int] = field(default_factory=list)
     head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
     approval: Approval = field(default_factory=Approval)

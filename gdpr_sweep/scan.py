@@ -49,7 +49,7 @@ from sqlalchemy.engine import URL
 from .catalog import Catalog, qualified_name, split_name
 from .checks.subject_checks import check_subject
 from .config import Config, Rule, state_url
-from .engines import TargetDatabase, read_each, select_databases
+from .engines import DatabaseFailure, TargetDatabase, read_each, select_databases
 from .errors import GdprSweepError
 from .personal_patterns import DEFAULT_COMPILED, PATTERN_LABELS, compile_patterns, personal_pattern
 from .state.models import metadata as state_metadata
@@ -73,11 +73,16 @@ class ScanFinding:
 
 @dataclass
 class ScanResult:
-    """Findings, the databases scanned, and those unreachable (one line each)."""
+    """Findings, the databases scanned, and those that could not be read."""
 
     findings: list[ScanFinding] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)
-    unreachable: list[str] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)
+
+    @property
+    def unreachable(self) -> list[str]:
+        """The databases not scanned, one line each (as `scan --json` lists them)."""
+        return [failure["error"] for failure in self.failures]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -340,10 +345,11 @@ def scan_config(
         )
 
     result = ScanResult()
-    for target, findings, error in read_each(select_databases(config, databases), read):
-        if error is not None or findings is None:
-            result.unreachable.append(error or f"database {target.name}: not read")
+    for target, findings, failure in read_each(select_databases(config, databases), read):
+        if failure is not None:
+            result.failures.append(failure)
             continue
+        assert findings is not None
         result.findings.extend(findings)
         result.scanned.append(target.name)
     return result

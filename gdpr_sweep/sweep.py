@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import Config
 from .database_run import execute_database
+from .engines import DatabaseFailure
 from .errors import PartialFailure, Refused, StateUnavailable, UsageError
 from .evaluation import (
     DatabaseEvaluation,
@@ -57,8 +58,8 @@ def recount_only(
     evaluations = evaluate_databases(config, as_of, databases, None, None, jobs)
     result = RunResult(None, as_of, config.digest, "completed")
     for evaluation in evaluations:
-        if evaluation.error:
-            result.failures.append({"database": evaluation.target.name, "error": evaluation.error})
+        if evaluation.failure:
+            result.failures.append(evaluation.failure)
         for e in evaluation.rule_evaluations:
             i = e.item
             result.items.append(
@@ -74,12 +75,8 @@ def recount_only(
                 )
             )
             if i.due:
-                result.failures.append(
-                    {
-                        "database": i.database,
-                        "error": f"database {i.database}: rule {i.rule}: {i.due:,} row(s) due",
-                    }
-                )
+                message = f"database {i.database}: rule {i.rule}: {i.due:,} row(s) due"
+                result.failures.append(DatabaseFailure(database=i.database, error=message))
     if result.failures:
         result.status = "partial"
     return result
@@ -182,10 +179,10 @@ def _execute_and_finish(
             evaluations,
             options.jobs,
         )
-        for evaluation, (items, failure) in zip(evaluations, outcomes, strict=True):
+        for items, failure in outcomes:
             result.items.extend(items)
             if failure:
-                result.failures.append({"database": evaluation.target.name, "error": failure})
+                result.failures.append(failure)
     except BaseException:
         with contextlib.suppress(StateUnavailable):  # the error that follows says more
             store.finish_run(run_id, "failed", result.to_json())

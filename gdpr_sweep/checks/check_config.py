@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..catalog import Catalog
 from ..config import Config, Rule
-from ..engines import TargetDatabase, read_each, select_databases
+from ..engines import DatabaseFailure, TargetDatabase, read_each, select_databases
 from .clock_checks import unreadable_clocks
 from .findings import Finding
 from .rule_checks import check_rule
@@ -16,11 +16,11 @@ from .subject_checks import check_subject, subject_graph_warnings
 
 @dataclass
 class CheckResult:
-    """Findings per database, the databases that passed, and those unreachable."""
+    """Findings per database, the databases that passed, and those not read."""
 
     findings: list[Finding] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
-    unreachable: list[str] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)
 
 
 def check_database(
@@ -48,10 +48,11 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
         )
 
     result = CheckResult()
-    for target, findings, error in read_each(select_databases(config, databases), read):
-        if error is not None or findings is None:
-            result.unreachable.append(error or f"database {target.name}: not read")
+    for target, findings, failure in read_each(select_databases(config, databases), read):
+        if failure is not None:
+            result.failures.append(failure)
             continue
+        assert findings is not None
         result.findings.extend(findings)
         if not any(not f.warning for f in findings):
             result.passed.append(target.name)

@@ -40,10 +40,10 @@ def check(config_path: ConfigOption = None, database: DatabaseOption = None) -> 
     """
     config = load_config(config_path)
     result = check_config(config, database)
-    print_findings(make_console(), result.findings, result.passed, result.unreachable)
+    print_findings(make_console(), result.findings, result.passed, result.failures)
     if any(not finding.warning for finding in result.findings):
         raise typer.Exit(ExitCode.USAGE)
-    if result.unreachable:
+    if result.failures:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -185,7 +185,7 @@ def scan(
         typer.echo(dumps(result.to_json()))
     else:
         print_scan(make_console(), result)
-    if result.unreachable:
+    if result.failures:
         raise typer.Exit(ExitCode.PARTIAL)
     if strict and result.findings:
         raise typer.Exit(ExitCode.REFUSED)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from ..engines import DatabaseFailure
     from ..subject.export import ExportResult
     from ..subject.reapply import ReplayResult
     from ..subject.receipts import ErasureResult
@@ -33,9 +34,9 @@ def receipt_text(result: ErasureResult) -> str:
     for db in result.databases:
         who = f" (controller: {db.controller})" if db.controller else ""
         lines.append(f"Database {db.database}{who}:")
-        if db.error:
-            lines.append(f"  FAILED, nothing changed in this database: {db.error}")
-        if not db.tables and not db.error:
+        if db.failure:
+            lines.append(f"  FAILED, nothing changed in this database: {db.failure['error']}")
+        if not db.tables and not db.failure:
             lines.append("  no rows of this person")
         for t in db.tables:
             if t.action == "kept":
@@ -70,7 +71,7 @@ def note_case_insensitive_matches(count: int) -> None:
         )
 
 
-def print_failures(failures: list[dict[str, str]]) -> None:
+def print_failures(failures: list[DatabaseFailure]) -> None:
     """Each failed database's error, one line each on stderr."""
     for failure in failures:
         typer.echo(f"error: {failure['error']}", err=True)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from rich.table import Table
 
     from ..checks.findings import Finding
+    from ..engines import DatabaseFailure
     from ..plan import Plan
     from ..run_result import RunResult
     from ..scan import ScanResult
@@ -88,18 +89,22 @@ def print_plan(console: Console, plan: Plan) -> None:
     )
     for failure in plan.failures:
         console.print(
-            f"[bold red]failed[/]: {markup_escape(failure.error)}", highlight=False, soft_wrap=True
+            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
 def print_findings(
-    console: Console, findings: list[Finding], checked: list[str], failures: list[str]
+    console: Console, findings: list[Finding], checked: list[str], failures: list[DatabaseFailure]
 ) -> None:
     for finding in findings:
         mark = "[yellow]![/]" if finding.warning else "[red]✗[/]"
         console.print(f"{mark} {markup_escape(finding.line())}", highlight=False, soft_wrap=True)
     for failure in failures:
-        console.print(f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]✗[/] {markup_escape(failure['error'])}", highlight=False, soft_wrap=True
+        )
     for name in checked:
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
 
@@ -196,8 +201,10 @@ def print_scan(console: Console, result: ScanResult) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    for failure in result.unreachable:
-        console.print(f"[red]✗[/] {markup_escape(failure)}", highlight=False, soft_wrap=True)
+    for failure in result.failures:
+        console.print(
+            f"[red]✗[/] {markup_escape(failure['error'])}", highlight=False, soft_wrap=True
+        )
     console.print(
         f"{len(result.findings)} finding(s) in {len(result.scanned)} database(s) scanned."
     )

@@ -34,7 +34,7 @@ from ..catalog import Catalog, qualified_name
 from ..checks.findings import raise_findings
 from ..checks.subject_checks import check_subject
 from ..config import Config
-from ..engines import TargetDatabase, describe_failure, describe_write_failure, select_databases
+from ..engines import TargetDatabase, database_failure, select_databases
 from ..errors import DatabaseUnavailable, SchemaError
 from ..holds.store import HeldKeys, active_holds
 from ..keys import hash_key
@@ -187,7 +187,7 @@ def erase_subject(
                 for target in targets:
                     outcome = _database(target, column, value, key, False, holds)
                     outcomes.append(outcome)
-                    if outcome.error is None:
+                    if outcome.failure is None:
                         # Only once the erasure committed: a failed one, which changed
                         # nothing, leaves nothing that replay would act on.
                         record_roots(store, run_id, target.name, outcome.roots, key, hashed)
@@ -228,12 +228,12 @@ def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: Databas
                 "referenced_table": r.referenced_table,
             },
         )
-    if outcome.error:
+    if outcome.failure:
         store.append(
             run_id,
             "database-failed",
             database=outcome.database,
-            details={"error": outcome.error, "subject": hashed},
+            details={"error": outcome.failure["error"], "subject": hashed},
         )
 
 
@@ -254,15 +254,10 @@ def _database(
         outcome.case_insensitive_matches = erasure.case_insensitive_matches
         outcome.roots = erasure.roots
         outcome.replay = erasure.replay
-    except (DatabaseUnavailable, SchemaError) as exc:
-        outcome.error = str(exc)
-    except sa.exc.DBAPIError as exc:
-        reason = (
-            describe_write_failure(exc)
-            if isinstance(exc, sa.exc.StatementError)
-            else describe_failure(exc, target.url)
-        )
-        outcome.error = f"database {target.name}: {reason}"
+    except (DatabaseUnavailable, SchemaError, sa.exc.DBAPIError) as exc:
+        # A driver's error is described as a failed statement, in a dry run too: its
+        # text may quote the person's identifier.
+        outcome.failure = database_failure(target, exc, writing=True)
     finally:
         target.dispose()
     return outcome

@@ -29,7 +29,7 @@ from ..catalog import Catalog, qualified_name
 from ..checks.findings import raise_findings
 from ..checks.subject_checks import check_subject
 from ..config import Config
-from ..engines import describe_failure, select_databases
+from ..engines import DatabaseFailure, database_failure, select_databases
 from ..errors import DatabaseUnavailable, SchemaError, UsageError
 from ..faults import failpoint
 from ..keys import hash_key
@@ -47,7 +47,7 @@ class ExportResult:
     subject: str
     path: Path
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)
     # Per database: root rows matching the identifier only ignoring case or spaces.
     case_insensitive_matches: dict[str, int] = field(default_factory=dict)
     approval: Approval = field(default_factory=Approval)  # --ticket
@@ -170,17 +170,13 @@ def export_subject(
                     except (DatabaseUnavailable, SchemaError, sa.exc.DBAPIError) as exc:
                         # The scratch file, with what was read of the person's rows, goes;
                         # the error names the database and the failure, never the driver's
-                        # text where it can quote a value (engines.describe_failure).
-                        message = (
-                            str(exc)
-                            if not isinstance(exc, sa.exc.DBAPIError)
-                            else f"database {target.name}: {describe_failure(exc, target.url)}"
-                        )
-                        result.failures.append({"database": target.name, "error": message})
+                        # text where it can quote a value (engines.database_failure).
+                        failure = database_failure(target, exc)
+                        result.failures.append(failure)
                         for key_ in [k for k in result.rows if k[0] == target.name]:
                             del result.rows[key_]
                         result.case_insensitive_matches.pop(target.name, None)
-                        out.write(f'"tables": [], "error": {json.dumps(message)}}}')
+                        out.write(f'"tables": [], "error": {json.dumps(failure["error"])}}}')
                     finally:
                         target.dispose()
             out.write("\n  ]\n}\n")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..engines import select_databases
+from ..engines import DatabaseFailure, select_databases
 from ..errors import ConfigError, UsageError
 from ..holds.sealing import unseal
 from ..holds.store import active_holds
@@ -56,7 +56,7 @@ class ReplayResult:
     tables: list[dict[str, Any]] = field(default_factory=list)  # database, table, action, rows
     skipped: int = 0  # recorded erasures that cannot be replayed (no fingerprint recorded)
     skipped_roots: list[dict[str, Any]] = field(default_factory=list)  # database, reason, rows
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[DatabaseFailure] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,14 +181,14 @@ def _report(
     by_table: dict[str, Fingerprints],
     outcome: DatabaseOutcome,
 ) -> None:
-    if outcome.error:
-        result.failures.append({"database": database, "error": outcome.error})
+    if outcome.failure:
+        result.failures.append(outcome.failure)
         if result.run_id is not None:
             store.append(
                 result.run_id,
                 "database-failed",
                 database=database,
-                details={"error": outcome.error},
+                details={"error": outcome.failure["error"]},
             )
         return
     tables = _table_rows(outcome)

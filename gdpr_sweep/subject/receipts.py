@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fingerprints import ErasedRoot, ReplayMatch
+
+if TYPE_CHECKING:
+    from ..engines import DatabaseFailure
 
 LEGAL_HOLD_BASIS = "legal hold (gdpr-sweep hold list)"
 SHARED_BASIS = "shared with another person whose data it also is"
@@ -57,7 +60,7 @@ class DatabaseOutcome:
     controller: str | None
     tables: list[TableOutcome] = field(default_factory=list)
     references: list[ReferenceOutcome] = field(default_factory=list)
-    error: str | None = None
+    failure: DatabaseFailure | None = None  # nothing changed in this database
     # Root rows whose identifier equals the given one only ignoring case or spaces
     # (a count, never the values): likely the same person typed differently.
     case_insensitive_matches: int = 0
@@ -79,7 +82,7 @@ class ErasureResult:
 
     @property
     def failed(self) -> bool:
-        return any(db.error for db in self.databases)
+        return any(db.failure for db in self.databases)
 
     @property
     def rows_changed(self) -> int:
@@ -119,7 +122,7 @@ class ErasureResult:
                 {
                     "database": db.database,
                     "controller": db.controller,
-                    "error": db.error,
+                    "error": db.failure["error"] if db.failure else None,
                     "case_insensitive_matches": db.case_insensitive_matches,
                 }
                 for db in self.databases
