@@ -39,7 +39,7 @@ from ..errors import DatabaseUnavailable, SchemaError
 from ..holds.store import HeldKeys, active_holds
 from ..keys import hash_key
 from ..periods import local_date
-from ..rowkeys import Key, key_match
+from ..rowkeys import RowKey, key_match
 from ..state.lock import sweep_lock
 from ..state.store import StateStore
 from .fingerprints import (
@@ -77,7 +77,7 @@ def _erase_database(
     key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
+    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
 ) -> _DatabaseErasure:
     """Sort the person's rows first, then act on them by key, referencing rows first.
 
@@ -244,7 +244,7 @@ def _database(
     key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
+    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ..config import Config
 from ..holds.sealing import seal
 from ..keys import keyed_hex, keyring
-from ..rowkeys import Key, chunks, key_match
+from ..rowkeys import RowKey, chunks, key_match
 from ..state.store import StateStore
 
 
@@ -33,7 +33,7 @@ class ErasedRoot:
     fingerprint of its identifier values (recorded for replay once committed)."""
 
     table: str  # the root table, as `qualified_name` gives it
-    key: Key
+    key: RowKey
     fingerprint: str
     identifier_hashes: list[str]
     anonymised_fingerprint: str | None = None  # what an anonymised root row was left with
@@ -63,13 +63,13 @@ def root_fingerprint(key: bytes, identifiers: list[tuple[str, Any]]) -> str:
 
 
 def root_identities(
-    connection: sa.Connection, config: Config, root: sa.Table, keys: list[Key], key: bytes
-) -> dict[Key, tuple[str, list[str]]]:
+    connection: sa.Connection, config: Config, root: sa.Table, keys: list[RowKey], key: bytes
+) -> dict[RowKey, tuple[str, list[str]]]:
     """Per root key: its fingerprint and the keyed hash of each identifier it holds."""
     assert config.subject is not None
     kinds = list(config.subject.identifiers)
     pk = list(root.primary_key.columns)
-    found: dict[Key, tuple[str, list[str]]] = {}
+    found: dict[RowKey, tuple[str, list[str]]] = {}
     for chunk in chunks(keys):
         selected = sa.select(*pk, *(root.columns[c] for _k, c in kinds)).where(
             key_match(root, chunk)
@@ -86,9 +86,9 @@ def match_replay_roots(
     connection: sa.Connection,
     config: Config,
     root: sa.Table,
-    recorded: dict[Key, list[tuple[str, str | None]]],
+    recorded: dict[RowKey, list[tuple[str, str | None]]],
     key: bytes,
-) -> tuple[ReplayMatch, list[Key]]:
+) -> tuple[ReplayMatch, list[RowKey]]:
     """Sort recorded root keys: the same person (erase again), someone else, or done.
 
     A key may have been erased for two people (reused in between): the row is erased

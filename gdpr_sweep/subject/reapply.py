@@ -37,7 +37,7 @@ from ..holds.sealing import unseal
 from ..holds.store import active_holds
 from ..keys import OLD_KEYS_ENV, keyring
 from ..periods import local_date
-from ..rowkeys import Key
+from ..rowkeys import RowKey
 from ..state.lock import sweep_lock
 from ..state.store import StateStore
 from .erase import _database
@@ -72,7 +72,7 @@ class ReplayResult:
 
 #: Per recorded root key, every (fingerprint, anonymised fingerprint) recorded for it: a
 #: key erased for one person and, after a reuse, for another, has both.
-Fingerprints = dict[Key, list[tuple[str, str | None]]]
+Fingerprints = dict[RowKey, list[tuple[str, str | None]]]
 
 
 def _recorded_roots(
