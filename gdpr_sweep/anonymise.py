@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from .keyset import Key, Keyset
-from .rowkeys import key_match
+from .keyset import Keyset
+from .rowkeys import RowKey, key_match
 from .strategies import HASH_PREFIX, hash_value, replacement
 
 
@@ -91,7 +91,7 @@ def anonymise_rows(
     return len(rows)
 
 
-def _key_is(key_columns: list[sa.Column], value: Key) -> ColumnElement[bool]:
+def _key_is(key_columns: list[sa.Column], value: RowKey) -> ColumnElement[bool]:
     return sa.and_(*(c == v for c, v in zip(key_columns, value, strict=True)))
 
 

@@ -195,19 +195,19 @@ def _held_below_itself(
     held = held_predicate(table, catalog.primary_key_columns(table), keys, catalog.dialect)
     if held is None:
         return None
-    fks = [table.columns[c] for c in ref.columns]
+    fk_columns = [table.columns[c] for c in ref.columns]
     referred = [table.columns[c] for c in ref.referred_columns]
-    names = [f"up{i}" for i in range(len(fks))]
+    names = [f"up{i}" for i in range(len(fk_columns))]
     upper = table.alias("held_parent")
     start = (
-        sa.select(*(fk.label(n) for fk, n in zip(fks, names, strict=True)))
-        .where(held, *(fk.is_not(None) for fk in fks))
+        sa.select(*(fk_column.label(n) for fk_column, n in zip(fk_columns, names, strict=True)))
+        .where(held, *(fk_column.is_not(None) for fk_column in fk_columns))
         .correlate_except(table)
         .cte("held_ancestors", recursive=True, nesting=True)
     )
-    step = sa.select(*(upper.columns[fk.name] for fk in fks)).where(
+    step = sa.select(*(upper.columns[fk_column.name] for fk_column in fk_columns)).where(
         *(upper.columns[r.name] == start.c[n] for r, n in zip(referred, names, strict=True)),
-        *(upper.columns[fk.name].is_not(None) for fk in fks),
+        *(upper.columns[fk_column.name].is_not(None) for fk_column in fk_columns),
     )
     ancestors = start.union(step)
     selected = sa.select(*(ancestors.c[n] for n in names))

@@ -33,9 +33,9 @@ from .cascade import CascadeStep
 from .catalog import qualified_name
 from .faults import failpoint
 from .keys import key_label
-from .keyset import Key
 from .matching import in_select
 from .pinning import PinnedKeys
+from .rowkeys import RowKey
 from .rules import CompiledRule
 from .state.store import StateStore
 from .strategies import replacement
@@ -150,7 +150,7 @@ class RuleExecutor:
         self._first_batch = self._statements(first=True)
         self._next_batch = self._statements(first=False)
 
-    def label(self, value: Key | None) -> str | None:
+    def label(self, value: RowKey | None) -> str | None:
         if value is None:
             return None
         text = value[0] if len(value) == 1 else "(" + ", ".join(map(str, value)) + ")"
@@ -167,7 +167,7 @@ class RuleExecutor:
         # Kept on the executor, so a caller whose run failed partway still reads the
         # rows of the batches that were committed.
         result = self.result = RuleResult()
-        last: Key | None = None
+        last: RowKey | None = None
         # The outcome of a batch is written together with the next batch's intent: one
         # state-database commit per batch. Lost in a crash, it is recorded as unconfirmed.
         outcome: dict[str, Any] | None = None

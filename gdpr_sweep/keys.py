@@ -56,31 +56,31 @@ def old_keys() -> list[bytes]:
                 f"{OLD_KEYS_ENV}: key {position} is shorter than {MIN_KEY_LENGTH} characters "
                 "(keys are separated by commas; a key cannot contain one)"
             )
-        key = text.encode("utf-8")
-        if key not in found:
-            found.append(key)
+        old_key = text.encode("utf-8")
+        if old_key not in found:
+            found.append(old_key)
     return found
 
 
 def keyring(config: Config) -> list[bytes]:
     """The current key (it writes) first, then the old keys (they only read)."""
     current = hash_key(config)
-    return [current, *(key for key in old_keys() if key != current)]
+    return [current, *(old for old in old_keys() if old != current)]
 
 
-def keyed_hex(key: bytes, *parts: str) -> str:
+def keyed_hex(hmac_key: bytes, *parts: str) -> str:
     """Return HMAC-SHA256 of the parts (unit-separated) as hex."""
-    mac = hmac.new(key, digestmod=hashlib.sha256)
+    mac = hmac.new(hmac_key, digestmod=hashlib.sha256)
     for part in parts:
         mac.update(part.encode("utf-8"))
         mac.update(b"\x1f")
     return mac.hexdigest()
 
 
-def key_label(key: bytes, value: object, personal: bool) -> str:
+def key_label(hmac_key: bytes, value: object, personal: bool) -> str:
     """Return a row key as it may be recorded: itself, or a keyed hash if it is personal."""
     if value is None:
         return ""
     if not personal:
         return str(value)
-    return "hmac:" + keyed_hex(key, "row-key", str(value))[:32]
+    return "hmac:" + keyed_hex(hmac_key, "row-key", str(value))[:32]

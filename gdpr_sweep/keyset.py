@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
 
-Key = tuple[Any, ...]
+from .rowkeys import RowKey
 
 
 class Keyset:
@@ -71,7 +71,7 @@ class Keyset:
         """Key <= the bound `upper` key."""
         return self._compare(self.upper_names, "<=")
 
-    def params(self, last: Key | None, upper: Key | None) -> dict[str, Any]:
+    def params(self, last: RowKey | None, upper: RowKey | None) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for names, key in ((self.last_names, last), (self.upper_names, upper)):
             if key is not None:

@@ -100,18 +100,18 @@ PATTERN_LABELS: dict[str, str] = dict(
 
 
 def compile_patterns(
-    patterns: tuple[str, ...] | list[str], key: str = "scan.patterns"
+    patterns: tuple[str, ...] | list[str], key_path: str = "scan.patterns"
 ) -> list[tuple[str, re.Pattern[str]]]:
-    """Compile case-insensitive patterns; a bad one is a ConfigError naming `key[i]`."""
+    """Compile case-insensitive patterns; a bad one is a ConfigError naming `key_path[i]`."""
     compiled = []
     for i, pattern in enumerate(patterns):
         if not isinstance(pattern, str) or not pattern:
-            raise ConfigError(f"{key}[{i}]: must be a non-empty regular expression")
+            raise ConfigError(f"{key_path}[{i}]: must be a non-empty regular expression")
         try:
             compiled.append((pattern, re.compile(pattern, re.IGNORECASE)))
         except re.error as exc:
             raise ConfigError(
-                f"{key}[{i}]: {pattern!r} is not a regular expression ({exc})"
+                f"{key_path}[{i}]: {pattern!r} is not a regular expression ({exc})"
             ) from None
     return compiled
 

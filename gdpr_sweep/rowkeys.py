@@ -14,17 +14,17 @@ from sqlalchemy.sql.elements import ColumnElement
 from .catalog import Catalog
 from .ordering import dependencies_first
 
-Key = tuple[Any, ...]
+RowKey = tuple[Any, ...]
 
 #: Keys per statement: far below every engine's bound-parameter limit.
 CHUNK = 500
 
 
-def chunks(keys: list[Key]) -> list[list[Key]]:
+def chunks(keys: list[RowKey]) -> list[list[RowKey]]:
     return [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
 
 
-def key_match(table: sa.Table, keys: list[Key]) -> ColumnElement[bool]:
+def key_match(table: sa.Table, keys: list[RowKey]) -> ColumnElement[bool]:
     """The rows of `table` whose primary key is one of `keys` (composite keys too)."""
     pk = list(table.primary_key.columns)
     if len(pk) == 1:

@@ -251,9 +251,9 @@ def _clock_is_before(
     related = reflected.alias("activity")
     pk = catalog.primary_key(table)
     activity = related.columns[rule.since_latest.column]
-    key = related.columns[rule.since_latest.key]
+    fk_column = related.columns[rule.since_latest.key]
     bound = day_start_bound(activity, dialect, threshold, tz, since_format)
-    belongs = equals(key, pk, dialect)
+    belongs = equals(fk_column, pk, dialect)
     # Activity that is not a point in time is no activity (like NULL).
     readable = readable_clock(activity, dialect, since_format)
     only_readable = [readable] if readable is not None else []

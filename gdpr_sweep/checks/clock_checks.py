@@ -28,7 +28,7 @@ def unreadable_clocks(catalog: Catalog, target: TargetDatabase) -> list[Finding]
         if rule.since_latest:
             latest = rule.since_latest
             clocks.append(("since_latest.column", latest.table, latest.column))
-        for key, table_name, column_name in clocks:
+        for key_path, table_name, column_name in clocks:
             table = catalog.table(table_name)
             if column_name is None or table is None or column_name not in table.columns:
                 continue
@@ -46,7 +46,7 @@ def unreadable_clocks(catalog: Catalog, target: TargetDatabase) -> list[Finding]
                 findings.append(
                     Finding(
                         target.name,
-                        f"{rule.key}.{key}",
+                        f"{rule.key_path}.{key_path}",
                         f"{unreadable:,} row(s) of {qualified_name(table)}.{column_name} hold "
                         f"a value that cannot be read {how}; they are never due (like NULL)",
                         "fix the values, or set since_format if the column holds epoch or "

@@ -12,13 +12,13 @@ class Finding:
     """One problem `check` found: where (database, config key) and how to fix it."""
 
     database: str
-    key: str
+    key_path: str
     message: str
     fix: str = ""
     warning: bool = False  # worth fixing, but nothing would go wrong (exit 0)
 
     def line(self) -> str:
-        text = f"database {self.database}: {self.key}: {self.message}"
+        text = f"database {self.database}: {self.key_path}: {self.message}"
         return f"{text} — {self.fix}" if self.fix else text
 
 

@@ -57,47 +57,47 @@ class _RuleChecker:
         self.config = config
         self.findings: list[Finding] = []
 
-    def add(self, key: str, message: str, fix: str = "", warning: bool = False) -> None:
+    def add(self, key_path: str, message: str, fix: str = "", warning: bool = False) -> None:
         self.findings.append(
-            Finding(self.database, f"{self.rule.key}.{key}", message, fix, warning)
+            Finding(self.database, f"{self.rule.key_path}.{key_path}", message, fix, warning)
         )
 
-    def table(self, key: str, name: str) -> sa.Table | None:
+    def table(self, key_path: str, name: str) -> sa.Table | None:
         parent = self.catalog.partition_parent(name)
         if parent is not None:
-            self.add(key, partition_message(name, parent))
+            self.add(key_path, partition_message(name, parent))
             return None
         table = self.catalog.table(name)
         if table is None:
             if self.catalog.is_view(name):
                 self.add(
-                    key,
+                    key_path,
                     f"{name!r} is a view, not a table",
                     "point the rule at the table the view reads from",
                 )
             else:
-                self.add(key, f"no table {name!r}", "check the table name (and its schema)")
+                self.add(key_path, f"no table {name!r}", "check the table name (and its schema)")
         return table
 
-    def column(self, table: sa.Table, key: str, name: str) -> sa.Column | None:
+    def column(self, table: sa.Table, key_path: str, name: str) -> sa.Column | None:
         if name not in table.columns:
             self.add(
-                key,
+                key_path,
                 f"table {qualified_name(table)!r} has no column {name!r}",
                 "check the column name against the schema",
             )
             return None
         return table.columns[name]
 
-    def temporal(self, table: sa.Table, key: str, name: str) -> sa.Column | None:
-        column = self.column(table, key, name)
+    def temporal(self, table: sa.Table, key_path: str, name: str) -> sa.Column | None:
+        column = self.column(table, key_path, name)
         since_format = self.rule.since_format
         if column is not None and since_format is not None:
             # SQLite stores whatever it is given, so there the declared type says little.
             numeric = isinstance(column.type, (sa.Integer, sa.Numeric, sa.Float))
             if not numeric and self.catalog.dialect != "sqlite":
                 self.add(
-                    key,
+                    key_path,
                     f"column {name!r} is {column.type}; since_format = {since_format!r} "
                     "reads numbers",
                     "name a numeric column, or drop since_format for a date column",
@@ -106,7 +106,7 @@ class _RuleChecker:
             return column
         if column is not None and not is_temporal(column, self.catalog.dialect):
             self.add(
-                key,
+                key_path,
                 f"column {name!r} is {column.type}, not a date or timestamp",
                 "name a DATE or TIMESTAMP column (or, for epoch or Julian numbers, set "
                 "since_format)",
@@ -179,7 +179,11 @@ class _RuleChecker:
         for message, fix, warning in problems:
             self.findings.append(
                 Finding(
-                    self.database, f"{self.rule.key}.columns.{column.name}", message, fix, warning
+                    self.database,
+                    f"{self.rule.key_path}.columns.{column.name}",
+                    message,
+                    fix,
+                    warning,
                 )
             )
 
@@ -211,23 +215,23 @@ class _RuleChecker:
         # parent back, and their self-references need the same answer.
         frontier: list[tuple[sa.Table, str, bool]] = [(table, "action", False)]
         while frontier:
-            parent, key, by_engine = frontier.pop(0)
+            parent, key_path, by_engine = frontier.pop(0)
             for ref in self.catalog.references_to(parent):
                 child_name = qualified_name(ref.child)
                 if ref.child is parent:
-                    self.self_reference(key, parent, ref)
+                    self.self_reference(key_path, parent, ref)
                 elif child_name in children and not by_engine:
                     if child_name not in reachable:
                         reachable.add(child_name)
                         frontier.append((ref.child, f"cascade[{children[child_name][0]}]", False))
                 elif ref.ondelete == "CASCADE":
-                    if self.kept_longer(key, table, parent, ref):
+                    if self.kept_longer(key_path, table, parent, ref):
                         continue
                     if child_name not in engine_cascaded and child_name not in reachable:
                         engine_cascaded.add(child_name)
-                        frontier.append((ref.child, key, True))
+                        frontier.append((ref.child, key_path, True))
                 elif ref.ondelete not in SELF_RESOLVING:
-                    self.held_while_referenced(key, table, parent, ref, by_engine)
+                    self.held_while_referenced(key_path, table, parent, ref, by_engine)
         for link in self.links:
             if link.table in children and link.references_table in reachable:
                 reachable.add(qualified_name(children[link.table][1]))
@@ -240,12 +244,12 @@ class _RuleChecker:
                     "remove it from cascade, or declare the foreign key",
                 )
 
-    def self_reference(self, key: str, table: sa.Table, ref: Reference) -> None:
+    def self_reference(self, key_path: str, table: sa.Table, ref: Reference) -> None:
         """A table the delete sweeps refers to itself (`comment.parent_id`)."""
         name, columns = qualified_name(table), ", ".join(ref.columns)
         if ref.ondelete == "CASCADE":
             self.add(
-                key,
+                key_path,
                 f"{name!r} references itself ({columns}, ON DELETE CASCADE): rows that "
                 "reference a deleted row are deleted with it by the engine, due or not",
                 f"declare ON DELETE SET NULL on {columns} to keep them",
@@ -254,21 +258,21 @@ class _RuleChecker:
         elif ref.ondelete in ("SET NULL", "SET DEFAULT"):
             to = "NULL" if ref.ondelete == "SET NULL" else "its default"
             self.add(
-                key,
+                key_path,
                 f"{name!r} references itself ({columns}, ON DELETE {ref.ondelete}): rows "
                 f"that reference a deleted row stay, with {columns} set to {to}",
                 warning=True,
             )
         else:
             self.add(
-                key,
+                key_path,
                 f"{name!r} references itself ({columns}, {_on_delete(ref.ondelete)}): "
                 "deleting a row that other rows still reference fails mid-run",
                 f"declare ON DELETE SET NULL or CASCADE on {columns}",
             )
 
     def held_while_referenced(
-        self, key: str, table: sa.Table, parent: sa.Table, ref: Reference, by_engine: bool
+        self, key_path: str, table: sa.Table, parent: sa.Table, ref: Reference, by_engine: bool
     ) -> None:
         """Rows outside the cascade reference the deleted ones with no ON DELETE action."""
         child, columns = qualified_name(ref.child), ", ".join(ref.columns)
@@ -287,9 +291,11 @@ class _RuleChecker:
             if by_engine
             else f"add {child!r} to the rule's cascade only to delete them with the parent"
         )
-        self.add(key, f"{what} {how} are held back (referenced) until those rows go", fix, True)
+        self.add(
+            key_path, f"{what} {how} are held back (referenced) until those rows go", fix, True
+        )
 
-    def kept_longer(self, key: str, table: sa.Table, parent: sa.Table, ref: Reference) -> bool:
+    def kept_longer(self, key_path: str, table: sa.Table, parent: sa.Table, ref: Reference) -> bool:
         """An engine-level ON DELETE CASCADE into rows that are to outlive the parent:
         warn and return True (the run holds such parents back), else False."""
         reason = self.kept_reason(ref.child)
@@ -297,7 +303,7 @@ class _RuleChecker:
             return False
         child = qualified_name(ref.child)
         self.add(
-            key,
+            key_path,
             f"rows of {child!r} reference {qualified_name(parent)!r} with ON DELETE CASCADE "
             f"({', '.join(ref.columns)}) and {reason}: due rows of {qualified_name(table)!r} "
             f"whose {child!r} rows are kept longer are held back (referenced)",
@@ -327,7 +333,8 @@ class _RuleChecker:
             ):
                 self.add(
                     "since_latest.table",
-                    f"rule {other.key} deletes rows of {qualified_name(activity)!r}, which this "
+                    f"rule {other.key_path} deletes rows of "
+                    f"{qualified_name(activity)!r}, which this "
                     "rule's clock reads: a deleted latest activity moves the clock back to "
                     "older activity, and a later run may find rows due that were not",
                     "keep the activity rows this rule needs (anonymise instead of delete, "
@@ -347,7 +354,7 @@ class _RuleChecker:
                 and other.applies_to(self.database)
                 and self.catalog.table(other.table) is child
             ):
-                return f"have their own delete rule ({other.key})"
+                return f"have their own delete rule ({other.key_path})"
         for erase in self.config.subject.erase if self.config.subject else ():
             if erase.action == "keep" and self.catalog.table(erase.table) is child:
                 return f'are kept on erasure (subject.erase.{erase.table} action "keep")'

@@ -18,17 +18,17 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
         return []
     findings: list[Finding] = []
 
-    def need(key: str, table_name: str, columns: list[str]) -> None:
+    def need(key_path: str, table_name: str, columns: list[str]) -> None:
         parent = catalog.partition_parent(table_name)
         if parent is not None:  # one table everywhere: the partitioned one
-            findings.append(Finding(database, key, partition_message(table_name, parent)))
+            findings.append(Finding(database, key_path, partition_message(table_name, parent)))
             return
         table = catalog.table(table_name)
         if table is None:
             findings.append(
                 Finding(
                     database,
-                    key,
+                    key_path,
                     f"no table {table_name!r}",
                     "check the table name (and its schema)",
                 )
@@ -39,7 +39,7 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
                 findings.append(
                     Finding(
                         database,
-                        key,
+                        key_path,
                         f"table {table_name!r} has no column {column!r}",
                         "check the column name against the schema",
                     )
@@ -47,12 +47,12 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
 
     need("subject.root", subject.root, [column for _kind, column in subject.identifiers])
     for link in subject.links:
-        key = f"subject.links[{link.index}]"
-        need(key, link.table, [link.column, *[c for c, _v in link.only]])
-        need(f"{key}.references", link.references_table, [link.references_column])
+        key_path = f"subject.links[{link.index}]"
+        need(key_path, link.table, [link.column, *[c for c, _v in link.only]])
+        need(f"{key_path}.references", link.references_table, [link.references_column])
     for reference in subject.references:
-        key = f"subject.references[{reference.index}]"
-        need(key, reference.table, [reference.column])
+        key_path = f"subject.references[{reference.index}]"
+        need(key_path, reference.table, [reference.column])
         table = catalog.table(reference.table)
         if (
             table is None
@@ -64,7 +64,7 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
             findings.append(
                 Finding(
                     database,
-                    f"{key}.column",
+                    f"{key_path}.column",
                     f"{reference.table}.{reference.column} is not a column of a foreign key; "
                     "a reference is a foreign key between two people",
                     "name a foreign-key column, or use [[subject.links]] for an undeclared one",
@@ -74,7 +74,7 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
             findings.append(
                 Finding(
                     database,
-                    f"{key}.action",
+                    f"{key_path}.action",
                     f'{reference.table}.{reference.column} is NOT NULL, so "null" (the '
                     "default) cannot detach other people's rows from the erased person",
                     'use action = "keep" (the person\'s row is then anonymised) or "refuse"',
@@ -83,8 +83,8 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
     for parent in subject.parents:
         need("subject.parents", parent, [])
     for erase in subject.erase:
-        key = f"subject.erase.{erase.table}"
-        need(key, erase.table, [c for c, _s in erase.columns])
+        key_path = f"subject.erase.{erase.table}"
+        need(key_path, erase.table, [c for c, _s in erase.columns])
         table = catalog.table(erase.table)
         if table is None or catalog.partition_parent(erase.table) is not None:
             continue
@@ -99,7 +99,9 @@ def check_subject(catalog: Catalog, database: str, config: Config) -> list[Findi
                     dict(erase.columns),
                 ):
                     findings.append(
-                        Finding(database, f"{key}.columns.{column_name}", message, fix, warning)
+                        Finding(
+                            database, f"{key_path}.columns.{column_name}", message, fix, warning
+                        )
                     )
     return findings
 
@@ -128,10 +130,10 @@ def unindexed_subject_links(
         # (a declared parent), the parent's by the column it is referred to by.
         table, column = (e.parent, e.referred_columns[0]) if e.upward else (e.child, e.column)
         needed.append((table, column, f"subject: {qualified_name(table)}.{column}"))
-    for table, column, key in needed:
+    for table, column, key_path in needed:
         if not catalog.is_indexed(table, column):
             findings.append(Finding(
-                target.name, key,
+                target.name, key_path,
                 f"{qualified_name(table)}.{column} has no index, so finding a person's "
                 "rows through it scans the whole table",
                 f"add an index on {qualified_name(table)} ({column})", warning=True,

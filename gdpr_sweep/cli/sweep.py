@@ -78,8 +78,8 @@ def plan(
     config = load_config(config_path)
     # A plan file carries keyed digests of the due keys, so apply can prove the
     # due set is unchanged; they need the hash key.
-    key = hash_key(config) if out is not None else None
-    result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=key)
+    hmac_key = hash_key(config) if out is not None else None
+    result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
     emit_plan(result, as_json, out)
 
 

@@ -93,14 +93,14 @@ def config_digest(config: Config) -> str:
 def database_url(config: Config, db: DatabaseConfig) -> URL:
     """Return the URL of a configured database, reading `url_env` from the environment."""
     if db.url_env:
-        key = f"databases.{db.name}.url_env"
+        key_path = f"databases.{db.name}.url_env"
         raw = os.environ.get(db.url_env)
         if not raw:
-            raise ConfigError(f"{key}: environment variable {db.url_env} is not set")
+            raise ConfigError(f"{key_path}: environment variable {db.url_env} is not set")
     else:
-        key = f"databases.{db.name}.url"
+        key_path = f"databases.{db.name}.url"
         raw = db.url or ""
-    return resolve_url(raw, key, config.directory)
+    return resolve_url(raw, key_path, config.directory)
 
 
 def state_url(config: Config) -> URL:

@@ -96,7 +96,7 @@ class Rule:
     index: int = 0  # position in the file, for key paths in messages
 
     @property
-    def key(self) -> str:
+    def key_path(self) -> str:
         return f"rules[{self.index}]"
 
     def applies_to(self, database: str) -> bool:

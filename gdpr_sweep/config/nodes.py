@@ -22,12 +22,12 @@ from .model import STRATEGIES, Scalar
 _MAX_IDENTIFIER = 128
 
 
-def resolve_url(raw: str, key: str, base_dir: Path) -> URL:
+def resolve_url(raw: str, key_path: str, base_dir: Path) -> URL:
     """Parse a database URL; a relative SQLite path is taken relative to `base_dir`."""
     try:
         url = make_url(raw)
     except (ArgumentError, ValueError):
-        raise ConfigError(f'{key}: not a database URL (e.g. "sqlite:///demo.db")') from None
+        raise ConfigError(f'{key_path}: not a database URL (e.g. "sqlite:///demo.db")') from None
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db_path = Path(url.database)
         if not db_path.is_absolute() and not url.database.startswith("file:"):
@@ -43,12 +43,12 @@ class Node:
         self.path = path
         self.present = present
 
-    def key(self, name: str) -> str:
+    def key_path(self, name: str) -> str:
         shown = name if name.isprintable() and name else repr(name)
         return f"{self.path}.{shown}" if self.path else shown
 
     def fail(self, name: str | None, message: str) -> ConfigError:
-        where = self.key(name) if name is not None else (self.path or "config")
+        where = self.key_path(name) if name is not None else (self.path or "config")
         return ConfigError(f"{where}: {message}")
 
     def only_keys(self, allowed: set[str]) -> None:
@@ -62,11 +62,11 @@ class Node:
         if name not in self.value:
             if required:
                 raise self.fail(name, "is required")
-            return Node({}, self.key(name), present=False)
+            return Node({}, self.key_path(name), present=False)
         value = self.value[name]
         if not isinstance(value, dict):
             raise self.fail(name, f"must be a table, not {type_name(value)}")
-        return Node(value, self.key(name))
+        return Node(value, self.key_path(name))
 
     def array_of_tables(self, name: str) -> list[Node]:
         value = self.value.get(name, [])
@@ -77,8 +77,10 @@ class Node:
         nodes = []
         for i, item in enumerate(value):
             if not isinstance(item, dict):
-                raise ConfigError(f"{self.key(name)}[{i}]: must be a table, not {type_name(item)}")
-            nodes.append(Node(item, f"{self.key(name)}[{i}]"))
+                raise ConfigError(
+                    f"{self.key_path(name)}[{i}]: must be a table, not {type_name(item)}"
+                )
+            nodes.append(Node(item, f"{self.key_path(name)}[{i}]"))
         return nodes
 
     def string(self, name: str, required: bool = False, default: str | None = None) -> str | None:
@@ -98,7 +100,7 @@ class Node:
     def identifier(self, name: str, required: bool = False) -> str | None:
         value = self.string(name, required=required)
         if value is not None:
-            check_identifier(value, self.key(name))
+            check_identifier(value, self.key_path(name))
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -153,34 +155,36 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def check_identifier(value: str, key: str) -> None:
+def check_identifier(value: str, key_path: str) -> None:
     """Refuse identifiers no schema can hold; existence is checked against reflection."""
     if not value.isprintable():
-        raise ConfigError(f"{key}: {value!r} is not a table or column name")
+        raise ConfigError(f"{key_path}: {value!r} is not a table or column name")
     parts = value.split(".")
     if len(value) > 2 * _MAX_IDENTIFIER + 1 or any(
         not p or len(p) > _MAX_IDENTIFIER for p in parts
     ):
-        raise ConfigError(f"{key}: {value!r} is not a table or column name")
+        raise ConfigError(f"{key_path}: {value!r} is not a table or column name")
     if len(parts) > 2:
-        raise ConfigError(f"{key}: {value!r} has more than one schema qualifier")
+        raise ConfigError(f"{key_path}: {value!r} has more than one schema qualifier")
 
 
-def check_column_name(value: str, key: str) -> None:
+def check_column_name(value: str, key_path: str) -> None:
     if not value or not value.isprintable() or "." in value or len(value) > _MAX_IDENTIFIER:
-        raise ConfigError(f"{key}: {value!r} is not a column name")
+        raise ConfigError(f"{key_path}: {value!r} is not a column name")
 
 
-def _scalar(value: Any, key: str) -> Scalar:
+def _scalar(value: Any, key_path: str) -> Scalar:
     if isinstance(value, (str, bool, int, float, dt.datetime, dt.date)) and not isinstance(
         value, dt.time
     ):
         if isinstance(value, float) and value != value:  # NaN matches nothing, ever
-            raise ConfigError(f"{key}: NaN is not a value a row can equal")
+            raise ConfigError(f"{key_path}: NaN is not a value a row can equal")
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
-            raise ConfigError(f"{key}: {value} does not fit a 64-bit integer")
+            raise ConfigError(f"{key_path}: {value} does not fit a 64-bit integer")
         return value
-    raise ConfigError(f"{key}: must be a string, number, boolean or date, not {type_name(value)}")
+    raise ConfigError(
+        f"{key_path}: must be a string, number, boolean or date, not {type_name(value)}"
+    )
 
 
 def parse_only(node: Node, name: str) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
@@ -191,17 +195,17 @@ def parse_only(node: Node, name: str) -> tuple[tuple[str, tuple[Scalar, ...]], .
         raise node.fail(name, "must name at least one column")
     result = []
     for column, value in only.value.items():
-        key = only.key(column)
-        check_column_name(column, key)
+        key_path = only.key_path(column)
+        check_column_name(column, key_path)
         values = value if isinstance(value, list) else [value]
         if not values:
-            raise ConfigError(f"{key}: must not be an empty list")
+            raise ConfigError(f"{key_path}: must not be an empty list")
         scalars = tuple(
-            _scalar(v, f"{key}[{i}]" if isinstance(value, list) else key)
+            _scalar(v, f"{key_path}[{i}]" if isinstance(value, list) else key_path)
             for i, v in enumerate(values)
         )
         if len({type(v) for v in scalars}) > 1:
-            raise ConfigError(f"{key}: mixes values of different types")
+            raise ConfigError(f"{key_path}: mixes values of different types")
         result.append((column, scalars))
     return tuple(sorted(result, key=lambda item: item[0]))
 
@@ -216,14 +220,14 @@ def parse_strategies(node: Node, name: str, required: bool) -> tuple[tuple[str, 
         raise node.fail(name, "must name at least one column")
     result = []
     for column, strategy in columns.value.items():
-        key = columns.key(column)
-        check_column_name(column, key)
+        key_path = columns.key_path(column)
+        check_column_name(column, key_path)
         if strategy not in STRATEGIES:
             shown = strategy if isinstance(strategy, str) else type_name(strategy)
             close = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"{key}: {shown!r} is not a strategy; use one of {', '.join(STRATEGIES)}{hint}"
+                f"{key_path}: {shown!r} is not a strategy; use one of {', '.join(STRATEGIES)}{hint}"
             )
         result.append((column, strategy))
     return tuple(sorted(result))

@@ -62,7 +62,7 @@ def parse_sweep(node: Node) -> SweepSettings:
         raise node.fail("hash_key_env", f"{hash_key_env!r} is not an environment variable name")
     state = node.string("state_url", default=defaults.state_url)
     assert state is not None
-    url = resolve_url(state, node.key("state_url"), Path("."))
+    url = resolve_url(state, node.key_path("state_url"), Path("."))
     if url.password:
         raise node.fail("state_url", "holds a password; pass secrets through the environment")
     state_env = node.string("state_url_env")
@@ -101,7 +101,9 @@ def _regexes(node: Node, name: str) -> tuple[str, ...]:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ConfigError(f"{node.key(name)}[{i}]: not a regular expression ({exc})") from None
+            raise ConfigError(
+                f"{node.key_path(name)}[{i}]: not a regular expression ({exc})"
+            ) from None
     return patterns
 
 
@@ -119,7 +121,7 @@ def parse_databases(node: Node) -> tuple[DatabaseConfig, ...]:
         if (url is None) == (url_env is None):
             raise entry.fail(None, "needs exactly one of url or url_env")
         if url is not None:
-            parsed = resolve_url(url, entry.key("url"), Path("."))
+            parsed = resolve_url(url, entry.key_path("url"), Path("."))
             if parsed.password:
                 raise entry.fail("url", "holds a password; name an environment variable in url_env")
         if url_env is not None and not _ENV_RE.match(url_env):
@@ -175,18 +177,20 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
             if db_name != "*" and db_name not in database_names:
                 close = difflib.get_close_matches(db_name, sorted(database_names), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{node.key('databases')}[{i}]: no database {db_name!r}{hint}")
+                raise ConfigError(
+                    f"{node.key_path('databases')}[{i}]: no database {db_name!r}{hint}"
+                )
         since = node.identifier("since")
         if since is not None:
-            check_column_name(since, node.key("since"))
+            check_column_name(since, node.key_path("since"))
         since_latest = None
         if "since_latest" in node.value:
             latest = node.table("since_latest", required=True)
             latest.only_keys({"table", "column", "key"})
             lt, lc, lk = (latest.identifier(k, required=True) for k in ("table", "column", "key"))
             assert lt and lc and lk
-            check_column_name(lc, latest.key("column"))
-            check_column_name(lk, latest.key("key"))
+            check_column_name(lc, latest.key_path("column"))
+            check_column_name(lk, latest.key_path("key"))
             since_latest = SinceLatest(lt, lc, lk)
         if since is None and since_latest is None:
             raise node.fail(None, "needs since (a date column) or since_latest")
@@ -205,12 +209,12 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
         if cascade and action != "delete":
             raise node.fail("cascade", 'only applies to action "delete"')
         for i, child in enumerate(cascade):
-            check_identifier(child, f"{node.key('cascade')}[{i}]")
+            check_identifier(child, f"{node.key_path('cascade')}[{i}]")
         unless_after = node.identifier("unless_after")
         unless_true = node.identifier("unless_true")
-        for key, col in (("unless_after", unless_after), ("unless_true", unless_true)):
+        for name, col in (("unless_after", unless_after), ("unless_true", unless_true)):
             if col is not None:
-                check_column_name(col, node.key(key))
+                check_column_name(col, node.key_path(name))
         rules.append(
             Rule(
                 id=rule_id,
@@ -241,7 +245,7 @@ def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
     assert root is not None
     parents = node.string_list("parents")
     for parent in parents:
-        check_identifier(parent, node.key("parents"))
+        check_identifier(parent, node.key_path("parents"))
         if parent == root:
             raise node.fail("parents", f"{parent!r} is the root table, not a parent of it")
     identifiers_node = node.table("identifiers", required=True)
@@ -253,7 +257,7 @@ def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
             raise identifiers_node.fail(kind, "an identifier kind is letters, digits, '_' and '-'")
         column = identifiers_node.identifier(kind, required=True)
         assert column is not None
-        check_column_name(column, identifiers_node.key(kind))
+        check_column_name(column, identifiers_node.key_path(kind))
         identifiers.append((kind, column))
     links = []
     for index, link in enumerate(node.array_of_tables("links")):
@@ -262,11 +266,11 @@ def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
         column = link.identifier("column", required=True)
         references = link.string("references", required=True)
         assert table and column and references
-        check_column_name(column, link.key("column"))
+        check_column_name(column, link.key_path("column"))
         ref_table, _, ref_column = references.rpartition(".")
         if not ref_table or not ref_column:
             raise link.fail("references", f"{references!r} is not TABLE.COLUMN")
-        check_identifier(ref_table, link.key("references"))
+        check_identifier(ref_table, link.key_path("references"))
         links.append(
             SubjectLink(table, column, ref_table, ref_column, parse_only(link, "only"), index)
         )
@@ -276,7 +280,7 @@ def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
         table = entry.identifier("table", required=True)
         column = entry.identifier("column", required=True)
         assert table and column
-        check_column_name(column, entry.key("column"))
+        check_column_name(column, entry.key_path("column"))
         action = choice(entry, "action", REFERENCE_ACTIONS, "null")
         same = next((r for r in person_references if (r.table, r.column) == (table, column)), None)
         if same is not None:
@@ -287,7 +291,7 @@ def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
     erase = []
     erase_node = node.table("erase", required=False)
     for table in erase_node.value:
-        check_identifier(table, erase_node.key(table))
+        check_identifier(table, erase_node.key_path(table))
         entry = erase_node.table(table, required=True)
         entry.only_keys({"action", "columns", "rule", "basis"})
         action = choice(entry, "action", ERASE_ACTIONS, "delete")

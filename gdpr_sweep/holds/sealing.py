@@ -27,8 +27,10 @@ _SEAL_INFO = b"gdpr-sweep hold key v1"  # HKDF label: this key encrypts holds, n
 _NONCE_BYTES = 12
 
 
-def _cipher(secret: bytes) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(secret)
+def _cipher(hmac_key: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(
+        hmac_key
+    )
     return AESGCM(derived)
 
 
@@ -68,22 +70,22 @@ _DECODERS: dict[str, Any] = {
 }
 
 
-def seal(secret: bytes, database: str, table: str, values: tuple[Any, ...]) -> str:
+def seal(hmac_key: bytes, database: str, table: str, values: tuple[Any, ...]) -> str:
     """Encrypt a key for the state database: `v1:` + base64url(nonce + ciphertext + tag)."""
     plaintext = json.dumps([_encode(v) for v in values], separators=(",", ":")).encode("utf-8")
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = _cipher(secret).encrypt(nonce, plaintext, _associated(database, table))
+    sealed = _cipher(hmac_key).encrypt(nonce, plaintext, _associated(database, table))
     return f"{_SEAL_VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
-def unseal(secret: bytes, database: str, table: str, sealed: str) -> tuple[Any, ...]:
+def unseal(hmac_key: bytes, database: str, table: str, sealed: str) -> tuple[Any, ...]:
     """Open a sealed key; ValueError if it does not open with this secret for this table."""
     version, _, body = sealed.partition(":")
     if version != _SEAL_VERSION:
         raise ValueError(f"unknown sealed-key format {version!r}")
     try:
         raw = base64.urlsafe_b64decode(body.encode("ascii"))
-        plaintext = _cipher(secret).decrypt(
+        plaintext = _cipher(hmac_key).decrypt(
             raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(database, table)
         )
     except (InvalidTag, ValueError):

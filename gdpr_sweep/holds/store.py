@@ -90,13 +90,13 @@ def add_hold(
     given = [key] if isinstance(key, str) else list(key)
     if not given:
         raise UsageError("--key: name the row by its primary key")
-    secret = hash_key(config)
+    hmac_key = hash_key(config)
     (target,) = select_databases(config, [database])
     try:
         find_row(target, table, given)
     finally:
         target.dispose()
-    with StateStore(config, secret) as store:
+    with StateStore(config, hmac_key) as store:
         store.check_key()  # before the hold is written, not only before the audit entry
         with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
             try:
@@ -104,7 +104,7 @@ def add_hold(
             finally:
                 target.dispose()
             single_integer = not row.personal and len(row.values) == 1
-            label = key_label(secret, label_text(row.values), row.personal)[:128]
+            label = key_label(hmac_key, label_text(row.values), row.personal)[:128]
             with store.engine.begin() as connection:
                 hold_id = connection.execute(
                     holds_table.insert().values(
@@ -113,7 +113,7 @@ def add_hold(
                         row_key=row.values[0] if single_integer else None,
                         row_key_sealed=None
                         if single_integer
-                        else seal(secret, database, row.table, row.values),
+                        else seal(hmac_key, database, row.table, row.values),
                         row_key_label=label,
                         reason=reason,
                         created_by=who_is_running(at_host=True),
@@ -227,18 +227,18 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
                 sa.select(*columns).where(holds_table.c.released_at.is_(None))
             ).mappings()
             active = [row for row in rows if _hold(row).active_on(day)]
-            secret = None
+            hmac_key = None
             if any(row["row_key"] is None for row in active):
-                secret = _opening_key(config, connection, inspector.has_table("state_meta"))
+                hmac_key = _opening_key(config, connection, inspector.has_table("state_meta"))
             held: HeldKeys = defaultdict(list)
             for row in active:
                 target = (row["database_name"], row["table_name"])
                 if row["row_key"] is not None:
                     held[target].append((int(row["row_key"]),))
                     continue
-                assert secret is not None
+                assert hmac_key is not None
                 try:
-                    held[target].append(unseal(secret, *target, row["row_key_sealed"] or ""))
+                    held[target].append(unseal(hmac_key, *target, row["row_key_sealed"] or ""))
                 except (ValueError, KeyError, TypeError):
                     raise ConfigError(
                         f"sweep.hash_key_env: hold {row['id']} does not open with the key in "
@@ -259,12 +259,12 @@ def _opening_key(config: Config, connection: sa.Connection, has_meta: bool) -> b
     """The key the holds are sealed with: the hash key, checked against the state
     database's key check value if it has one — or, between setting a new key and
     `audit rotate-key`, the old key in GDPR_SWEEP_OLD_KEYS that the check names."""
-    secret = hash_key(config)
+    hmac_key = hash_key(config)
     if has_meta:
         recorded = connection.execute(
             sa.select(state_meta.c.value).where(state_meta.c.name == "key_check")
         ).scalar()
-        if recorded is not None and recorded != key_check_value(secret):
+        if recorded is not None and recorded != key_check_value(hmac_key):
             for old in keyring(config)[1:]:
                 if key_check_value(old) == recorded:
                     return old
@@ -273,4 +273,4 @@ def _opening_key(config: Config, connection: sa.Connection, has_meta: bool) -> b
                 f"database (its holds were sealed with another key, not in {OLD_KEYS_ENV}); "
                 "nothing was done"
             )
-    return secret
+    return hmac_key

@@ -89,12 +89,12 @@ SELECT_FIRST_ROTATION = (
 ROTATION = "key-rotated"
 
 
-def entry_hash(key: bytes, entry: dict[str, Any]) -> str:
+def entry_hash(hmac_key: bytes, entry: dict[str, Any]) -> str:
     """Return the keyed hash of an audit entry (all fields but its own hash)."""
     canonical = json.dumps(
         [entry.get(name) for name in _HASHED_FIELDS], separators=(",", ":"), default=str
     )
-    return keyed_hex(key, "audit-entry", canonical)
+    return keyed_hex(hmac_key, "audit-entry", canonical)
 
 
 _RUN_FIELDS = (
@@ -114,7 +114,7 @@ _RUN_FIELDS = (
 )
 
 
-def run_row_digest(key: bytes, row: Any) -> str:
+def run_row_digest(hmac_key: bytes, row: Any) -> str:
     """Return the keyed digest of a runs row (its summary without the chain head it
     records, which is the hash of the very entry that carries this digest)."""
     values = [row[name] for name in _RUN_FIELDS]
@@ -122,16 +122,16 @@ def run_row_digest(key: bytes, row: Any) -> str:
     if isinstance(summary, dict):
         summary.pop("audit_head", None)
     canonical = json.dumps([values, summary], sort_keys=True, separators=(",", ":"), default=str)
-    return keyed_hex(key, "run-row", canonical)
+    return keyed_hex(hmac_key, "run-row", canonical)
 
 
-def chain_head(key: bytes, entry_hash_value: str, count: int) -> str:
+def chain_head(hmac_key: bytes, entry_hash_value: str, count: int) -> str:
     """The head of a chain of `count` entries whose last hash is `entry_hash_value`."""
-    return f"{count}:{keyed_hex(key, 'chain-head', entry_hash_value, str(count))[:32]}"
+    return f"{count}:{keyed_hex(hmac_key, 'chain-head', entry_hash_value, str(count))[:32]}"
 
 
-def key_check_value(key: bytes) -> str:
-    return keyed_hex(key, "key-check")[:32]
+def key_check_value(hmac_key: bytes) -> str:
+    return keyed_hex(hmac_key, "key-check")[:32]
 
 
 def rotation_checks(details: str | None) -> tuple[str, str] | None:

@@ -101,7 +101,7 @@ def verify_chain(
     `first_key`: the key of the entries before the first rotation, when there is no
     rotation and no key check to tell it (rotating a state database from 0.1).
     """
-    ring = store.keyring or ([store.key] if store.key is not None else [])
+    ring = store.keyring or ([store.hmac_key] if store.hmac_key is not None else [])
     assert ring, "verifying the audit trail needs the key"
     by_check = {key_check_value(k): k for k in reversed(ring)}  # the current key wins
     with store.engine.connect() as connection:
@@ -239,11 +239,11 @@ def _verify_runs_against_chain(
             if not _has_entries(store, row["id"]):
                 return BrokenEntry(None, f"run {row['id']} is not in the audit trail")
             continue  # a run recorded before runs were sealed (gdpr-sweep 0.1)
-        digest, key, segment = seal
-        if key is None:
+        digest, hmac_key, segment = seal
+        if hmac_key is None:
             segment.runs.append(row["id"])
             continue
-        if run_row_digest(key, row) != digest:
+        if run_row_digest(hmac_key, row) != digest:
             return BrokenEntry(
                 None,
                 f"run {row['id']} was edited after it was recorded (its status, as-of, "

@@ -120,14 +120,14 @@ def _recorded(store: StateStore) -> str | None:
     return None if value is None else str(value)
 
 
-def _old_key(store: StateStore, recorded: str | None, ring: list[bytes]) -> bytes | None:
+def _old_key(store: StateStore, recorded: str | None, hmac_keys: list[bytes]) -> bytes | None:
     """The key the state database was written with, from GDPR_SWEEP_OLD_KEYS (exit 2 if
     it is not there). None: there is nothing to rotate from (see `rotate_key`)."""
-    old_ring = ring[1:]
+    old_ring = hmac_keys[1:]
     if recorded is not None:
-        for key in old_ring:
-            if key_check_value(key) == recorded:
-                return key
+        for hmac_key in old_ring:
+            if key_check_value(hmac_key) == recorded:
+                return hmac_key
         given = "has no key" if old_ring else "is not set: it must hold the key"
         raise ConfigError(
             f"{OLD_KEYS_ENV}: {given} that this state database was written with (its key "
@@ -139,9 +139,9 @@ def _old_key(store: StateStore, recorded: str | None, ring: list[bytes]) -> byte
         empty = connection.execute(SELECT_LAST_ENTRY).first() is None
     if empty:
         return None
-    for key in ring:
-        if store.verify_chain(check_runs=False, first_key=key).broken is None:
-            return None if key == ring[0] else key
+    for hmac_key in hmac_keys:
+        if store.verify_chain(check_runs=False, first_key=hmac_key).broken is None:
+            return None if hmac_key == hmac_keys[0] else hmac_key
     raise ConfigError(
         f"{OLD_KEYS_ENV}: the existing audit trail verifies with no key in it nor in "
         f"{store.config.sweep.hash_key_env} (another key, or an altered trail: run "
@@ -181,9 +181,9 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
         )
         this_run = runs.update().where(runs.c.id == run_id)
 
-        def row_digest(key: bytes) -> str:
+        def row_digest(hmac_key: bytes) -> str:
             row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
-            return run_row_digest(key, row)
+            return run_row_digest(hmac_key, row)
 
         store._append(
             connection,

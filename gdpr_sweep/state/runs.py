@@ -74,9 +74,9 @@ def start_run(
 
 def _seal(store: StateStore, connection: sa.Connection, run_id: int) -> str:
     """The keyed digest of the run's row as it now stands (see `chain.py`)."""
-    assert store.key is not None, "writing the audit trail needs the key"
+    assert store.hmac_key is not None, "writing the audit trail needs the key"
     row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
-    return run_row_digest(store.key, row)
+    return run_row_digest(store.hmac_key, row)
 
 
 def finish_run(store: StateStore, run_id: int, status: str, summary: dict[str, Any]) -> str:
@@ -98,8 +98,8 @@ def finish_run(store: StateStore, run_id: int, status: str, summary: dict[str, A
         count = connection.execute(SELECT_LAST_ENTRY).one().id
         summary = {**summary, "audit_head": head}
         connection.execute(this_run.values(summary=json.dumps(summary, default=str)))
-    assert store.key is not None
-    return chain_head(store.key, head, count)
+    assert store.hmac_key is not None
+    return chain_head(store.hmac_key, head, count)
 
 
 def mark_interrupted(store: StateStore) -> list[int]:

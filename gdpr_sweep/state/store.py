@@ -44,13 +44,15 @@ class StateStore:
     """The state database of one config: migrated on open."""
 
     def __init__(
-        self, config: Config, key: bytes | None, keyring: list[bytes] | None = None
+        self, config: Config, hmac_key: bytes | None, keyring: list[bytes] | None = None
     ) -> None:
         self.config = config
-        self.key = key
+        self.hmac_key = hmac_key
         # The keys that may verify and match what older keys wrote (`keys.keyring`):
-        # the current key first. Only `key` ever writes.
-        self.keyring = keyring if keyring is not None else ([key] if key is not None else [])
+        # the current key first. Only `hmac_key` ever writes.
+        self.keyring = (
+            keyring if keyring is not None else ([hmac_key] if hmac_key is not None else [])
+        )
         self.url = state_url(config)
         self.engine = create_state_engine(self.url, config.sweep.lock_timeout)
         # Threads of one process (run --jobs) append one at a time.
@@ -85,8 +87,8 @@ class StateStore:
         """
         if self._key_checked:
             return
-        assert self.key is not None, "writing the audit trail needs the key"
-        wanted = key_check_value(self.key)
+        assert self.hmac_key is not None, "writing the audit trail needs the key"
+        wanted = key_check_value(self.hmac_key)
         name = self.config.sweep.hash_key_env
         mismatch = ConfigError(
             f"sweep.hash_key_env: {name} does not match this state database (its audit "
@@ -123,7 +125,7 @@ class StateStore:
             old = old_keys()
         except ConfigError:
             return None
-        if not any(key_check_value(key) == recorded for key in old):
+        if not any(key_check_value(old_key) == recorded for old_key in old):
             return None
         return ConfigError(
             f"sweep.hash_key_env: {self.config.sweep.hash_key_env} is not yet this state "
@@ -134,9 +136,9 @@ class StateStore:
     def _still_current(self, connection: sa.Connection) -> None:
         """Refuse to append with a key a rotation replaced since this store checked it
         (a process that started before `audit rotate-key` and writes after it)."""
-        assert self.key is not None
+        assert self.hmac_key is not None
         recorded = connection.execute(SELECT_KEY_CHECK).scalar()
-        if recorded is not None and recorded != key_check_value(self.key):
+        if recorded is not None and recorded != key_check_value(self.hmac_key):
             raise ConfigError(
                 f"sweep.hash_key_env: {self.config.sweep.hash_key_env} does not match this "
                 "state database (its key was rotated meanwhile); nothing more was written"
@@ -267,9 +269,9 @@ class StateStore:
             "details": json.dumps(details, sort_keys=True, default=str) if details else None,
             "prev_hash": last.entry_hash if last else GENESIS,
         }
-        key = signing_key or self.key
-        assert key is not None, "writing the audit trail needs the key"
-        entry["entry_hash"] = entry_hash(key, entry)
+        hmac_key = signing_key or self.hmac_key
+        assert hmac_key is not None, "writing the audit trail needs the key"
+        entry["entry_hash"] = entry_hash(hmac_key, entry)
         connection.execute(INSERT_ENTRY, entry)
         return str(entry["entry_hash"])
 
@@ -313,7 +315,7 @@ class StateStore:
         """The chain's head now, keyed with the key of its segment (the newest
         rotation's; else the recorded key). None: no entries yet, or that key is not in
         the keyring (a head under another key would be no anchor at all)."""
-        assert self.key is not None
+        assert self.hmac_key is not None
         with self.engine.connect() as connection:
             last = connection.execute(SELECT_LAST_ENTRY).first()
             if last is None:
@@ -323,9 +325,9 @@ class StateStore:
         checks = rotation_checks(rotation.details) if rotation is not None else None
         wanted = checks[1] if checks else recorded
         if wanted is None:  # a state database from before key checks
-            return chain_head(self.key, last.entry_hash, last.id)
-        key = next((k for k in self.keyring if key_check_value(k) == wanted), None)
-        return None if key is None else chain_head(key, last.entry_hash, last.id)
+            return chain_head(self.hmac_key, last.entry_hash, last.id)
+        hmac_key = next((k for k in self.keyring if key_check_value(k) == wanted), None)
+        return None if hmac_key is None else chain_head(hmac_key, last.entry_hash, last.id)
 
 
 _READERS = {

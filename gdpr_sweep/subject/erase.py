@@ -39,7 +39,7 @@ from ..errors import DatabaseUnavailable, SchemaError
 from ..holds.store import HeldKeys, active_holds
 from ..keys import hash_key
 from ..periods import local_date
-from ..rowkeys import Key, key_match
+from ..rowkeys import RowKey, key_match
 from ..state.lock import sweep_lock
 from ..state.store import StateStore
 from .fingerprints import (
@@ -74,10 +74,10 @@ def _erase_database(
     target: TargetDatabase,
     column: str,
     value: str,
-    key: bytes,
+    hmac_key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
+    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
 ) -> _DatabaseErasure:
     """Sort the person's rows first, then act on them by key, referencing rows first.
 
@@ -99,7 +99,7 @@ def _erase_database(
         match: ReplayMatch | None = None
         root_where: ColumnElement[bool] | None = None
         if replay_roots is not None:
-            match, same = match_replay_roots(connection, config, graph.root, replay_roots, key)
+            match, same = match_replay_roots(connection, config, graph.root, replay_roots, hmac_key)
             root_where = key_match(graph.root, same) if same else sa.false()
         rows = SubjectRows(graph, value, catalog.dialect, root=root_where)
         near_count = 0 if replay_roots is not None else rows.case_insensitive_matches(connection)
@@ -119,12 +119,16 @@ def _erase_database(
             references = [reference_outcome(target.name, e) for e in effects]
             root_plan = plans[id(graph.root)]
             changed_roots = root_plan.delete + root_plan.anonymise
-            identities = root_identities(connection, config, graph.root, changed_roots, key)
+            identities = root_identities(connection, config, graph.root, changed_roots, hmac_key)
             root_name = qualified_name(graph.root)
             roots = [ErasedRoot(root_name, k, fp, hashes) for k, (fp, hashes) in identities.items()]
             if not dry_run:
-                apply_all(connection, graph.order, plans, effects, schedule, key, config.sweep.tz)
-                after = root_identities(connection, config, graph.root, root_plan.anonymise, key)
+                apply_all(
+                    connection, graph.order, plans, effects, schedule, hmac_key, config.sweep.tz
+                )
+                after = root_identities(
+                    connection, config, graph.root, root_plan.anonymise, hmac_key
+                )
                 for root in roots:
                     if root.key in after:
                         root.anonymised_fingerprint = after[root.key][0]
@@ -154,12 +158,12 @@ def erase_subject(
     """
     kind, column, value = parse_subject(subject, config)
     approval = approval or Approval()
-    key = hash_key(config)
-    hashed = subject_hash(key, kind, value)
+    hmac_key = hash_key(config)
+    hashed = subject_hash(hmac_key, kind, value)
     targets = select_databases(config, databases)
     check_subject_value(targets, config, column, value)
     day = local_date(as_of, config.sweep.tz)
-    with StateStore(config, key) as store:
+    with StateStore(config, hmac_key) as store:
         if dry_run:
             if preflight is not None:
                 preflight()
@@ -169,7 +173,7 @@ def erase_subject(
                 as_of,
                 hashed,
                 True,
-                [_database(t, column, value, key, True, holds) for t in targets],
+                [_database(t, column, value, hmac_key, True, holds) for t in targets],
                 approval.ticket,
             )
         with sweep_lock(store.engine, store.url):
@@ -185,12 +189,12 @@ def erase_subject(
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
-                    outcome = _database(target, column, value, key, False, holds)
+                    outcome = _database(target, column, value, hmac_key, False, holds)
                     outcomes.append(outcome)
                     if outcome.failure is None:
                         # Only once the erasure committed: a failed one, which changed
                         # nothing, leaves nothing that replay would act on.
-                        record_roots(store, run_id, target.name, outcome.roots, key, hashed)
+                        record_roots(store, run_id, target.name, outcome.roots, hmac_key, hashed)
                     _audit_outcome(store, run_id, hashed, outcome)
             except BaseException:
                 store.finish_run(run_id, "failed", {"subject": hashed})
@@ -241,14 +245,14 @@ def _database(
     target: TargetDatabase,
     column: str,
     value: str,
-    key: bytes,
+    hmac_key: bytes,
     dry_run: bool,
     holds: HeldKeys,
-    replay_roots: dict[Key, list[tuple[str, str | None]]] | None = None,
+    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
 ) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        erasure = _erase_database(target, column, value, key, dry_run, holds, replay_roots)
+        erasure = _erase_database(target, column, value, hmac_key, dry_run, holds, replay_roots)
         outcome.tables = erasure.outcomes
         outcome.references = erasure.references
         outcome.case_insensitive_matches = erasure.case_insensitive_matches

@@ -120,8 +120,8 @@ def export_subject(
     is recorded in the audit trail for a file that was not written.
     """
     kind, column, value = parse_subject(subject, config)
-    key = hash_key(config)
-    hashed = subject_hash(key, kind, value)
+    hmac_key = hash_key(config)
+    hashed = subject_hash(hmac_key, kind, value)
     targets = select_databases(config, databases)
     if preflight is not None:
         preflight()
@@ -193,13 +193,13 @@ def export_subject(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _audit(config, key, hashed, result)
+    _audit(config, hmac_key, hashed, result)
     return result
 
 
-def _audit(config: Config, key: bytes, hashed: str, result: ExportResult) -> None:
+def _audit(config: Config, hmac_key: bytes, hashed: str, result: ExportResult) -> None:
     """Record that the person's data was exported: counts only."""
-    with StateStore(config, key) as store:
+    with StateStore(config, hmac_key) as store:
         run_id = store.start_run(
             "export",
             dt.datetime.now(dt.UTC),

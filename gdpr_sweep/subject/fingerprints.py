@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from ..config import Config
 from ..holds.sealing import seal
 from ..keys import keyed_hex, keyring
-from ..rowkeys import Key, chunks, key_match
+from ..rowkeys import RowKey, chunks, key_match
 from ..state.store import StateStore
 
 
-def subject_hash(key: bytes, kind: str, value: str) -> str:
+def subject_hash(hmac_key: bytes, kind: str, value: str) -> str:
     """The subject as it may be recorded: a keyed hash of KIND=VALUE."""
-    return "hmac-sha256:" + keyed_hex(key, "subject", f"{kind}={value.strip()}")
+    return "hmac-sha256:" + keyed_hex(hmac_key, "subject", f"{kind}={value.strip()}")
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ErasedRoot:
     fingerprint of its identifier values (recorded for replay once committed)."""
 
     table: str  # the root table, as `qualified_name` gives it
-    key: Key
+    key: RowKey
     fingerprint: str
     identifier_hashes: list[str]
     anonymised_fingerprint: str | None = None  # what an anonymised root row was left with
@@ -48,7 +48,7 @@ class ReplayMatch:
     already_erased: int = 0  # gone, or still as the erasure anonymised it
 
 
-def root_fingerprint(key: bytes, identifiers: list[tuple[str, Any]]) -> str:
+def root_fingerprint(hmac_key: bytes, identifiers: list[tuple[str, Any]]) -> str:
     """A keyed fingerprint of a root row's identifier values (kind, value), any order.
 
     Equal for the same person's row after a restore (a row changed after the backup
@@ -59,17 +59,17 @@ def root_fingerprint(key: bytes, identifiers: list[tuple[str, Any]]) -> str:
         [[kind, None if value is None else str(value)] for kind, value in sorted(identifiers)],
         separators=(",", ":"),
     )
-    return "hmac-sha256:" + keyed_hex(key, "root-fingerprint", canonical)
+    return "hmac-sha256:" + keyed_hex(hmac_key, "root-fingerprint", canonical)
 
 
 def root_identities(
-    connection: sa.Connection, config: Config, root: sa.Table, keys: list[Key], key: bytes
-) -> dict[Key, tuple[str, list[str]]]:
+    connection: sa.Connection, config: Config, root: sa.Table, keys: list[RowKey], hmac_key: bytes
+) -> dict[RowKey, tuple[str, list[str]]]:
     """Per root key: its fingerprint and the keyed hash of each identifier it holds."""
     assert config.subject is not None
     kinds = list(config.subject.identifiers)
     pk = list(root.primary_key.columns)
-    found: dict[Key, tuple[str, list[str]]] = {}
+    found: dict[RowKey, tuple[str, list[str]]] = {}
     for chunk in chunks(keys):
         selected = sa.select(*pk, *(root.columns[c] for _k, c in kinds)).where(
             key_match(root, chunk)
@@ -77,8 +77,8 @@ def root_identities(
         for row in connection.execute(selected):
             row_key = tuple(row[: len(pk)])
             values = list(zip((k for k, _c in kinds), row[len(pk) :], strict=True))
-            hashes = [subject_hash(key, k, str(v)) for k, v in values if v is not None]
-            found[row_key] = (root_fingerprint(key, values), hashes)
+            hashes = [subject_hash(hmac_key, k, str(v)) for k, v in values if v is not None]
+            found[row_key] = (root_fingerprint(hmac_key, values), hashes)
     return found
 
 
@@ -86,15 +86,15 @@ def match_replay_roots(
     connection: sa.Connection,
     config: Config,
     root: sa.Table,
-    recorded: dict[Key, list[tuple[str, str | None]]],
-    key: bytes,
-) -> tuple[ReplayMatch, list[Key]]:
+    recorded: dict[RowKey, list[tuple[str, str | None]]],
+    hmac_key: bytes,
+) -> tuple[ReplayMatch, list[RowKey]]:
     """Sort recorded root keys: the same person (erase again), someone else, or done.
 
     A key may have been erased for two people (reused in between): the row is erased
     again when it is either of them. Fingerprints recorded before a key rotation are
     matched under the old keys (GDPR_SWEEP_OLD_KEYS) too."""
-    ring = [key, *(k for k in keyring(config)[1:] if k != key)]
+    ring = [hmac_key, *(k for k in keyring(config)[1:] if k != hmac_key)]
     current = [root_identities(connection, config, root, list(recorded), k) for k in ring]
     match = ReplayMatch()
     same = []
@@ -115,7 +115,7 @@ def record_roots(
     run_id: int,
     database: str,
     roots: list[ErasedRoot],
-    key: bytes,
+    hmac_key: bytes,
     given: str,
 ) -> None:
     """Record for replay the root rows an erasure changed (sealed key, fingerprint),
@@ -123,7 +123,7 @@ def record_roots(
     records = [
         {
             "table_name": root.table,
-            "row_key_sealed": seal(key, database, root.table, root.key),
+            "row_key_sealed": seal(hmac_key, database, root.table, root.key),
             "fingerprint": root.fingerprint,
             "anonymised_fingerprint": root.anonymised_fingerprint,
         }

@@ -18,7 +18,7 @@ from ..catalog import Catalog, Reference, qualified_name
 from ..config import Config, EraseAction
 from ..errors import SchemaError
 from ..holds.rows import held_predicate, hold_name
-from ..rowkeys import Key, chunks, key_match
+from ..rowkeys import RowKey, chunks, key_match
 from .graph import PersonReference, SubjectGraph
 from .rows import SubjectRows
 
@@ -48,7 +48,7 @@ class Planner:
         catalog: Catalog,
         graph: SubjectGraph,
         rows: SubjectRows,
-        held_keys: dict[str, list[Key]],
+        held_keys: dict[str, list[RowKey]],
     ) -> None:
         self.config = config
         self.catalog = catalog
@@ -150,11 +150,11 @@ class TablePlan:
 
     table: sa.Table
     action: EraseAction
-    keep: list[Key] = field(default_factory=list)  # the table's own "keep"
-    held: list[Key] = field(default_factory=list)
-    shared: list[Key] = field(default_factory=list)
-    anonymise: list[Key] = field(default_factory=list)
-    delete: list[Key] = field(default_factory=list)
+    keep: list[RowKey] = field(default_factory=list)  # the table's own "keep"
+    held: list[RowKey] = field(default_factory=list)
+    shared: list[RowKey] = field(default_factory=list)
+    anonymise: list[RowKey] = field(default_factory=list)
+    delete: list[RowKey] = field(default_factory=list)
     anonymise_note: str | None = None
 
 
@@ -165,7 +165,7 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
 
 def select_keys(
     connection: sa.Connection, table: sa.Table, *where: ColumnElement[bool]
-) -> list[Key]:
+) -> list[RowKey]:
     """The primary keys of the table's rows matching `where`, in key order."""
     pk = pk_columns(table)
     return [tuple(row) for row in connection.execute(sa.select(*pk).where(*where).order_by(*pk))]
@@ -185,9 +185,9 @@ def _plan_table(connection: sa.Connection, planner: Planner, table: sa.Table) ->
             f"subject.erase.{qualified_name(table)}: the table has no primary key, so its "
             "rows cannot be erased one by one; add a primary key"
         )
-    taken: set[Key] = set()
+    taken: set[RowKey] = set()
 
-    def take(where: ColumnElement[bool] | None) -> list[Key]:
+    def take(where: ColumnElement[bool] | None) -> list[RowKey]:
         if where is None:
             return []
         found = [k for k in select_keys(connection, table, mine, where) if k not in taken]
@@ -243,7 +243,7 @@ def plan_all(connection: sa.Connection, planner: Planner) -> dict[int, TablePlan
                 if remaining is None or not plan.delete:
                     continue
                 holding = _referred_by(table, ref, sa.and_(planner.rows.of(ref.child), remaining))
-                moved: set[Key] = set()
+                moved: set[RowKey] = set()
                 for chunk in chunks(plan.delete):
                     moved.update(select_keys(connection, table, key_match(table, chunk), holding))
                 if moved:

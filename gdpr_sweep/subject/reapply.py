@@ -37,7 +37,7 @@ from ..holds.sealing import unseal
 from ..holds.store import active_holds
 from ..keys import OLD_KEYS_ENV, keyring
 from ..periods import local_date
-from ..rowkeys import Key
+from ..rowkeys import RowKey
 from ..state.lock import sweep_lock
 from ..state.store import StateStore
 from .erase import _database
@@ -72,28 +72,28 @@ class ReplayResult:
 
 #: Per recorded root key, every (fingerprint, anonymised fingerprint) recorded for it: a
 #: key erased for one person and, after a reuse, for another, has both.
-Fingerprints = dict[Key, list[tuple[str, str | None]]]
+Fingerprints = dict[RowKey, list[tuple[str, str | None]]]
 
 
 def _recorded_roots(
-    records: list[dict[str, Any]], ring: list[bytes]
+    records: list[dict[str, Any]], hmac_keys: list[bytes]
 ) -> dict[str, dict[str, Fingerprints]]:
     """database → root table → {key: [(fingerprint, anonymised fingerprint), …]}."""
     roots: dict[str, dict[str, Fingerprints]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         database, table = record["database_name"], record["table_name"]
-        row_key = _open(ring, database, table, record)
+        row_key = _open(hmac_keys, database, table, record)
         prints = (record["fingerprint"], record["anonymised_fingerprint"])
         roots[database][table].setdefault(row_key, []).append(prints)
     return roots
 
 
-def _open(ring: list[bytes], database: str, table: str, record: dict[str, Any]) -> Any:
+def _open(hmac_keys: list[bytes], database: str, table: str, record: dict[str, Any]) -> Any:
     """The recorded root key, opened with the current key (or, sealed before a rotation
     that was not run yet, an old one)."""
-    for key in ring:
+    for hmac_key in hmac_keys:
         try:
-            return unseal(key, database, table, record["row_key_sealed"])
+            return unseal(hmac_key, database, table, record["row_key_sealed"])
         except ValueError:
             continue
     raise ConfigError(
@@ -133,10 +133,10 @@ def replay(
     if config.subject is None:
         raise UsageError("replay: the config has no [subject] section to erase through")
     ring = keyring(config)
-    key = ring[0]
+    hmac_key = ring[0]
     targets = select_databases(config, databases)
     column = config.subject.identifiers[0][1]
-    with StateStore(config, key) as store, sweep_lock(store.engine, store.url):
+    with StateStore(config, hmac_key) as store, sweep_lock(store.engine, store.url):
         recorded = store.erased_subjects_since(start.isoformat())
         fingerprinted = {r["run_id"] for r in recorded}
         legacy = store.erased_since(start.isoformat())
@@ -151,7 +151,7 @@ def replay(
             by_table = roots.get(target.name)
             if not by_table:
                 continue
-            outcome = _replay_database(target, column, by_table, key, dry_run, holds)
+            outcome = _replay_database(target, column, by_table, hmac_key, dry_run, holds)
             _report(store, result, target.name, by_table, outcome)
         if result.run_id is not None:
             store.finish_run(
@@ -164,14 +164,14 @@ def _replay_database(
     target: Any,
     column: str,
     by_table: dict[str, Fingerprints],
-    key: bytes,
+    hmac_key: bytes,
     dry_run: bool,
     holds: Any,
 ) -> DatabaseOutcome:
     """Erase again from the recorded roots of `subject.root` that are the same person."""
     assert target.config.subject is not None
     expected = by_table.get(target.config.subject.root, {})
-    return _database(target, column, "", key, dry_run, holds, replay_roots=expected)
+    return _database(target, column, "", hmac_key, dry_run, holds, replay_roots=expected)
 
 
 def _report(

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..catalog import qualified_name
 from ..errors import SchemaError
-from ..rowkeys import Key, chunks, count_rows, key_match
+from ..rowkeys import RowKey, chunks, count_rows, key_match
 from .graph import PersonReference
 from .planner import Planner, TablePlan, pk_columns, select_keys
 from .rows import references_in
@@ -26,7 +26,7 @@ class ReferenceEffect:
 
     reference: PersonReference
     rows: int
-    keys: list[Key] = field(default_factory=list)  # their primary keys, to null by
+    keys: list[RowKey] = field(default_factory=list)  # their primary keys, to null by
 
 
 def reference_effects(
@@ -45,7 +45,7 @@ def reference_effects(
         child = reference.child
         child_pk = pk_columns(child)
         rows = 0
-        keys: list[Key] = []
+        keys: list[RowKey] = []
         for chunk in chunks(changing):
             target = sa.and_(
                 planner.others(child),

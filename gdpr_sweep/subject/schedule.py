@@ -117,13 +117,13 @@ def deletion_schedule(
 
 
 def _anonymise(
-    connection: sa.Connection, plan: TablePlan, key: bytes, tz: ZoneInfo | None = None
+    connection: sa.Connection, plan: TablePlan, hmac_key: bytes, tz: ZoneInfo | None = None
 ) -> None:
     table = plan.table
     pk = pk_columns(table)
     for chunk in chunks(plan.anonymise):
         anonymise_rows(
-            connection, table, pk, plan.action.columns, key_match(table, chunk), key, tz=tz
+            connection, table, pk, plan.action.columns, key_match(table, chunk), hmac_key, tz=tz
         )
 
 
@@ -133,7 +133,7 @@ def apply_all(
     plans: dict[int, TablePlan],
     effects: list[ReferenceEffect],
     schedule: tuple[list[_Detach], list[sa.Table]],
-    key: bytes,
+    hmac_key: bytes,
     tz: ZoneInfo | None,
 ) -> None:
     """Null other people's references, anonymise, break cycles, then delete in order."""
@@ -147,7 +147,7 @@ def apply_all(
                 reference.child.update().where(key_match(reference.child, chunk)).values(values)
             )
     for table in graph_order:
-        _anonymise(connection, plans[id(table)], key, tz)
+        _anonymise(connection, plans[id(table)], hmac_key, tz)
     detach, order = schedule
     for step in detach:
         values = dict.fromkeys(step.columns)
