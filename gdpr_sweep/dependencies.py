@@ -48,6 +48,19 @@ from .rules import LEGAL_HOLD, REFERENCED, CompiledRule, RuleException
 Goes = Callable[[sa.Table], ColumnElement[bool] | None]
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """What a walk down from a delete rule's table reads: the schema, the rule's
+    cascade steps, the config, and this database's holds and deletes."""
+
+    catalog: Catalog
+    steps: list[CascadeStep]
+    config: Config
+    database: str
+    holds: HeldKeys
+    goes: Goes
+
+
 @dataclass
 class _Blockers:
     """Conditions on a row of one table (correlated to it) that hold it back."""
@@ -106,9 +119,8 @@ def held_back(
     if compiled.rule.action != "delete":
         return []
     steps = cascade_steps(catalog, compiled.rule, compiled.table, config)
-    blockers = _blockers_of(
-        catalog, compiled.table, steps, config, database, holds, goes, {id(compiled.table)}
-    )
+    walk = _Walk(catalog, steps, config, database, holds, goes)
+    blockers = _blockers_of(walk, compiled.table, {id(compiled.table)})
     exceptions = []
     if blockers.held:
         held = sa.or_(*blockers.held)
@@ -129,20 +141,12 @@ def held_back(
     return exceptions
 
 
-def _blockers_of(
-    catalog: Catalog,
-    table: sa.Table,
-    steps: list[CascadeStep],
-    config: Config,
-    database: str,
-    holds: HeldKeys,
-    goes: Goes,
-    path: set[int],
-) -> _Blockers:
+def _blockers_of(walk: _Walk, table: sa.Table, path: set[int]) -> _Blockers:
     """What holds back a row of `table` that is to be deleted (recursively, no cycles)."""
+    catalog, database = walk.catalog, walk.database
     result = _Blockers()
     taken: set[tuple[int, tuple[str, ...]]] = set()
-    for step in (s for s in steps if s.parent is table):
+    for step in (s for s in walk.steps if s.parent is table):
         child = step.child
         taken.add((id(child), step.columns))
         if id(child) in path:
@@ -152,14 +156,14 @@ def _blockers_of(
             match = equals(column, referred, catalog.dialect)
         else:
             match = _match(child, step.columns, table, step.referred)
-        _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
+        _goes_with(walk, child, match, path, result)
     for ref in catalog.references_to(table):
         child = ref.child
         if child is table:
             # `check` says what a self-reference does (cascaded, nulled, or refused);
             # rows the engine cascades to through it keep the row when one is held.
             if ref.ondelete == "CASCADE":
-                keys = holds.get((database, hold_name(catalog, table)), [])
+                keys = walk.holds.get((database, hold_name(catalog, table)), [])
                 below = _held_below_itself(catalog, table, ref, keys)
                 if below is not None:
                     result.held.append(below)
@@ -167,13 +171,13 @@ def _blockers_of(
         if (id(child), tuple(ref.columns)) in taken or id(child) in path:
             continue
         match = _match(child, ref.columns, table, ref.referred_columns)
-        if ref.ondelete == "CASCADE" and not kept_longer(catalog, config, database, child):
+        if ref.ondelete == "CASCADE" and not kept_longer(catalog, walk.config, database, child):
             # The engine deletes them with the row: what holds them holds it.
-            _goes_with(catalog, child, match, steps, config, database, holds, goes, path, result)
+            _goes_with(walk, child, match, path, result)
         elif ref.ondelete in SELF_RESOLVING and ref.ondelete != "CASCADE":
             continue  # SET NULL / SET DEFAULT: the child stays, detached
         else:
-            deleted = goes(child)
+            deleted = walk.goes(child)
             stays = [sa.not_(deleted)] if deleted is not None else []
             result.referenced.append(
                 (_exists(child, match, *stays), _exists(child, match), qualified_name(child))
@@ -217,21 +221,13 @@ def _held_below_itself(
 
 
 def _goes_with(
-    catalog: Catalog,
-    child: sa.Table,
-    match: ColumnElement[bool],
-    steps: list[CascadeStep],
-    config: Config,
-    database: str,
-    holds: HeldKeys,
-    goes: Goes,
-    path: set[int],
-    result: _Blockers,
+    walk: _Walk, child: sa.Table, match: ColumnElement[bool], path: set[int], result: _Blockers
 ) -> None:
     """`child`'s rows matching `match` go with the row: their holds and blockers count."""
-    keys = holds.get((database, hold_name(catalog, child)), [])
+    catalog = walk.catalog
+    keys = walk.holds.get((walk.database, hold_name(catalog, child)), [])
     own_hold = held_predicate(child, catalog.primary_key_columns(child), keys, catalog.dialect)
-    below = _blockers_of(catalog, child, steps, config, database, holds, goes, path | {id(child)})
+    below = _blockers_of(walk, child, path | {id(child)})
     held = ([own_hold] if own_hold is not None else []) + below.held
     if held:
         result.held.append(_exists(child, match, sa.or_(*held)))

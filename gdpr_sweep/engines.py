@@ -347,20 +347,20 @@ def select_databases(config: Config, names: Iterable[str] | None) -> list[Target
 
 def read_each(
     targets: list[TargetDatabase], read: Callable[[TargetDatabase, Catalog], T]
-) -> Iterator[tuple[TargetDatabase, T | None, DatabaseFailure | None]]:
+) -> tuple[list[tuple[TargetDatabase, T]], list[DatabaseFailure]]:
     """Reflect each database in a read-only transaction and apply `read` to it.
 
-    Yields (database, result, None), or (database, None, its failure) for a database
-    that cannot be reached or read: the others are still read.
+    Returns each database read with its result, and the failure of each database that
+    could not be reached or read (the others are still read), both in the given order.
     """
+    done: list[tuple[TargetDatabase, T]] = []
+    failures: list[DatabaseFailure] = []
     for target in targets:
-        value: T | None = None
-        failure: DatabaseFailure | None = None
         try:
             with target.read_only() as connection:
-                value = read(target, Catalog(connection))
+                done.append((target, read(target, Catalog(connection))))
         except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-            failure = database_failure(target, exc)
+            failures.append(database_failure(target, exc))
         finally:
             target.dispose()
-        yield target, value, failure
+    return done, failures

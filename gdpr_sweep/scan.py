@@ -344,12 +344,9 @@ def scan_config(
             ignore=ignore,
         )
 
-    result = ScanResult()
-    for target, findings, failure in read_each(select_databases(config, databases), read):
-        if failure is not None:
-            result.failures.append(failure)
-            continue
-        assert findings is not None
+    done, failures = read_each(select_databases(config, databases), read)
+    result = ScanResult(failures=failures)
+    for target, findings in done:
         result.findings.extend(findings)
         result.scanned.append(target.name)
     return result

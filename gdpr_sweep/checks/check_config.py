@@ -47,12 +47,9 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
             findings + unreadable_clocks(catalog, target) + subject_graph_warnings(catalog, target)
         )
 
-    result = CheckResult()
-    for target, findings, failure in read_each(select_databases(config, databases), read):
-        if failure is not None:
-            result.failures.append(failure)
-            continue
-        assert findings is not None
+    done, failures = read_each(select_databases(config, databases), read)
+    result = CheckResult(failures=failures)
+    for target, findings in done:
         result.findings.extend(findings)
         if not any(not f.warning for f in findings):
             result.passed.append(target.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,16 +188,23 @@ def _scalar(value: Any, key_path: str) -> Scalar:
     )
 
 
+def _columns(node: Node, name: str) -> Iterator[tuple[str, Any, str]]:
+    """Each `column = value` of the table `name` (at least one), with its key path;
+    every column name checked."""
+    columns = node.table(name, required=True)
+    if not columns.value:
+        raise node.fail(name, "must name at least one column")
+    for column, value in columns.value.items():
+        key_path = columns.key_path(column)
+        check_column_name(column, key_path)
+        yield column, value, key_path
+
+
 def parse_only(node: Node, name: str) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
     if name not in node.value:
         return ()
-    only = node.table(name, required=True)
-    if not only.value:
-        raise node.fail(name, "must name at least one column")
     result = []
-    for column, value in only.value.items():
-        key_path = only.key_path(column)
-        check_column_name(column, key_path)
+    for column, value, key_path in _columns(node, name):
         values = value if isinstance(value, list) else [value]
         if not values:
             raise ConfigError(f"{key_path}: must not be an empty list")
@@ -215,13 +223,8 @@ def parse_strategies(node: Node, name: str, required: bool) -> tuple[tuple[str, 
         if required:
             raise node.fail(name, 'is required for action "anonymise" (column = strategy)')
         return ()
-    columns = node.table(name, required=True)
-    if not columns.value:
-        raise node.fail(name, "must name at least one column")
     result = []
-    for column, strategy in columns.value.items():
-        key_path = columns.key_path(column)
-        check_column_name(column, key_path)
+    for column, strategy, key_path in _columns(node, name):
         if strategy not in STRATEGIES:
             shown = strategy if isinstance(strategy, str) else type_name(strategy)
             close = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)

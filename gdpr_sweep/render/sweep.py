@@ -87,12 +87,7 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"{rows:,} rows due under {rules} rule(s) in "
         f"{len({i.database for i in plan.items})} database(s); nothing was changed."
     )
-    for failure in plan.failures:
-        console.print(
-            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_failures(console, plan.failures)
 
 
 def print_findings(
@@ -131,12 +126,7 @@ def print_verify(console: Console, result: RunResult) -> None:
         )
     console.print(table)
     console.print(f"verify only, nothing changed: {outcome}")
-    for failure in result.failures:
-        console.print(
-            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_failures(console, result.failures)
 
 
 def print_run(console: Console, result: RunResult) -> None:
@@ -185,12 +175,7 @@ def print_run(console: Console, result: RunResult) -> None:
         console.print(
             f"incomplete: {result.rows_left:,} rows left (--max-runtime); the next run carries on"
         )
-    for failure in result.failures:
-        console.print(
-            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_failures(console, result.failures)
 
 
 def print_scan(console: Console, result: ScanResult) -> None:
@@ -223,3 +208,13 @@ def demo_files(database_file: Path, config_file: Path, built: dt.date | None, da
 
 def demo_next_steps(config_file: Path) -> str:
     return f"\nNext: gdpr-sweep check -c {config_file}   gdpr-sweep plan -c {config_file} --json"
+
+
+def print_failures(console: Console, failures: list[DatabaseFailure]) -> None:
+    """One line per database that failed, in red (its message names the database)."""
+    for failure in failures:
+        console.print(
+            f"[bold red]failed[/]: {markup_escape(failure['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )

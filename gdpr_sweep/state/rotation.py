@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, Refused
 from ..keys import OLD_KEYS_ENV, key_label, keyring
@@ -45,7 +42,8 @@ from .chain_verify import Segment
 from .lock import Stoppable, sweep_lock
 from .models import erased_subjects, runs, state_meta
 from .models import holds as holds_table
-from .stamps import utc_now, who_is_running
+from .runs import insert_run
+from .stamps import utc_now
 from .store import StateStore
 
 
@@ -164,21 +162,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
                 "sweep.hash_key_env: the state database's key changed meanwhile (another "
                 "rotation?); nothing was written"
             )
-        run_id = int(
-            connection.execute(
-                runs.insert().values(
-                    command="rotate-key",
-                    as_of=now.isoformat(),
-                    config_digest=config.digest,
-                    user_name=who_is_running(),
-                    host=socket.gethostname()[:255],
-                    pid=os.getpid(),
-                    tool_version=__version__,
-                    started_at=utc_now(),
-                    status="running",
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        )
+        run_id = insert_run(connection, "rotate-key", now, config.digest)
         this_run = runs.update().where(runs.c.id == run_id)
 
         def row_digest(hmac_key: bytes) -> str:

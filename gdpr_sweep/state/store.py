@@ -1,15 +1,15 @@
 """The state database of one config, as callers use it: `StateStore`.
 
 It opens (and migrates) the state database, checks the hash key before anything is
-written, and appends to the hash-chained audit trail; its methods for runs
-(`runs.py`), erased persons (`erased.py`) and verifying the chain (`chain_verify.py`)
-delegate there. What the chain's hashes are is in `chain.py`; the engine and the
-one-line failures in `engine.py`. A context manager: `with StateStore(...) as store`.
+written, and appends to the hash-chained audit trail. Its methods for runs
+(`runs.py`) and erased persons (`erased.py`) come from mixins there; verifying the
+chain delegates to `chain_verify.py`. What the chain's hashes are is in `chain.py`;
+the engine and the one-line failures in `engine.py`. A context manager:
+`with StateStore(...) as store`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from ..config import Config, state_url
 from ..errors import ConfigError
 from ..keys import OLD_KEYS_ENV, old_keys
-from . import chain_verify, erased, migrate
-from . import runs as run_rows
+from . import chain_verify, migrate
 from .chain import (
     GENESIS,
     INSERT_ENTRY,
@@ -34,14 +33,19 @@ from .chain import (
     key_check_value,
     rotation_checks,
 )
-from .chain_verify import BrokenEntry, ChainVerification
+from .chain_verify import BrokenEntry
 from .engine import create_state_engine, state_errors, state_failure
+from .erased import ErasedSubjects
 from .models import audit_entries, state_meta
+from .runs import RunRecords
 from .stamps import utc_now
 
 
-class StateStore:
-    """The state database of one config: migrated on open."""
+class StateStore(RunRecords, ErasedSubjects):
+    """The state database of one config: migrated on open.
+
+    Its runs (`RunRecords`, runs.py) and erased persons (`ErasedSubjects`, erased.py)
+    are mixins; what is shared (the key, the trail, verifying it) is here."""
 
     def __init__(
         self, config: Config, hmac_key: bytes | None, keyring: list[bytes] | None = None
@@ -144,68 +148,6 @@ class StateStore:
                 "state database (its key was rotated meanwhile); nothing more was written"
             )
 
-    # --- runs (runs.py) -----------------------------------------------------------
-
-    def start_run(
-        self,
-        command: str,
-        as_of: dt.datetime,
-        plan_digest: str | None = None,
-        subject_hash: str | None = None,
-        approval: dict[str, str] | None = None,
-    ) -> int:
-        """Record a new run as `running`, with a `run-start` audit entry; return its id.
-
-        `approval`: the ticket and approver given (`Approval.details()`), recorded in
-        the chained `run-start` entry."""
-        return run_rows.start_run(self, command, as_of, plan_digest, subject_hash, approval)
-
-    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> str:
-        """Record how the run ended; return the chain's head after it (`N:digest`)."""
-        return run_rows.finish_run(self, run_id, status, summary)
-
-    def mark_interrupted(self) -> list[int]:
-        """Mark runs left `running` by a killed process as `interrupted` (lock held)."""
-        return run_rows.mark_interrupted(self)
-
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return run_rows.recent_runs(self, limit)
-
-    def last_success(self) -> float | None:
-        """Unix time at which the last sweep (run or apply) completed without failures."""
-        return run_rows.last_success(self)
-
-    def run(self, run_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        return run_rows.run_and_entries(self, run_id)
-
-    # --- erased persons (erased.py) -----------------------------------------------
-
-    def erased_since(self, since: str) -> list[dict[str, Any]]:
-        """Row keys recorded by erasures of versions before 0.2 (no fingerprint; never
-        replayed, only counted) that started at or after `since` (ISO), oldest first."""
-        return erased.erased_since(self, since)
-
-    def record_erased_subjects(
-        self,
-        run_id: int,
-        database: str,
-        roots: list[dict[str, Any]],
-        identifier_hashes: list[str],
-    ) -> None:
-        """Record, once an erasure committed, its root rows (sealed key, fingerprint) and
-        the keyed hash of every identifier they had."""
-        erased.record_erased_subjects(self, run_id, database, roots, identifier_hashes)
-
-    def erased_subjects_since(self, since: str) -> list[dict[str, Any]]:
-        """Root rows recorded by erasures started at or after `since` (ISO), oldest first."""
-        return erased.erased_subjects_since(self, since)
-
-    def runs_for_subject(self, subject_hash: str | list[str]) -> list[dict[str, Any]]:
-        """Runs that name the subject: by the identifier given, or by any identifier the
-        erased person's row had. Several hashes: the subject hashed with each key of
-        the keyring (runs from before a rotation recorded it under an older key)."""
-        return erased.runs_for_subject(self, subject_hash)
-
     # --- the audit trail -------------------------------------------------------------
 
     def append_many(self, run_id: int, entries: list[tuple[str, dict[str, Any]]]) -> str:
@@ -298,18 +240,8 @@ class StateStore:
         result = self.verify_chain(check_runs, head)
         return result.checked, result.broken
 
-    def verify_chain(
-        self,
-        check_runs: bool = True,
-        head: str | None = None,
-        first_key: bytes | None = None,
-    ) -> ChainVerification:
-        """Walk the chain segment by segment (see `chain.py`), with the keyring.
-
-        `first_key`: the key of the entries before the first rotation, when there is no
-        rotation and no key check to tell it (rotating a state database from 0.1).
-        """
-        return chain_verify.verify_chain(self, check_runs, head, first_key)
+    #: Walk the chain segment by segment with the keyring (`chain_verify.verify_chain`).
+    verify_chain = chain_verify.verify_chain
 
     def head(self) -> str | None:
         """The chain's head now, keyed with the key of its segment (the newest

@@ -70,15 +70,19 @@ class _DatabaseErasure:
     replay: ReplayMatch | None = None
 
 
-def _erase_database(
-    target: TargetDatabase,
-    column: str,
-    value: str,
-    hmac_key: bytes,
-    dry_run: bool,
-    holds: HeldKeys,
-    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
-) -> _DatabaseErasure:
+@dataclass(frozen=True)
+class _Request:
+    """What to erase in each database: the identifier column and value, and how."""
+
+    column: str
+    value: str
+    hmac_key: bytes
+    dry_run: bool
+    holds: HeldKeys
+    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None
+
+
+def _erase_database(target: TargetDatabase, request: _Request) -> _DatabaseErasure:
     """Sort the person's rows first, then act on them by key, referencing rows first.
 
     The sorting reads the untouched database, so a table found through a link that
@@ -91,6 +95,8 @@ def _erase_database(
     compared inside this transaction; the erasure runs again from them.
     """
     config = target.config
+    column, value, hmac_key = request.column, request.value, request.hmac_key
+    dry_run, holds, replay_roots = request.dry_run, request.holds, request.replay_roots
     context = target.read_only() if dry_run else target.connect()
     with context as connection:
         catalog = Catalog(connection)
@@ -173,7 +179,7 @@ def erase_subject(
                 as_of,
                 hashed,
                 True,
-                [_database(t, column, value, hmac_key, True, holds) for t in targets],
+                [_database(t, _Request(column, value, hmac_key, True, holds)) for t in targets],
                 approval.ticket,
             )
         with sweep_lock(store.engine, store.url):
@@ -189,7 +195,7 @@ def erase_subject(
             outcomes: list[DatabaseOutcome] = []
             try:
                 for target in targets:
-                    outcome = _database(target, column, value, hmac_key, False, holds)
+                    outcome = _database(target, _Request(column, value, hmac_key, False, holds))
                     outcomes.append(outcome)
                     if outcome.failure is None:
                         # Only once the erasure committed: a failed one, which changed
@@ -208,29 +214,30 @@ def erase_subject(
 
 
 def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: DatabaseOutcome) -> None:
-    for t in outcome.tables:
+    """One `erase` entry per table and per reference changed, then any failure."""
+
+    def erased(database: str, table: str, action: str, rows: int, **details: object) -> None:
         store.append(
             run_id,
             "erase",
-            database=t.database,
-            table=t.table,
-            action=t.action,
-            rows=t.rows,
-            details={"subject": hashed, "basis": t.basis, "until": t.until, "rule": t.rule},
+            database=database,
+            table=table,
+            action=action,
+            rows=rows,
+            details={"subject": hashed, **details},
         )
+
+    for t in outcome.tables:
+        erased(t.database, t.table, t.action, t.rows, basis=t.basis, until=t.until, rule=t.rule)
     for r in outcome.references:
-        store.append(
-            run_id,
-            "erase",
-            database=r.database,
-            table=r.table,
-            action=f"reference {r.action}",
-            rows=r.rows,
-            details={
-                "subject": hashed,
-                "columns": r.columns,
-                "referenced_table": r.referenced_table,
-            },
+        action = f"reference {r.action}"
+        erased(
+            r.database,
+            r.table,
+            action,
+            r.rows,
+            columns=r.columns,
+            referenced_table=r.referenced_table,
         )
     if outcome.failure:
         store.append(
@@ -241,18 +248,10 @@ def _audit_outcome(store: StateStore, run_id: int, hashed: str, outcome: Databas
         )
 
 
-def _database(
-    target: TargetDatabase,
-    column: str,
-    value: str,
-    hmac_key: bytes,
-    dry_run: bool,
-    holds: HeldKeys,
-    replay_roots: dict[RowKey, list[tuple[str, str | None]]] | None = None,
-) -> DatabaseOutcome:
+def _database(target: TargetDatabase, request: _Request) -> DatabaseOutcome:
     outcome = DatabaseOutcome(target.name, target.db.controller)
     try:
-        erasure = _erase_database(target, column, value, hmac_key, dry_run, holds, replay_roots)
+        erasure = _erase_database(target, request)
         outcome.tables = erasure.outcomes
         outcome.references = erasure.references
         outcome.case_insensitive_matches = erasure.case_insensitive_matches

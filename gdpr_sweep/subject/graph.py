@@ -145,28 +145,15 @@ def _person_reference(
 ) -> PersonReference:
     child = ref.child
     arrow = f"{qualified_name(child)}.{', '.join(ref.columns)} → {qualified_name(parent)}"
+    columns: tuple[str, ...]
     if declared is not None:
-        return PersonReference(
-            child,
-            ref.columns,
-            parent,
-            ref.referred_columns,
-            ref.ondelete,
-            declared.action,
-            (declared.column,),
-            f"subject.references[{declared.index}] ({arrow})",
-        )
-    # An undeclared self-reference: nulled where it can be, refused otherwise.
-    nullable = detachable_columns(child, ref.columns)
+        action, columns = declared.action, (declared.column,)
+        named = f"subject.references[{declared.index}] ({arrow})"
+    else:  # an undeclared self-reference: nulled where it can be, refused otherwise
+        columns = detachable_columns(child, ref.columns)
+        action, named = ("null" if columns else "refuse"), f"the self-reference {arrow}"
     return PersonReference(
-        child,
-        ref.columns,
-        parent,
-        ref.referred_columns,
-        ref.ondelete,
-        "null" if nullable else "refuse",
-        nullable,
-        f"the self-reference {arrow}",
+        child, ref.columns, parent, ref.referred_columns, ref.ondelete, action, columns, named
     )
 
 

@@ -40,7 +40,7 @@ from ..periods import local_date
 from ..rowkeys import RowKey
 from ..state.lock import sweep_lock
 from ..state.store import StateStore
-from .erase import _database
+from .erase import _database, _Request
 from .receipts import DatabaseOutcome
 
 NOT_THE_PERSON = "not the erased person"
@@ -171,7 +171,7 @@ def _replay_database(
     """Erase again from the recorded roots of `subject.root` that are the same person."""
     assert target.config.subject is not None
     expected = by_table.get(target.config.subject.root, {})
-    return _database(target, column, "", hmac_key, dry_run, holds, replay_roots=expected)
+    return _database(target, _Request(column, "", hmac_key, dry_run, holds, expected))
 
 
 def _report(
