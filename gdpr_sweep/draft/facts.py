@@ -15,7 +15,13 @@ import sqlalchemy as sa
 
 from ..catalog import Catalog, qualified_name
 from ..columns import ColumnKind, column_kind
-from ..personal_patterns import PATTERN_LABELS, category_of, personal_pattern
+from ..personal_patterns import (
+    DEFAULT_COMPILED,
+    PATTERN_LABELS,
+    category_of,
+    personal_pattern,
+    snake_case,
+)
 from ..state.models import metadata as state_metadata
 
 #: Rows sampled per query: counts of a bounded sample, never a scan of a large table.
@@ -94,6 +100,22 @@ def table_names(catalog: Catalog, schemas: list[str]) -> list[str]:
     return names
 
 
+#: Categories that say more than the others when a name matches several
+#: (`health_notes` is health data before it is free text).
+_TELLING = ("health", "special-category", "identity-number", "financial")
+
+
+def _most_telling(column: str, first: str) -> str:
+    matches = [
+        p for p, rx in DEFAULT_COMPILED if rx.search(column) or rx.search(snake_case(column))
+    ]
+    for category in _TELLING:
+        for pattern in matches:
+            if category_of(pattern) == category:
+                return pattern
+    return first
+
+
 def table_facts(catalog: Catalog, name: str) -> TableFacts | None:
     """Classify one table's columns; None for a table to leave alone."""
     table = catalog.table(name)
@@ -107,6 +129,7 @@ def table_facts(catalog: Catalog, name: str) -> TableFacts | None:
             if not isinstance(column.type, sa.Integer):
                 facts.key_category = category_of(pattern) or "personal"
         elif pattern is not None and column.name not in facts.foreign:
+            pattern = _most_telling(column.name, pattern)
             label = PATTERN_LABELS.get(pattern, "personal data")
             category = category_of(pattern) or "personal"
             facts.personal.append(PersonalColumn(column.name, label, category))
