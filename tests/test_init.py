@@ -200,7 +200,7 @@ def check_names_only_todos(draft: Path, monkeypatch: pytest.MonkeyPatch, url: st
     assert result.exit_code == 2, result.stdout + result.stderr
     errors = [line for line in result.stdout.splitlines() if line.startswith("✗")]
     assert [line.split(":")[0].removeprefix("✗ ") for line in errors] == todos
-    assert "still \"TODO\"" in result.stdout
+    assert 'still "TODO"' in result.stdout
     plan = run_cli("plan", "-c", str(draft), "--as-of", AS_OF)
     assert plan.exit_code == 2 and todos[0] in plan.stderr, plan.stderr
     return document
@@ -271,9 +271,7 @@ def test_shop_with_addresses_cards_and_support_agents(
     passes(draft)
 
 
-def test_demo_schema(
-    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_demo_schema(target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     metadata = demo_metadata()
     target_db.create(metadata, demo_rows(metadata))
     _result, draft = init(target_db, tmp_path)

@@ -57,16 +57,18 @@ def init(
 ) -> None:
     """Draft a config from a live database's schema, for you to answer its TODOs.
 
-    Reflects the database (read-only; from the rows only counts are read, never a
-    value) and writes a [subject] suggestion and a rule stub per table with
-    personal-looking columns: clock, action, a strategy per column, data categories,
-    each choice explained in a comment. `after` and `basis` are "TODO": `check` lists
-    every one left, and no other command runs until they are answered.
+    Reflects the database (read-only: from the rows only counts are read,
+    never a value) and writes a subject suggestion and a rule stub per table
+    with personal-looking columns (clock, action, a strategy per column, data
+    categories), each choice explained in a comment. `after` and `basis` are
+    "TODO": `check` lists every one left, and no other command runs until
+    they are answered. A password in --url is never written: the draft names
+    an environment variable instead.
 
     Example:
 
         gdpr-sweep init --url-env SHOP_DB_URL --out gdpr-sweep.toml
-    """  # fmt: skip
+    """
     from ..draft import draft_config, draft_source
     from ..render.draft import draft_summary, env_note
 

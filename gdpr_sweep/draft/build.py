@@ -10,9 +10,11 @@ read-only transaction, classifies every table (facts.py), chooses the subject
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +115,7 @@ def draft_config(source: DraftSource, schemas: list[str] | None = None) -> Draft
     config = Config(Path.cwd() / "init.toml", settings, (database,), ())
     target = TargetDatabase(config, database)
     try:
-        with target.read_only() as connection:
+        with _driver_installed(source.url), target.read_only() as connection:
             catalog = Catalog(connection)
             names = table_names(catalog, _schemas(catalog, list(schemas or [])))
             facts = [f for f in (table_facts(catalog, n) for n in names) if f is not None]
@@ -138,6 +140,18 @@ def draft_config(source: DraftSource, schemas: list[str] | None = None) -> Draft
     )
     text = draft_text(document)
     return Draft(text, document, find_todos(tomllib.loads(text)), source.env_to_set)
+
+
+@contextlib.contextmanager
+def _driver_installed(url: URL) -> Iterator[None]:
+    """A URL whose driver is not installed is bad usage (exit 2), not a bug."""
+    try:
+        yield
+    except ModuleNotFoundError:
+        raise UsageError(
+            f"no driver installed for {url.drivername!r}: use postgresql+psycopg://, "
+            "mysql+pymysql:// or sqlite:///"
+        ) from None
 
 
 def _engine_label(url: URL) -> str:
