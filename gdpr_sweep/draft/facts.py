@@ -26,6 +26,9 @@ from ..state.models import metadata as state_metadata
 
 #: Rows sampled per query: counts of a bounded sample, never a scan of a large table.
 SAMPLE_ROWS = 10_000
+#: Values sampled to tell whether a column holds another table's keys (each one is
+#: looked up there, so fewer).
+SAMPLE_VALUES = 1_000
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def _subject(lines: list[str], subject: SubjectDraft | None) -> None:
         _line("root", subject.root.name),
     ]
     if subject.parents:
-        lines.append("# Suggested parents: the person's rows refer to their rows.")
+        lines.append("# Suggested parents: tables whose rows the person's rows refer to.")
         for parent in subject.parents:
             lines.append(f"#   {_comment(parent.table)}: {_comment(parent.why)}")
         lines.append(_line("parents", [p.table for p in subject.parents]))
