@@ -425,3 +425,26 @@ def test_categories_is_a_list_of_names(tmp_path: Path) -> None:
     config.write_text(base + "categories = [1]\n", encoding="utf-8")
     bad = run_cli("check", "-c", str(config))
     assert bad.exit_code == 2 and "rules[0].categories" in bad.stderr
+
+
+def odd_schema() -> sa.MetaData:
+    m = sa.MetaData()
+    sa.Table("order", m, sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("E-mail", sa.String(254)), sa.Column("e_mail", sa.String(254)),
+             sa.Column("First Name", sa.String(80), nullable=False),
+             sa.Column("Created At", sa.DateTime, nullable=False))  # fmt: skip
+    return m
+
+
+def test_names_that_need_quoting(
+    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = {"order": [{"id": 1, "E-mail": "mrk@x.dk", "e_mail": "mrk2@x.dk",
+                       "First Name": "MRKfirst", "Created At": T0}]}  # fmt: skip
+    target_db.create(odd_schema(), rows)
+    _result, draft = init(target_db, tmp_path)
+    document = check_names_only_todos(draft, monkeypatch, target_db.url)
+    assert document["subject"]["identifiers"] == {"E-mail": "E-mail", "e_mail": "e_mail"}
+    (rule,) = document["rules"]
+    assert rule["id"] == "order-delete" and rule["since"] == "Created At"
+    passes(draft)

@@ -210,12 +210,15 @@ def _reference(child: TableFacts, columns: tuple[str, ...], parent: TableFacts) 
 
 def _identifiers(root: TableFacts) -> list[tuple[str, str]]:
     columns = sorted(root.identifiers, key=lambda c: (c.label != "an e-mail address", c.name))
-    kinds = []
+    kinds: list[tuple[str, str]] = []
     for column in columns:
         kind = re.sub(r"[^A-Za-z0-9_-]", "_", column.name)
         if not kind[:1].isalpha():
             kind = "id_" + kind
-        kinds.append((kind[:63], column.name))
+        kind, n = kind[:60], 2
+        while kind in {k for k, _c in kinds}:
+            kind, n = f"{kind.rstrip('0123456789_')}_{n}", n + 1
+        kinds.append((kind, column.name))
     return kinds
 
 

@@ -74,7 +74,11 @@ def _subject(lines: list[str], subject: SubjectDraft | None) -> None:
         for parent in subject.parents:
             lines.append(f"#   {_comment(parent.table)}: {_comment(parent.why)}")
         lines.append(_line("parents", [p.table for p in subject.parents]))
-    lines.append("[subject.identifiers]  # --subject KIND=VALUE finds the root rows by these")
+    lines += [
+        "# Erasure deletes the person's rows; rows a law makes you keep (invoices) get",
+        '# [subject.erase.TABLE] action = "keep" with the rule that deletes them later.',
+        "[subject.identifiers]  # --subject KIND=VALUE finds the root rows by these",
+    ]
     for kind, column in subject.identifiers:
         lines.append(_line(kind, column))
     for link in subject.links:
