@@ -11,6 +11,7 @@ read-only transaction, classifies every table (facts.py), chooses the subject
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import tomllib
@@ -21,7 +22,15 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from ..catalog import Catalog
-from ..config import Config, DatabaseConfig, SweepSettings, find_todos, resolve_url
+from ..config import (
+    TODO,
+    Config,
+    DatabaseConfig,
+    SweepSettings,
+    find_todos,
+    parse_config,
+    resolve_url,
+)
 from ..engines import TargetDatabase
 from ..errors import ConfigError, UsageError
 from .facts import table_facts, table_names
@@ -139,7 +148,26 @@ def draft_config(source: DraftSource, schemas: list[str] | None = None) -> Draft
         skipped,
     )
     text = draft_text(document)
-    return Draft(text, document, find_todos(tomllib.loads(text)), source.env_to_set)
+    data = tomllib.loads(text)
+    _valid_once_answered(data)
+    return Draft(text, document, find_todos(data), source.env_to_set)
+
+
+#: What a person might answer, to see that the rest of the draft is a valid config.
+_SAMPLE_ANSWERS = {"after": "1 year", "basis": "answered", "since": "answered"}
+
+
+def _valid_once_answered(data: dict) -> None:
+    """The draft with its TODOs answered must be a valid config: else it is our bug."""
+    answered = copy.deepcopy(data)
+    for rule in answered.get("rules", []):
+        for key, value in _SAMPLE_ANSWERS.items():
+            if rule.get(key) == TODO:
+                rule[key] = value
+    try:
+        parse_config(answered, Path.cwd() / "draft.toml")
+    except ConfigError as exc:
+        raise AssertionError(f"the draft is no valid config: {exc}") from None
 
 
 @contextlib.contextmanager
