@@ -448,3 +448,45 @@ def test_names_that_need_quoting(
     (rule,) = document["rules"]
     assert rule["id"] == "order-delete" and rule["since"] == "Created At"
     passes(draft)
+
+
+def people_schema() -> sa.MetaData:
+    m = sa.MetaData()
+    pk = {"primary_key": True, "autoincrement": False}
+    sa.Table("employee", m, sa.Column("id", sa.Integer, **pk),
+             sa.Column("full_name", sa.String(120), nullable=False),
+             sa.Column("email", sa.String(254), unique=True, nullable=False),
+             sa.Column("manager_id", sa.Integer, sa.ForeignKey("employee.id")),
+             sa.Column("salary", sa.Integer, nullable=False),
+             sa.Column("left_on", sa.Date))  # fmt: skip
+    sa.Table("badge", m, sa.Column("id", sa.Integer, **pk),
+             sa.Column("owner_email", sa.String(254), sa.ForeignKey("employee.email")),
+             sa.Column("issued_at", sa.DateTime, nullable=False))  # fmt: skip
+    sa.Table("visitor_log", m, sa.Column("visitor_name", sa.String(120)),
+             sa.Column("visited_at", sa.DateTime))  # fmt: skip
+    return m
+
+
+def test_what_cannot_be_deleted_is_anonymised_and_what_fits_nothing_is_said(
+    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = {
+        "employee": [{"id": 1, "full_name": "MRKboss", "email": "mrk.boss@x.dk",
+                      "manager_id": None, "salary": 1, "left_on": None},
+                     {"id": 2, "full_name": "MRKstaff", "email": "mrk.staff@x.dk",
+                      "manager_id": 1, "salary": 2, "left_on": T0.date()}],
+        "badge": [{"id": 1, "owner_email": "mrk.staff@x.dk", "issued_at": T0}],
+        "visitor_log": [{"visitor_name": "MRKvisitor", "visited_at": T0}],
+    }  # fmt: skip
+    target_db.create(people_schema(), rows)
+    _result, draft = init(target_db, tmp_path)
+    document = check_names_only_todos(draft, monkeypatch, target_db.url)
+    (rule,) = document["rules"]
+    # Rows refer to each other without ON DELETE: never deleted. The e-mail is referenced
+    # by another table's key and the salary is a NOT NULL number: nothing fits them.
+    assert rule["action"] == "anonymise" and rule["columns"] == {"full_name": "redact"}
+    assert rule["since"] == "left_on"
+    text = draft.read_text(encoding="utf-8")
+    assert "# email: an e-mail address: no strategy fits" in text
+    assert "#   visitor_log: personal-looking columns but no primary key" in text
+    passes(draft)

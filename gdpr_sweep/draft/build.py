@@ -129,14 +129,14 @@ def draft_config(source: DraftSource, schemas: list[str] | None = None) -> Draft
             names = table_names(catalog, _schemas(catalog, list(schemas or [])))
             facts = [f for f in (table_facts(catalog, n) for n in names) if f is not None]
             subject = draft_subject(catalog, facts)
-            rules = draft_rules(catalog, facts, settings.tz)
+            skipped = [
+                f"{f.name}: personal-looking columns but no primary key (rules sweep by key)"
+                for f in facts
+                if f.is_personal and not f.has_key
+            ]
+            rules = draft_rules(catalog, facts, settings.tz, skipped)
     finally:
         target.dispose()
-    skipped = [
-        f"{f.name}: personal-looking columns but no primary key (rules sweep by key)"
-        for f in facts
-        if f.is_personal and not f.has_key
-    ]
     document = DraftDocument(
         source.name,
         source.url_text,

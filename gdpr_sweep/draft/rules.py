@@ -146,8 +146,11 @@ def _rule_id(name: str, action: str, taken: set[str]) -> str:
     return candidate
 
 
-def draft_rules(catalog: Catalog, facts: list[TableFacts], tz: ZoneInfo) -> list[RuleDraft]:
-    """A rule stub per table with personal-looking columns (and a primary key)."""
+def draft_rules(
+    catalog: Catalog, facts: list[TableFacts], tz: ZoneInfo, skipped: list[str]
+) -> list[RuleDraft]:
+    """A rule stub per table with personal-looking columns (and a primary key); a table
+    that can be neither deleted nor anonymised is added to `skipped`, with why."""
     drafts: dict[int, RuleDraft] = {}
     for table_facts in facts:
         if not table_facts.is_personal or not table_facts.has_key:
@@ -158,6 +161,9 @@ def draft_rules(catalog: Catalog, facts: list[TableFacts], tz: ZoneInfo) -> list
         draft.action, draft.action_why = _action(catalog, table_facts, draft.columns)
         if draft.action == "delete":
             draft.columns = []
+        elif not any(c.strategy for c in draft.columns):
+            skipped.append(f"{table_facts.name}: {draft.action_why}; no column can be anonymised")
+            continue
         drafts[id(table_facts.table)] = draft
     _cascade_clockless(catalog, drafts)
     taken: set[str] = set()
