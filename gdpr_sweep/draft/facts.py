@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, qualified_name
+from ..catalog import Catalog
 from ..columns import ColumnKind, column_kind
 from ..personal_patterns import (
     DEFAULT_COMPILED,
@@ -173,7 +173,3 @@ def matching_count(
     except sa.exc.DBAPIError:
         return 0, 0
     return int(sampled), int(matched)
-
-
-def describe(table: sa.Table) -> str:
-    return qualified_name(table)

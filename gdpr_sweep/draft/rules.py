@@ -30,13 +30,14 @@ from ..personal_patterns import CATEGORIES
 from ..strategies import REDACTED
 from .facts import TableFacts, sample_counts
 
-_CLOCK_RANKS = (
+#: Clock names, asked in this order: (pattern, preference: lower is likelier, reason).
+_CLOCK_KINDS = (
     (re.compile(r"(?i)end|closed|complet|finish|terminat|resolv|left|last|cancel|unsubscri"
-                r"|expir|deleted|archiv|until_?$|stopp?ed"), "marks an end"),
-    (re.compile(r"(?i)sent|record|perform|appl|signed|placed|order|paid|issued|date|_at$|_on$"
-                r"|time"), "marks an event"),
-    (re.compile(r"(?i)creat|insert|regist|added|start"), "marks the row's creation"),
-    (re.compile(r"(?i)updat|modif|chang"), "changes whenever the row does"),
+                r"|expir|deleted|archiv|stopp?ed"), 0, "marks an end"),
+    (re.compile(r"(?i)updat|modif|chang"), 4, "changes whenever the row does"),
+    (re.compile(r"(?i)creat|insert|regist|added|start"), 2, "marks the row's creation"),
+    (re.compile(r"(?i)sent|record|perform|appl|signed|placed|order|paid|issued|hired|held"
+                r"|visit|date|_at$|_on$|time"), 1, "marks an event"),
 )  # fmt: skip
 _FUTURE = re.compile(r"(?i)until|valid_?to|expires?_?(at|on)?$|consent")
 
@@ -59,6 +60,8 @@ class RuleDraft:
     columns: list[ColumnChoice] = field(default_factory=list)
     cascade: list[TableFacts] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (table, column, key): activity in a child table, for since_latest (a comment)
+    activity: tuple[str, str, str] | None = None
 
     @property
     def categories(self) -> list[str]:
@@ -71,17 +74,34 @@ def _clock(catalog: Catalog, facts: TableFacts) -> tuple[str | None, str]:
     for position, name in enumerate(facts.clocks):
         if _FUTURE.search(name) and not re.search(r"(?i)expir", name):
             continue  # a date in the future keeps a row (unless_after), it is no clock
-        rank = next((i for i, (rx, _) in enumerate(_CLOCK_RANKS) if rx.search(name)), 2)
-        ranked.append((rank, position, name))
+        rank, how = next(((r, w) for rx, r, w in _CLOCK_KINDS if rx.search(name)), (3, "is a date"))
+        ranked.append((rank, position, name, how))
     if not ranked:
         return None, ""
-    rank, _, name = min(ranked)
-    how = _CLOCK_RANKS[rank][1]
+    _rank, _, name, how = min(ranked)
     rows, nulls = sample_counts(catalog.connection, facts.table, name)
     share = f"{nulls:,} of {rows:,} sampled rows are NULL (never due)" if rows else "no rows yet"
-    others = [n for _, _, n in sorted(ranked) if n != name]
+    others = [n for _, _, n, _ in sorted(ranked) if n != name]
     alt = f"; other clocks: {', '.join(others)}" if others else ""
     return name, f"{name} {how}; {share}{alt}"
+
+
+def _activity(
+    catalog: Catalog, parent: TableFacts, facts: list[TableFacts]
+) -> tuple[str, str, str] | None:
+    """A child table's event clock, for `since_latest` (the parent's last activity)."""
+    if len(parent.table.primary_key.columns) != 1:
+        return None
+    by_table = {id(f.table): f for f in facts}
+    for ref in catalog.references_to(parent.table):
+        child = by_table.get(id(ref.child))
+        if child is None or child is parent or len(ref.columns) != 1:
+            continue
+        for name in child.clocks:
+            kind = next((r for rx, r, _w in _CLOCK_KINDS if rx.search(name)), 3)
+            if kind == 1:
+                return child.name, name, ref.columns[0]
+    return None
 
 
 def _candidates(column: sa.Column, unique: bool, dialect: str) -> list[str]:
@@ -157,6 +177,8 @@ def draft_rules(
             continue
         draft = RuleDraft("", table_facts)
         draft.since, draft.since_why = _clock(catalog, table_facts)
+        if "marks an end" not in draft.since_why:
+            draft.activity = _activity(catalog, table_facts, facts)
         draft.columns = _strategies(catalog, table_facts, tz)
         draft.action, draft.action_why = _action(catalog, table_facts, draft.columns)
         if draft.action == "delete":

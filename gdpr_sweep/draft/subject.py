@@ -225,14 +225,14 @@ def _identifiers(root: TableFacts) -> list[tuple[str, str]]:
 def draft_subject(catalog: Catalog, facts: list[TableFacts]) -> SubjectDraft | None:
     """The likeliest `[subject]`, or None when no table holds an identifier."""
     walker = _Walker(catalog, facts)
-    best: tuple[tuple[int, int, str], SubjectDraft] | None = None
-    for candidate in facts:
+    best: tuple[tuple[int, int], SubjectDraft] | None = None
+    for candidate in facts:  # by name: a tie goes to the first
         if not candidate.identifiers:
             continue
         draft = walker.walk(candidate)
         personal = sum(1 for f in draft.reached if f.is_personal)
-        score = (personal, len(candidate.identifiers), candidate.name)
-        if best is None or (score[0], score[1]) > (best[0][0], best[0][1]):
+        score = (personal, len(candidate.identifiers))
+        if best is None or score > best[0]:
             best = (score, draft)
     if best is None:
         return None

@@ -124,6 +124,12 @@ def _rule(lines: list[str], rule: RuleDraft) -> None:
         )
     else:
         lines.append(_line("since", rule.since, rule.since_why))
+    if rule.activity is not None:
+        table, column, key = (_value(v) for v in rule.activity)
+        lines.append(
+            f"# or from the latest activity: since_latest = {{ table = {table}, "
+            f"column = {column}, key = {key} }}"
+        )
     lines.append(_line("basis", TODO, "the legal basis for keeping them that long"))
     lines.append(_line("categories", rule.categories, "the data categories the rows hold"))
     if rule.cascade:
