@@ -14,7 +14,11 @@ whole name, otherwise only with a prefix that says whose (`first_`, `customer_`,
 `wage_subsidy`/`løntilskud` flags are not; `account_number` is, though a bookkeeping
 schema may use it for ledger accounts (pass it in `ignore`).
 
-Used by `scan.py`, which adds the caller's extra patterns (`compile_patterns`).
+Each default pattern has a data category (`PATTERN_CATEGORIES`: contact, identity
+number, location, health, free text, financial, ...), which `init` writes into the
+rules it drafts.
+
+Used by `scan.py` and `draft/`, which add the caller's extra patterns (`compile_patterns`).
 """
 
 from __future__ import annotations
@@ -97,6 +101,38 @@ PATTERN_LABELS: dict[str, str] = dict(
         strict=True,
     )
 )
+
+
+#: The data category of each default pattern (`init` writes them as a rule's
+#: `categories`): the kinds a record of processing activities (GDPR art. 30) lists.
+PATTERN_CATEGORIES: dict[str, str] = dict(
+    zip(
+        DEFAULT_PATTERNS,
+        (
+            "name",
+            "contact",
+            "contact",
+            "identity-number",
+            "location",
+            "birth-date",
+            "free-text",
+            "health",
+            "special-category",
+            "online-identifier",
+            "employment",
+            "financial",
+            "financial",
+        ),
+        strict=True,
+    )
+)
+#: Every category name `init` uses, in the order it lists them.
+CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(PATTERN_CATEGORIES.values()))
+
+
+def category_of(pattern: str | None) -> str | None:
+    """The data category of a default pattern (None: an extra pattern, or none)."""
+    return PATTERN_CATEGORIES.get(pattern) if pattern is not None else None
 
 
 def compile_patterns(

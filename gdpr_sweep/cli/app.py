@@ -13,7 +13,7 @@ import typer
 from .. import __version__
 from ..errors import ExitCode
 from ..logs import setup_logging
-from . import audit, hold, subject, sweep, sweep_run
+from . import audit, hold, init, subject, sweep, sweep_run
 from .errors import Commands, OneLineErrors
 
 app = Commands(
@@ -81,6 +81,7 @@ for name, command in (
     ("export", subject.export),
     ("scan", sweep.scan),
     ("replay", subject.replay_command),
+    ("init", init.init),
 ):
     app.command(name)(command)
 app.add_typer(hold.hold_app, name="hold")

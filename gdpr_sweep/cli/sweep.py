@@ -13,12 +13,13 @@ from typing import Annotated
 import typer
 
 from ..checks.check_config import check_config
-from ..config import load_config
+from ..config import TodoError, load_config
 from ..errors import ExitCode, UsageError
 from ..keys import hash_key
 from ..periods import local_date
 from ..plan import Plan, build_plan
 from ..render.console import dumps, make_console
+from ..render.draft import print_todos
 from ..render.sweep import demo_files, demo_next_steps, print_findings, print_plan, print_scan
 from ..state.store import StateStore
 from .files import cannot_write, check_writable, write_private
@@ -38,7 +39,11 @@ def check(config_path: ConfigOption = None, database: DatabaseOption = None) -> 
 
         gdpr-sweep check -c /etc/gdpr-sweep/gdpr-sweep.toml
     """
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+    except TodoError as exc:  # a draft from `init`: every question left, then exit 2
+        print_todos(make_console(), exc.keys)
+        raise typer.Exit(ExitCode.USAGE) from None
     result = check_config(config, database)
     print_findings(make_console(), result.findings, result.passed, result.failures)
     if any(not finding.warning for finding in result.findings):

@@ -32,8 +32,10 @@ from .model import (
     SweepSettings,
 )
 from .nodes import resolve_url
+from .todos import TODO, TodoError, find_todos, todo_hint
 
 __all__ = [
+    "TODO",
     "Config",
     "DatabaseConfig",
     "EraseAction",
@@ -44,11 +46,14 @@ __all__ = [
     "SubjectLink",
     "SubjectReference",
     "SweepSettings",
+    "TodoError",
     "config_digest",
     "database_url",
     "find_config_path",
+    "find_todos",
     "load_config",
     "parse_config",
     "resolve_url",
     "state_url",
+    "todo_hint",
 ]

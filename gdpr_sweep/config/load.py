@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from .model import CONFIG_ENV, DEFAULT_CONFIG_NAME, Config, DatabaseConfig
 from .nodes import Node, resolve_url
 from .sections import parse_databases, parse_rules, parse_subject, parse_sweep
+from .todos import refuse_todos
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -56,7 +57,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
-    """Validate an already-parsed TOML document."""
+    """Validate an already-parsed TOML document (a value still "TODO" is refused first)."""
+    refuse_todos(data)
     root = Node(data, "")
     root.only_keys({"sweep", "databases", "rules", "subject"})
     sweep = parse_sweep(root.table("sweep", required=False))
@@ -77,8 +79,9 @@ def config_digest(config: Config) -> str:
     # Tables of TOML are unordered: their order in the file must not change the digest.
     body["databases"] = sorted(body["databases"], key=lambda db: db["name"])
     for rule in body["rules"]:
-        if rule["since_format"] is None:  # added later: configs without it keep their digest
-            del rule["since_format"]
+        for added in ("since_format", "categories"):  # configs without them keep their digest
+            if rule[added] in (None, ()):
+                del rule[added]
     if body["subject"]:
         body["subject"]["identifiers"] = sorted(body["subject"]["identifiers"])
         body["subject"]["erase"] = sorted(body["subject"]["erase"], key=lambda e: e["table"])

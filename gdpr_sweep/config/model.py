@@ -93,6 +93,7 @@ class Rule:
     unless_true: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     cascade: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # data categories (contact, health, ...): documentation
     index: int = 0  # position in the file, for key paths in messages
 
     @property

@@ -147,6 +147,7 @@ _RULE_KEYS = {
     "unless_true",
     "columns",
     "cascade",
+    "categories",
 }
 
 
@@ -233,10 +234,21 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
                 unless_true=unless_true,
                 columns=columns,
                 cascade=cascade,
+                categories=_categories(node),
                 index=index,
             )
         )
     return tuple(rules)
+
+
+def _categories(node: Node) -> tuple[str, ...]:
+    """`categories`: the data categories a rule's table holds (names the controller's
+    record of processing uses; `init` writes those of `personal_patterns.CATEGORIES`)."""
+    categories = node.string_list("categories")
+    for i, name in enumerate(categories):
+        if not name.isprintable() or len(name) > 100:
+            raise ConfigError(f"{node.key_path('categories')}[{i}]: not a category name")
+    return categories
 
 
 def parse_subject(node: Node, rule_ids: set[str]) -> SubjectConfig:
