@@ -136,14 +136,8 @@ class _Walker:
                 sampled, matched = self.count(column, target)
                 if matched or (not sampled and _names(column.name, draft.root)):
                     where = f"{draft.root.name}.{email.name}"
-                    why = (
-                        f"{matched:,} of {sampled:,} sampled values are {where} addresses"
-                        if sampled
-                        else f"no rows to compare; its name says {draft.root.name}"
-                    )
-                    return Suggestion(
-                        child.name, column.name, f"{draft.root.name}.{email.name}", why=why
-                    )
+                    found = f"{matched:,} of {sampled:,} sampled values are {where} addresses"
+                    return _link(child, column, draft.root.name, where, found if sampled else None)
             return None
         if not re.search(r"(?i)_?id$", column.name) or column.name.lower() == "id":
             return None
@@ -156,14 +150,9 @@ class _Walker:
             sampled, matched = self.count(column, key[0])
             if sampled and matched < sampled:
                 continue  # some values are no key of it: not (only) a reference to it
-            why = (
-                f"every one of {sampled:,} sampled values is a key of {target_facts.name}"
-                if sampled
-                else f"no rows to compare; its name says {target_facts.name}"
-            )
-            return Suggestion(
-                child.name, column.name, f"{target_facts.name}.{key[0].name}", why=why
-            )
+            found = f"every one of {sampled:,} sampled values is a key of {target_facts.name}"
+            where = f"{target_facts.name}.{key[0].name}"
+            return _link(child, column, target_facts.name, where, found if sampled else None)
         return None
 
     def parents(self, reached: set[int]) -> list[Suggestion]:
@@ -244,3 +233,12 @@ def draft_subject(catalog: Catalog, facts: list[TableFacts]) -> SubjectDraft | N
         + (f"; {others} other table(s) with identifiers reach fewer" if others else "")
     )
     return draft
+
+
+def _link(
+    child: TableFacts, column: sa.Column, target: str, where: str, found: str | None
+) -> Suggestion:
+    """The link `child.column → where` (a column of `target`), and why: what the sample
+    found, or (no rows to sample) the column's name."""
+    why = found if found is not None else f"no rows to compare; its name says {target}"
+    return Suggestion(child.name, column.name, where, why=why)

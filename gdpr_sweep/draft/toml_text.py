@@ -55,6 +55,10 @@ def _header(lines: list[str], title: str) -> None:
     lines += ["", f"# --- {title} " + "-" * max(3, 80 - len(title) - 7)]
 
 
+def _table_column(table: str, column: str) -> list[str]:
+    return [_line("table", table), _line("column", column)]
+
+
 def _subject(lines: list[str], subject: SubjectDraft | None) -> None:
     _header(lines, "who a person is: erase and export")
     if subject is None:
@@ -86,8 +90,7 @@ def _subject(lines: list[str], subject: SubjectDraft | None) -> None:
             "",
             f"# Suggested link: no foreign key, but {_comment(link.why)}.",
             "[[subject.links]]",
-            _line("table", link.table),
-            _line("column", link.column),
+            *_table_column(link.table, link.column),
             _line("references", link.target),
         ]
     for ref in subject.references:
@@ -95,8 +98,7 @@ def _subject(lines: list[str], subject: SubjectDraft | None) -> None:
             "",
             f"# Suggested reference: {_comment(ref.why)}.",
             "[[subject.references]]",
-            _line("table", ref.table),
-            _line("column", ref.column),
+            *_table_column(ref.table, ref.column),
             _line(
                 "action",
                 ref.action,
