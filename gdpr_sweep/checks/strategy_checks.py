@@ -52,6 +52,14 @@ def strategy_problems(
                 False,
             )
         ]
+    if column.computed is not None:
+        return [
+            (
+                "is a generated column: the engine computes it, and an UPDATE that sets it fails",
+                "remove it from the columns (anonymise the columns it is computed from)",
+                False,
+            )
+        ]
     for ref in catalog.references_to(table):
         if column.name in ref.referred_columns:
             return [
@@ -278,16 +286,15 @@ def _check_constraint_problems(
         if verdict is False:
             problems.append(
                 (
-                    f"CHECK constraint {name} ({text}) would reject the value "
-                    f"strategy {strategy!r} writes",
+                    f"CHECK constraint {name} would reject the value strategy {strategy!r} writes",
                     "choose another strategy, or relax the constraint",
                     False,
                 )
             )
-        elif verdict is None and sample is not None:
+        elif verdict is None:  # also year/month: the new date may fail it too
             problems.append(
                 (
-                    f"CHECK constraint {name} ({text}) mentions it and could not be "
+                    f"CHECK constraint {name} mentions it and could not be "
                     "tested against the new value",
                     "make sure the strategy's output satisfies it",
                     True,

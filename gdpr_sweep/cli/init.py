@@ -13,6 +13,8 @@ from .files import cannot_write, check_writable, write_private
 
 def _refuse_existing(out: Path, force: bool) -> None:
     """Before connecting: an existing file is kept unless --force (exit 2, unchanged)."""
+    if out.expanduser().is_dir():
+        check_writable("--out", out)  # "is a directory", with or without --force
     if out.expanduser().exists() and not force:
         raise UsageError(f"--out: {str(out)!r} exists; pass --force to replace it")
     check_writable("--out", out)

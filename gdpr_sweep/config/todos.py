@@ -10,12 +10,17 @@ well be "todo"), so they are never taken for one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
 
 TODO = "TODO"
+
+#: Where `only` is a key (its values are rows' values): a rule's and a subject link's;
+#: a column, table or database named "only" elsewhere is no such key.
+_ONLY = re.compile(r"^(rules|subject\.links)\[\d+\]\.only$")
 
 #: What to write instead, per key name.
 _HINTS = {
@@ -34,7 +39,7 @@ def find_todos(data: Mapping[str, Any], path: str = "") -> list[str]:
     found: list[str] = []
 
     def walk(value: Any, key: str, name: str) -> None:
-        if name == "only":
+        if _ONLY.match(key):
             return
         if isinstance(value, Mapping):
             for child, item in value.items():

@@ -93,6 +93,11 @@ def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource
         parsed = resolve_url(url, option, Path.cwd())
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise UsageError(
+            f"{option}: {parsed.get_backend_name()!r} is no engine gdpr-sweep sweeps: use "
+            "postgresql+psycopg://, mysql+pymysql:// or sqlite:///"
+        )
     name = _database_name(parsed)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
@@ -126,10 +131,11 @@ def draft_config(source: DraftSource, schemas: list[str] | None = None) -> Draft
     try:
         with _driver_installed(source.url), target.read_only() as connection:
             catalog = Catalog(connection)
-            names = table_names(catalog, _schemas(catalog, list(schemas or [])))
+            skipped: list[str] = []
+            names = table_names(catalog, _schemas(catalog, list(schemas or [])), skipped)
             facts = [f for f in (table_facts(catalog, n) for n in names) if f is not None]
             subject = draft_subject(catalog, facts)
-            skipped = [
+            skipped += [
                 f"{f.name}: personal-looking columns but no primary key (rules sweep by key)"
                 for f in facts
                 if f.is_personal and not f.has_key

@@ -38,11 +38,17 @@ class PersonalColumn:
     name: str
     label: str  # "an e-mail address"
     category: str  # "contact"
+    #: Why no strategy can be written for it ("" if one can): a generated column, or a
+    #: name the config cannot hold (a dot, a control character).
+    unwritable: str = ""
 
     @property
     def is_identifier(self) -> bool:
         """An e-mail address or identity number: a person can be named by it."""
-        return self.label in ("an e-mail address", "an identity number or document")
+        return not self.unwritable and self.label in (
+            "an e-mail address",
+            "an identity number or document",
+        )
 
 
 @dataclass
@@ -78,6 +84,15 @@ class TableFacts:
         return found | {self.key_category} if self.key_category else found
 
 
+#: The longest name the config takes (config/nodes.py).
+_MAX_NAME = 128
+
+
+def nameable(name: str) -> bool:
+    """Can a config name this table or column (printable, no dot, not too long)?"""
+    return bool(name) and name.isprintable() and "." not in name and len(name) <= _MAX_NAME
+
+
 def _is_state_table(table: sa.Table) -> bool:
     """One of the tool's own state tables (the state database reached as a target)."""
     if table.name == "alembic_version":
@@ -89,14 +104,26 @@ def _is_state_table(table: sa.Table) -> bool:
     return needed <= {c.name for c in table.columns}
 
 
-def table_names(catalog: Catalog, schemas: list[str]) -> list[str]:
+def table_names(
+    catalog: Catalog, schemas: list[str], skipped: list[str] | None = None
+) -> list[str]:
     """The tables to draft for (never views, partitions or our own state tables), named
-    as the config names them: the default schema's unqualified, the others "schema.t"."""
+    as the config names them: the default schema's unqualified, the others "schema.t".
+    A table whose name the config cannot hold (a dot, a control character) is added to
+    `skipped`, with why, never silently left out."""
     default = catalog.default_schema
     names = []
     for schema in schemas or [None]:  # type: ignore[list-item]
         own = schema is None or schema == default
         for table in sorted(catalog.inspector.get_table_names(schema=schema)):
+            if not nameable(table) or not (own or nameable(schema)):
+                shown = repr(table if own else f"{schema}.{table}")
+                if skipped is not None:
+                    skipped.append(
+                        f"{shown}: a config cannot name it (a dot or a control character "
+                        "in its name): rename it for a rule to cover it"
+                    )
+                continue
             name = table if own else f"{schema}.{table}"
             if catalog.partition_parent(name) is None:
                 names.append(name)
@@ -135,17 +162,42 @@ def table_facts(catalog: Catalog, name: str) -> TableFacts | None:
             pattern = _most_telling(column.name, pattern)
             label = PATTERN_LABELS.get(pattern, "personal data")
             category = category_of(pattern) or "personal"
-            facts.personal.append(PersonalColumn(column.name, label, category))
-        elif kind is not ColumnKind.OTHER and column.name not in facts.foreign:
+            unwritable = _unwritable(column)
+            facts.personal.append(PersonalColumn(column.name, label, category, unwritable))
+        elif (
+            kind is not ColumnKind.OTHER
+            and column.name not in facts.foreign
+            and nameable(column.name)  # else `since` could not name it
+        ):
             facts.clocks.append(column.name)
     return facts
 
 
-def sample_counts(connection: sa.Connection, table: sa.Table, column: str) -> tuple[int, int]:
-    """(rows sampled, of which NULL in `column`): counts of the first SAMPLE_ROWS rows."""
+#: Why a generated column gets no strategy: it follows the columns it is computed from.
+GENERATED = "a generated column: computed from other columns, no UPDATE may set it"
+
+
+def _unwritable(column: sa.Column) -> str:
+    """Why no strategy can be written for a personal column, or ""."""
+    if not nameable(column.name):
+        return "a config cannot name it (a dot or a control character in its name)"
+    if column.computed is not None:
+        return GENERATED
+    return ""
+
+
+def sample_counts(
+    connection: sa.Connection, table: sa.Table, column: str
+) -> tuple[int, int] | None:
+    """(rows sampled, of which NULL in `column`): counts of the first SAMPLE_ROWS rows;
+    None if the rows cannot be read (no SELECT privilege): the schema is still drafted."""
     sample = sa.select(table.columns[column].label("c")).limit(SAMPLE_ROWS).subquery()
     query = sa.select(sa.func.count(), sa.func.count(sample.c.c)).select_from(sample)
-    rows, present = connection.execute(query).one()
+    try:
+        with connection.begin_nested():
+            rows, present = connection.execute(query).one()
+    except sa.exc.DBAPIError:
+        return None
     return int(rows), int(rows) - int(present)
 
 

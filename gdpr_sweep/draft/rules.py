@@ -28,7 +28,7 @@ from ..checks.strategy_checks import strategy_problems
 from ..columns import ColumnKind, column_kind, is_string, string_length
 from ..personal_patterns import CATEGORIES
 from ..strategies import REDACTED
-from .facts import TableFacts, sample_counts
+from .facts import GENERATED, TableFacts, nameable, sample_counts
 
 #: Clock names, asked in this order: (pattern, preference: lower is likelier, reason).
 _CLOCK_KINDS = (
@@ -79,8 +79,14 @@ def _clock(catalog: Catalog, facts: TableFacts) -> tuple[str | None, str]:
     if not ranked:
         return None, ""
     _rank, _, name, how = min(ranked)
-    rows, nulls = sample_counts(catalog.connection, facts.table, name)
-    share = f"{nulls:,} of {rows:,} sampled rows are NULL (never due)" if rows else "no rows yet"
+    counts = sample_counts(catalog.connection, facts.table, name)
+    if counts is None:
+        share = "its rows could not be read (no SELECT privilege?)"
+    else:
+        rows, nulls = counts
+        share = (
+            f"{nulls:,} of {rows:,} sampled rows are NULL (never due)" if rows else "no rows yet"
+        )
     others = [n for _, _, n, _ in sorted(ranked) if n != name]
     alt = f"; other clocks: {', '.join(others)}" if others else ""
     return name, f"{name} {how}; {share}{alt}"
@@ -96,6 +102,8 @@ def _activity(
     for ref in catalog.references_to(parent.table):
         child = by_table.get(id(ref.child))
         if child is None or child is parent or len(ref.columns) != 1:
+            continue
+        if not nameable(ref.columns[0]):
             continue
         for name in child.clocks:
             kind = next((r for rx, r, _w in _CLOCK_KINDS if rx.search(name)), 3)
@@ -130,6 +138,10 @@ def _strategies(catalog: Catalog, facts: TableFacts, tz: ZoneInfo) -> list[Colum
     table = facts.table
     for personal in facts.personal:
         column = table.columns[personal.name]
+        if personal.unwritable:
+            choices.append(ColumnChoice(column.name, None, f"{personal.label}: "
+                                        f"{personal.unwritable}"))  # fmt: skip
+            continue
         unique = catalog.is_unique(table, column.name)
         tried: list[str] = []
         for strategy in _candidates(column, unique, catalog.dialect):
@@ -197,7 +209,8 @@ def draft_rules(
 def _action(catalog: Catalog, facts: TableFacts, columns: list[ColumnChoice]) -> tuple[str, str]:
     table = facts.table
     deletable = _deletable(catalog, table)
-    unfit = [c.column for c in columns if c.strategy is None]
+    generated = {c.name for c in facts.personal if c.unwritable == GENERATED}
+    unfit = [c.column for c in columns if c.strategy is None and c.column not in generated]
     if not deletable:
         why = "its rows reference each other with no ON DELETE action, so they are anonymised"
         return "anonymise", why + (f"; {', '.join(unfit)} fit no strategy" if unfit else "")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..catalog import Catalog
-from .facts import TableFacts, comparable, matching_count
+from .facts import TableFacts, comparable, matching_count, nameable
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ class _Walker:
                     if child is None or child is parent:
                         continue  # a self-reference is always one between two people
                     if _is_other_person(child, ref.columns, parent):
+                        if not nameable(ref.columns[0]):
+                            continue  # a config cannot name it: not proposed
                         reference = _reference(child, ref.columns, parent)
                         if reference not in draft.references:
                             draft.references.append(reference)
@@ -118,6 +120,8 @@ class _Walker:
             for column in child.table.columns:
                 if column.primary_key or column.name in child.foreign:
                     continue
+                if not nameable(column.name):
+                    continue  # a config cannot name it: no link
                 found = self.link_for(draft, reached, child, column, emails)
                 if found is not None:
                     return found, child
