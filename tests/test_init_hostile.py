@@ -271,3 +271,31 @@ def test_check_lists_a_todo_in_a_column_named_only(tmp_path: Path) -> None:
     check = run_cli("check", "-c", str(config))
     assert check.exit_code == 2
     assert '✗ rules[0].columns.only: still "TODO"' in check.stdout
+
+
+# --- big tables ------------------------------------------------------------------------------
+
+
+def test_a_link_is_found_from_a_bounded_sample_of_values(tmp_path: Path) -> None:
+    """Each sampled value is looked up in the other table (maybe without an index): the
+    sample is the documented 1,000 values, not the 10,000 rows NULLs are counted in."""
+    import datetime as dt
+
+    m = sa.MetaData()
+    pk = {"primary_key": True, "autoincrement": False}
+    sa.Table("candidate", m, sa.Column("id", sa.Integer, **pk),
+             sa.Column("email", sa.String(254)), sa.Column("created_at", sa.DateTime))  # fmt: skip
+    sa.Table("mail_log", m, sa.Column("id", sa.Integer, **pk),
+             sa.Column("recipient_email", sa.String(254)),
+             sa.Column("sent_at", sa.DateTime))  # fmt: skip
+    t0 = dt.datetime(2020, 1, 1)
+    rows = {
+        "candidate": [{"id": i, "email": f"p{i}@x.dk", "created_at": t0} for i in range(1500)],
+        "mail_log": [
+            {"id": i, "recipient_email": f"p{i}@x.dk", "sent_at": t0} for i in range(1500)
+        ],
+    }
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    TargetDb("sqlite", url).create(m, rows)
+    out = draft(TargetDb("sqlite", url), tmp_path)
+    assert "1,000 of 1,000 sampled values are candidate.email" in out.read_text(encoding="utf-8")

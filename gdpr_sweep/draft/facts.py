@@ -214,7 +214,8 @@ def matching_count(
     """(non-NULL values sampled from `column`, of which equal to some `target` value):
     one set-based query (an EXISTS per sampled row), counts only; (0, 0) if the engine
     cannot compare them."""
-    sample = sa.select(column.label("c")).where(column.is_not(None)).limit(SAMPLE_ROWS).subquery()
+    values = sa.select(column.label("c")).where(column.is_not(None))
+    sample = values.limit(SAMPLE_VALUES).subquery()  # each one looked up in the target
     hit = sa.exists().where(target == sample.c.c)
     query = sa.select(
         sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((hit, 1), else_=0)), 0)
