@@ -299,3 +299,22 @@ def test_a_link_is_found_from_a_bounded_sample_of_values(tmp_path: Path) -> None
     TargetDb("sqlite", url).create(m, rows)
     out = draft(TargetDb("sqlite", url), tmp_path)
     assert "1,000 of 1,000 sampled values are candidate.email" in out.read_text(encoding="utf-8")
+
+
+def test_a_relative_sqlite_url_in_url_env_is_read_as_the_config_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config takes a relative SQLite path from its own directory: init must draft
+    the file check will open, not one beside the working directory."""
+    monkeypatch.chdir(tmp_path)
+    TargetDb("sqlite", f"sqlite:///{tmp_path / 'app.db'}").create(generated_schema())
+    (tmp_path / "conf").mkdir()
+    monkeypatch.setenv("APP_DB_URL", "sqlite:///app.db")
+    out = tmp_path / "conf" / "gdpr-sweep.toml"
+    result = run_cli("init", "--url-env", "APP_DB_URL", "--out", str(out))
+    assert result.exit_code == 3 and "conf/app.db" in result.stderr, result.stderr
+    assert not out.exists()
+    monkeypatch.setenv("APP_DB_URL", "sqlite:///../app.db")
+    result = run_cli("init", "--url-env", "APP_DB_URL", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    check_and_run(answered(out, monkeypatch, "sqlite:///../app.db"))

@@ -57,7 +57,7 @@ def find_todos(data: Mapping[str, Any], path: str = "") -> list[str]:
 def todo_hint(key: str) -> str:
     """How to answer the TODO at `key`."""
     name = key.rsplit(".", 1)[-1]
-    return _HINTS.get(name, "give its value")
+    return _HINTS.get(name, "its value")
 
 
 class TodoError(ConfigError):

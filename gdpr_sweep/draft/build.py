@@ -89,8 +89,11 @@ def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource
             raise UsageError(f"--url-env: environment variable {url_env} is not set")
     assert url is not None
     option = "--url" if url_env is None else f"--url-env ({url_env})"
+    # The variable is read again by the config, which takes a relative SQLite path from
+    # its own directory: read it the same way here (--url is rewritten for the file).
+    base = Path.cwd() if url_env is None else out.expanduser().resolve().parent
     try:
-        parsed = resolve_url(url, option, Path.cwd())
+        parsed = resolve_url(url, option, base)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb"):
