@@ -162,9 +162,30 @@ class Catalog:
 
     def check_constraints(self, table: sa.Table) -> list[Any]:
         try:
-            return list(self.inspector.get_check_constraints(table.name, table.schema))
+            found: list[Any] = list(self.inspector.get_check_constraints(table.name, table.schema))
         except NotImplementedError:
-            return []
+            found = []
+        if self.dialect in ("mysql", "mariadb"):
+            # Reflection reads table-level CONSTRAINT ... CHECK only: a column's own CHECK
+            # (`c varchar(45) CHECK (...)`, and every MariaDB JSON column's json_valid)
+            # is in information_schema alone.
+            names = {c.get("name") for c in found}
+            found += [c for c in self._mariadb_checks(table) if c["name"] not in names]
+        return found
+
+    def _mariadb_checks(self, table: sa.Table) -> list[dict[str, Any]]:
+        query = sa.text(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table"
+        )
+        try:
+            with self.connection.begin_nested():
+                rows = self.connection.execute(
+                    query, {"schema": table.schema, "table": table.name}
+                ).all()
+        except sa.exc.DBAPIError:
+            return []  # MySQL: no TABLE_NAME there (its reflection reads them all)
+        return [{"name": name, "sqltext": text} for name, text in rows]
 
     def evaluate_check(self, expression: str) -> bool | None:
         """Let the engine evaluate a CHECK expression; None if it cannot.

@@ -318,3 +318,46 @@ def test_a_relative_sqlite_url_in_url_env_is_read_as_the_config_reads_it(
     result = run_cli("init", "--url-env", "APP_DB_URL", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     check_and_run(answered(out, monkeypatch, "sqlite:///../app.db"))
+
+
+@pytest.mark.parametrize(
+    ("database", "variable"), [("1shop", "DB_1SHOP_DB_URL"), ("my-shop", "MY_SHOP_DB_URL")]
+)
+def test_the_variable_init_asks_for_is_one_a_shell_can_set(database: str, variable: str) -> None:
+    from gdpr_sweep.draft import draft_source
+
+    source = draft_source(f"postgresql+psycopg://u:pw@h/{database}", None, Path("x.toml"))
+    assert source.env_to_set == source.url_env == variable
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable)
+
+
+# --- a column's own CHECK (MariaDB: also every JSON column's json_valid) ------------------
+
+
+def test_a_columns_own_check_constraint_is_tested(
+    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ip_address VARCHAR(45) CHECK (...)` and a JSON column (MariaDB: LONGTEXT with
+    CHECK (json_valid(...))): MariaDB's reflection missed both, so check passed a
+    placeholder the engine refuses, and the run failed every night."""
+    import datetime as dt
+
+    m = sa.MetaData()
+    pk = {"primary_key": True, "autoincrement": False}
+    sa.Table("visit", m, sa.Column("id", sa.Integer, **pk), sa.Column("status", sa.String(20)),
+             sa.Column("ip_address", sa.String(45), sa.CheckConstraint("length(ip_address) > 12"),
+                       nullable=False),
+             sa.Column("created_at", sa.DateTime, nullable=False))  # fmt: skip
+    sa.Table("profile", m, sa.Column("id", sa.Integer, **pk), sa.Column("status", sa.String(20)),
+             sa.Column("home_address", sa.JSON, nullable=False),
+             sa.Column("created_at", sa.DateTime, nullable=False))  # fmt: skip
+    t0 = dt.datetime(2020, 1, 1)
+    target_db.create(m, {
+        "visit": [{"id": 1, "status": "s", "ip_address": "2001:db8::1:2:3", "created_at": t0}],
+        "profile": [{"id": 1, "status": "s", "home_address": {"street": "x"}, "created_at": t0}],
+    })  # fmt: skip
+    out = draft(target_db, tmp_path)
+    rules = rules_by_table(out)
+    assert rules["visit"]["columns"] == {"ip_address": "hash"}  # the placeholder is too short
+    assert rules["profile"]["action"] == "delete"  # no placeholder is JSON
+    check_and_run(answered(out, monkeypatch, target_db.url))

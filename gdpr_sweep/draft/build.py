@@ -111,6 +111,8 @@ def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource
     if url_env is not None:
         return DraftSource(parsed, name, None, url_env, None)
     chosen = re.sub(r"[^A-Z0-9_]", "_", name.upper()) + "_DB_URL"
+    if not _ENV_RE.match(chosen):  # "1SHOP_DB_URL": no shell can set it, nor --url-env
+        chosen = "DB_" + chosen
     return DraftSource(parsed, name, None, chosen, chosen)
 
 
