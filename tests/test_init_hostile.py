@@ -361,3 +361,18 @@ def test_a_columns_own_check_constraint_is_tested(
     assert rules["visit"]["columns"] == {"ip_address": "hash"}  # the placeholder is too short
     assert rules["profile"]["action"] == "delete"  # no placeholder is JSON
     check_and_run(answered(out, monkeypatch, target_db.url))
+
+
+@pytest.mark.parametrize("name", ["we?ird.db", "pc%41.db", "sp ace#1.db"])
+def test_a_sqlite_file_with_url_characters_is_the_file_check_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from urllib.parse import quote
+
+    monkeypatch.chdir(tmp_path)
+    TargetDb("sqlite", "sqlite:///" + quote(str(tmp_path / name))).create(generated_schema())
+    assert (tmp_path / name).exists()
+    out = tmp_path / "gdpr-sweep.toml"
+    result = run_cli("init", "--url", "sqlite:///" + quote(name), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    check_and_run(answered(out, monkeypatch, ""))

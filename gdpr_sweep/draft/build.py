@@ -74,7 +74,9 @@ def _sqlite_url(url: URL, out: Path) -> str:
     path = Path(url.database or "").resolve()
     base = out.expanduser().resolve().parent
     shown = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
-    return f"sqlite:///{shown}"
+    # A URL's database is percent-decoded, and "?" starts its query: escape both, so
+    # the config opens this file (`we?ird.db`, `100%.db`), not another.
+    return "sqlite:///" + shown.replace("%", "%25").replace("?", "%3F")
 
 
 def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource:
