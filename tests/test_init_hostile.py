@@ -376,3 +376,12 @@ def test_a_sqlite_file_with_url_characters_is_the_file_check_opens(
     result = run_cli("init", "--url", "sqlite:///" + quote(name), "--out", str(out))
     assert result.exit_code == 0, result.stderr
     check_and_run(answered(out, monkeypatch, ""))
+
+
+def test_out_is_never_the_sqlite_database_itself(tmp_path: Path) -> None:
+    url = _sqlite(tmp_path)
+    database = tmp_path / "app.db"
+    before = database.read_bytes()
+    result = run_cli("init", "--url", url, "--out", str(database), "--force")
+    assert result.exit_code == 2 and "is the database itself" in result.stderr, result.stderr
+    assert database.read_bytes() == before

@@ -107,6 +107,8 @@ def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise UsageError(f"{option}: name a SQLite file, not an in-memory database")
+        if Path(parsed.database).resolve() == out.expanduser().resolve():
+            raise UsageError(f"--out: {str(out)!r} is the database itself; name another file")
         if url_env is None:
             return DraftSource(parsed, name, _sqlite_url(parsed, out), None, None)
         return DraftSource(parsed, name, None, url_env, None)
