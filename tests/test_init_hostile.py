@@ -385,3 +385,15 @@ def test_out_is_never_the_sqlite_database_itself(tmp_path: Path) -> None:
     result = run_cli("init", "--url", url, "--out", str(database), "--force")
     assert result.exit_code == 2 and "is the database itself" in result.stderr, result.stderr
     assert database.read_bytes() == before
+
+
+def test_an_ip_address_is_an_online_identifier_not_a_postal_address(tmp_path: Path) -> None:
+    m = sa.MetaData()
+    sa.Table("login", m, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("ip_address", sa.String(45)), sa.Column("ipv6_addr", sa.String(45)),
+             sa.Column("at", sa.DateTime))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    TargetDb("sqlite", url).create(m)
+    out = draft(TargetDb("sqlite", url), tmp_path)
+    assert rules_by_table(out)["login"]["categories"] == ["online-identifier"]
+    assert "personal-looking columns ip_address, ipv6_addr" in out.read_text(encoding="utf-8")

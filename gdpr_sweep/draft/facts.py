@@ -132,7 +132,7 @@ def table_names(
 
 #: Categories that say more than the others when a name matches several
 #: (`health_notes` is health data before it is free text).
-_TELLING = ("health", "special-category", "identity-number", "financial")
+_TELLING = ("health", "special-category", "identity-number", "financial", "online-identifier")
 
 
 def _most_telling(column: str, first: str) -> str:
