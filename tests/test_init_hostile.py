@@ -439,3 +439,11 @@ def test_a_due_person_referenced_by_kept_rows_loses_their_personal_data(
         ).scalar()
     engine.dispose()
     assert left == 0
+
+
+def test_a_mariadb_url_without_a_database_is_bad_usage(tmp_path: Path) -> None:
+    result = run_cli("init", "--url", "mysql+pymysql://u:mrkpw@127.0.0.1:1/", "--out",
+                     str(tmp_path / "x.toml"))  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "name the database" in result.stderr
+    no_marker(result.stdout, result.stderr)

@@ -103,6 +103,8 @@ def draft_source(url: str | None, url_env: str | None, out: Path) -> DraftSource
             f"{option}: {parsed.get_backend_name()!r} is no engine gdpr-sweep sweeps: use "
             "postgresql+psycopg://, mysql+pymysql:// or sqlite:///"
         )
+    if parsed.get_backend_name() in ("mysql", "mariadb") and not parsed.database:
+        raise UsageError(f"{option}: name the database (mysql+pymysql://USER@HOST/DATABASE)")
     name = _database_name(parsed)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
