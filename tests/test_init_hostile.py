@@ -402,13 +402,6 @@ def test_an_ip_address_is_an_online_identifier_not_a_postal_address(tmp_path: Pa
 # --- a deleted parent that rows which stay still reference ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="init drafts `delete` for a parent whose children (anonymised, so kept) refer "
-    "to it without ON DELETE: every due customer is held back ('referenced') forever, "
-    "e-mail and all; check only warns. The draft should anonymise such a parent (or null "
-    "the children's key) — a design choice left to the author of rules.py",
-)
 def test_a_due_person_referenced_by_kept_rows_loses_their_personal_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,8 @@ to anonymise, a strategy per column that `check` accepts.
 - The action is `delete` when nothing but personal data, keys and dates would be left,
   when the primary key itself looks personal, or when some column fits no strategy;
   else `anonymise`. A table whose rows another row of it references without an ON DELETE
-  action is never deleted (check refuses that). A personal table with no clock of its
+  action is never deleted (check refuses that), nor one that rows which stay (no delete
+  rule, not in its cascade) reference so: its due rows would be held back forever. A personal table with no clock of its
   own goes in the `cascade` of a delete rule of a table it refers to.
 """
 
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog
+from ..catalog import Catalog, qualified_name
 from ..checks.strategy_checks import strategy_problems
 from ..columns import ColumnKind, column_kind, is_string, string_length
 from ..personal_patterns import CATEGORIES
@@ -200,6 +201,7 @@ def draft_rules(
             continue
         drafts[id(table_facts.table)] = draft
     _cascade_clockless(catalog, drafts)
+    _anonymise_kept_parents(catalog, drafts, tz)
     taken: set[str] = set()
     for draft in drafts.values():
         draft.id = _rule_id(draft.facts.name, draft.action, taken)
@@ -259,3 +261,44 @@ def _cascade_clockless(catalog: Catalog, drafts: dict[int, RuleDraft]) -> None:
             other.notes.append(f"{draft.facts.name}: no date column, deleted with its parent")
             del drafts[id(draft.facts.table)]
             break
+
+
+def _kept_referrers(catalog: Catalog, draft: RuleDraft, drafts: dict[int, RuleDraft]) -> list[str]:
+    """Tables whose rows stay (no delete rule, not in the cascade) and refer to the
+    draft's table with no ON DELETE action: a due row they refer to is held back."""
+    table = draft.facts.table
+    cascade = {id(t.table) for t in draft.cascade}
+    found: dict[str, None] = {}
+    for ref in catalog.references_to(table):
+        if ref.child is table or ref.ondelete in ("CASCADE", "SET NULL", "SET DEFAULT"):
+            continue
+        other = drafts.get(id(ref.child))
+        if id(ref.child) in cascade or (other is not None and other.action == "delete"):
+            continue
+        found[other.facts.name if other else qualified_name(ref.child)] = None
+    return list(found)
+
+
+def _anonymise_kept_parents(catalog: Catalog, drafts: dict[int, RuleDraft], tz: ZoneInfo) -> None:
+    """A delete of rows that rows which stay refer to would hold the person back forever
+    (check only warns): anonymise them instead, where every column fits a strategy."""
+    noted: set[int] = set()
+    changed = True
+    while changed:  # a parent anonymised now keeps its rows: its own parents may follow
+        changed = False
+        for key, draft in drafts.items():
+            if draft.action != "delete" or key in noted:
+                continue
+            kept = _kept_referrers(catalog, draft, drafts)
+            if not kept:
+                continue
+            why = f"rows of {', '.join(kept)} that stay refer to it with no ON DELETE action"
+            columns = _strategies(catalog, draft.facts, tz)
+            fits = all(c.strategy for c in columns) and not draft.facts.personal_key
+            if columns and fits and not draft.cascade:
+                draft.action, draft.columns = "anonymise", columns
+                draft.action_why = f"{why}: a delete would hold its rows back forever"
+                changed = True
+            else:
+                draft.action_why += f"; {why}: its due rows are held back until those go"
+                noted.add(key)
