@@ -12,8 +12,9 @@ to anonymise, a strategy per column that `check` accepts.
   when the primary key itself looks personal, or when some column fits no strategy;
   else `anonymise`. A table whose rows another row of it references without an ON DELETE
   action is never deleted (check refuses that), nor one that rows which stay (no delete
-  rule, not in its cascade) reference so: its due rows would be held back forever. A personal table with no clock of its
-  own goes in the `cascade` of a delete rule of a table it refers to.
+  rule, not in its cascade) reference so: its due rows would be held back forever.
+  A personal table with no clock of its own goes in the `cascade` of a delete rule of a
+  table it refers to.
 """
 
 from __future__ import annotations
