@@ -129,3 +129,16 @@ def test_a_bad_as_of_writes_nothing(tmp_path):
     assert result.exit_code == 2
     assert "--as-of" in result.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_a_directory_that_is_a_file_is_one_line_exit_2(tmp_path):
+    taken = tmp_path / "demo"
+    taken.write_text("not a directory\n", encoding="utf-8")
+    result = run_cli("demo", str(taken), "--as-of", "2026-11-23")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "DIRECTORY" in result.stderr and "not a directory" in result.stderr
+    assert taken.read_text(encoding="utf-8") == "not a directory\n"
+    below = run_cli("demo", str(taken / "inner"), "--as-of", "2026-11-23")
+    assert below.exit_code == 2, below.stdout + below.stderr
+    assert below.stderr.count("\n") == 1 and "DIRECTORY" in below.stderr

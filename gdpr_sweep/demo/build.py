@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert
 
+from ..errors import UsageError
 from .config import CONFIG_NAME, demo_config_text
 from .rows import DemoData
 from .tables import demo_metadata
@@ -70,7 +71,12 @@ def write_demo(directory: Path, today: dt.date | None = None) -> tuple[Path, Pat
     running it again is safe and keeps a demo database that has already been swept.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"DIRECTORY: {directory} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"DIRECTORY: cannot create {directory} ({exc.strerror})") from None
     config_path, db_path = directory / CONFIG_NAME, directory / DB_NAME
     if not db_path.exists():
         build_demo_database(db_path, today or dt.date.today())
