@@ -186,8 +186,10 @@ def test_connection_dropped_mid_run_fails_cleanly_then_rerun_completes(
         tmp_path, RULE, target_db.url, monkeypatch, extra_sweep="batch_size = 1\nmax_fraction = 1.0"
     )
     env = {**os.environ, "GDPR_SWEEP_KEY": TEST_KEY}
+    # A short pause between batches keeps the run going long enough for the loop below
+    # to find its connection even on a loaded machine (two test workers, two cores).
     process = subprocess.Popen(
-        [*command(config), "--json"],
+        [*command(config), "--json", "--pause-between-batches", "0.05"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -201,7 +203,7 @@ def test_connection_dropped_mid_run_fails_cleanly_then_rerun_completes(
             killed += 1
         time.sleep(0.05)
     out, err = process.communicate(timeout=60)
-    assert killed, "the sweep finished before its connection could be dropped"
+    assert killed, f"the sweep finished before its connection could be dropped: {err}"
     assert process.returncode in (0, 3), err
     if process.returncode == 3:
         assert "database main:" in err + out
