@@ -274,7 +274,7 @@ def test_erase_across_two_databases(target_db: TargetDb, tmp_path, monkeypatch):
     assert [r["command"] for r in found.json()["runs"]] == ["erase"]
     # Erased by CPR, asked by e-mail: the erasure recorded every identifier of the row.
     found = run_cli("audit", "find", "-c", str(config), "--subject", f"email={EMAIL}", "--json")
-    assert [r["command"] for r in found.json()["runs"]] == ["export", "erase"]
+    assert [r["command"] for r in found.json()["runs"]] == ["erase", "export"]  # newest first
     assert run_cli("audit", "verify", "-c", str(config)).exit_code == 0
 
     # Erasing again finds nothing: exit 0, 0 rows.

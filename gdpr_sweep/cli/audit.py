@@ -91,8 +91,8 @@ def audit_find(
     """Answer "was this person erased?" by hashing the identifier again.
 
     The trail stores only a keyed hash of each erased or exported subject; this hashes
-    KIND=VALUE with the same key and lists the runs that name it (with the old keys in
-    GDPR_SWEEP_OLD_KEYS too: runs from before a key rotation).
+    KIND=VALUE with the same key and lists the runs that name it, newest first (with the
+    old keys in GDPR_SWEEP_OLD_KEYS too: runs from before a key rotation).
 
     Example:
 

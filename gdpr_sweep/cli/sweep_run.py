@@ -336,7 +336,7 @@ def _confirm(console: Any, reviewed: Plan) -> None:
             "--yes: apply asks for confirmation on a terminal; "
             "pass --yes when running it from a script"
         )
-    print_plan(console, reviewed)
+    print_plan(console, reviewed, reviewing=True)
     if not typer.confirm("Apply this plan?", default=False):
         typer.echo("Nothing was changed.")
         raise typer.Exit(ExitCode.OK)

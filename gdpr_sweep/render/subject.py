@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ..subject.receipts import ErasureResult
 
 
+#: What a dry run says for each action: what the erasure would do, not what it did.
+_WOULD = {"deleted": "would delete", "anonymised": "would anonymise", "kept": "would keep"}
+
+
 def receipt_text(result: ErasureResult) -> str:
     """The receipt in words, for a DPO to send back to the person."""
     from ..subject.receipts import BACKUP_NOTE
@@ -39,23 +43,24 @@ def receipt_text(result: ErasureResult) -> str:
         if not db.tables and not db.failure:
             lines.append("  no rows of this person")
         for t in db.tables:
+            did = _WOULD[t.action] if result.dry_run and t.action in _WOULD else t.action
             if t.action == "kept":
                 until = f" until {t.until}" if t.until else ""
                 ends = f" (then deleted by rule {t.rule})" if t.rule else ""
                 lines.append(
-                    f"  kept {t.rows} row(s) in {t.table}{until}{ends} — "
+                    f"  {did} {t.rows} row(s) in {t.table}{until}{ends} — "
                     f"basis: {t.basis or 'legal obligation'}"
                 )
             else:
                 note = f" ({t.note})" if t.note else ""
-                lines.append(f"  {t.action} {t.rows} row(s) in {t.table}{note}")
+                lines.append(f"  {did} {t.rows} row(s) in {t.table}{note}")
         for r in db.references:
-            done = "set to NULL" if r.action == "nulled" else "left in place"
+            outcome = "set to NULL" if r.action == "nulled" else "left in place"
             was = "would be" if result.dry_run else "was"
             lines.append(
                 f"  {r.rows} row(s) of other people in {r.table} referred to this person "
                 f"({', '.join(r.columns)} → {r.referenced_table}): the reference {was} "
-                f"{done}; their rows are otherwise unchanged"
+                f"{outcome}; their rows are otherwise unchanged"
             )
     lines += ["", BACKUP_NOTE]
     return "\n".join(lines)

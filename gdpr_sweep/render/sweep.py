@@ -76,17 +76,23 @@ def _referenced_by(tables: dict[str, int | None]) -> str:
     return f" (by {', '.join(parts)})" if parts else ""
 
 
-def print_plan(console: Console, plan: Plan) -> None:
+def print_plan(console: Console, plan: Plan, *, reviewing: bool = False) -> None:
+    """Print the plan and what it counts: `plan` says it changed nothing; `apply`,
+    reviewing the plan before it asks, says what applying it would change."""
     if plan.items:
         console.print(plan_table(plan))
     else:
         console.print("No rules apply to the selected databases.")
     rows = plan.total_due
     rules = sum(1 for item in plan.items if item.due)
-    console.print(
+    counted = (
         f"{rows:,} rows due under {rules} rule(s) in "
-        f"{len({i.database for i in plan.items})} database(s); nothing was changed."
+        f"{len({i.database for i in plan.items})} database(s)"
     )
+    if reviewing:
+        console.print(f"Applying this plan would change {counted}.")
+    else:
+        console.print(f"{counted}; nothing was changed.")
     print_failures(console, plan.failures)
 
 

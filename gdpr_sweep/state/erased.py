@@ -76,9 +76,10 @@ class ErasedSubjects:
             return [dict(row) for row in result]
 
     def runs_for_subject(self, subject_hash: str | list[str]) -> list[dict[str, Any]]:
-        """Runs that name the subject: by the identifier given, or by any identifier the
-        erased person's row had. Several hashes: the subject hashed with each key of
-        the keyring (runs from before a rotation recorded it under an older key)."""
+        """Runs that name the subject, newest first: by the identifier given, or by any
+        identifier the erased person's row had. Several hashes: the subject hashed with
+        each key of the keyring (runs from before a rotation recorded it under an older
+        key)."""
         hashes = [subject_hash] if isinstance(subject_hash, str) else list(subject_hash)
         with self.engine.connect() as connection:
             by_identifier = sa.select(run_subjects.c.run_id).where(
@@ -87,6 +88,6 @@ class ErasedSubjects:
             rows = connection.execute(
                 sa.select(runs)
                 .where(sa.or_(runs.c.subject_hash.in_(hashes), runs.c.id.in_(by_identifier)))
-                .order_by(runs.c.id)
+                .order_by(runs.c.id.desc())
             ).mappings()
             return [dict(row) for row in rows]
