@@ -146,6 +146,8 @@ def test_audit_find_lists_newest_first(target_db, tmp_path, monkeypatch):
     assert [run["command"] for run in runs] == ["erase", "export", "export"]
     ids = [run["id"] for run in runs]
     assert ids == sorted(ids, reverse=True)
+    # A run's summary is an object, as in `audit show --json` (not JSON text).
+    assert all(isinstance(run["summary"], dict) for run in runs)
 
     text = run_cli("audit", "find", *c, *by_email)
     assert text.exit_code == 0, text.stderr

@@ -58,8 +58,8 @@ def run_start(config: Path, run_id: int) -> dict:
     shown = run_cli("audit", "show", str(run_id), "-c", str(config), "--json")
     assert shown.exit_code == 0, shown.stderr
     (start,) = [e for e in shown.json()["entries"] if e["kind"] == "run-start"]
-    details = start["details"]
-    return json.loads(details) if isinstance(details, str) else details
+    assert isinstance(start["details"], dict)  # an object, not a JSON string
+    return start["details"]
 
 
 def test_ticket_and_approver_are_recorded_everywhere(

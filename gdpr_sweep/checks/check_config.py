@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..catalog import Catalog
 from ..config import Config, Rule
 from ..engines import DatabaseFailure, TargetDatabase, read_each, select_databases
+from ..errors import ExitCode
 from .clock_checks import unreadable_clocks
 from .findings import Finding
 from .rule_checks import check_rule
@@ -16,11 +17,19 @@ from .subject_checks import check_subject, subject_graph_warnings
 
 @dataclass
 class CheckResult:
-    """Findings per database, the databases that passed, and those not read."""
+    """Findings per database, the databases read and those that passed, and those not read."""
 
     findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     failures: list[DatabaseFailure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """2 when any finding is an error, else 3 when a database was not read, else 0."""
+        if any(not finding.warning for finding in self.findings):
+            return ExitCode.USAGE
+        return ExitCode.PARTIAL if self.failures else ExitCode.OK
 
 
 def check_database(
@@ -50,6 +59,7 @@ def check_config(config: Config, databases: Iterable[str] | None = None) -> Chec
     done, failures = read_each(select_databases(config, databases), read)
     result = CheckResult(failures=failures)
     for target, findings in done:
+        result.checked.append(target.name)
         result.findings.extend(findings)
         if not any(not f.warning for f in findings):
             result.passed.append(target.name)

@@ -13,6 +13,8 @@ from ..render.audit import (
     print_audit_run,
     print_audit_runs,
     rotation_summary,
+    run_document,
+    runs_document,
     verification_document,
     verification_summary,
 )
@@ -55,7 +57,7 @@ def audit_list(
     with StateStore(load_config(config_path), None) as store:
         runs = store.runs(limit)
     if as_json:
-        typer.echo(dumps({"runs": runs}))
+        typer.echo(dumps(runs_document(runs)))
     else:
         print_audit_runs(make_console(), runs)
 
@@ -77,7 +79,7 @@ def audit_show(
     if run is None:
         raise UsageError(f"RUN: no run {run_id}")
     if as_json:
-        typer.echo(dumps({"run": run, "entries": entries}))
+        typer.echo(dumps(run_document(run, entries)))
     else:
         print_audit_run(make_console(), run, entries)
 
@@ -107,7 +109,7 @@ def audit_find(
     with StateStore(config, ring[0], ring) as store:
         runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
     if as_json:
-        typer.echo(dumps({"subject": hashed, "runs": runs}))
+        typer.echo(dumps({"subject": hashed, **runs_document(runs)}))
     elif not runs:
         typer.echo(f"No run names subject {hashed[:24]}…")
     else:

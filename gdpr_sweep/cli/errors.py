@@ -138,12 +138,20 @@ def status_of(exc: GdprSweepError) -> str:
 
 
 @contextlib.contextmanager
-def json_errors(as_json: bool, command: str) -> Iterator[None]:
-    """With --json, a refused, locked or failed run still prints one JSON document."""
+def json_errors(
+    as_json: bool, command: str, document: Callable[[str, int], dict[str, Any]] | None = None
+) -> Iterator[None]:
+    """With --json, a refused, locked or failed run still prints one JSON document.
+
+    `document(error, exit_code)` makes it for a command whose JSON is not a run's
+    (`check`); the one line on stderr and the exit code follow as without --json.
+    """
     try:
         yield
     except GdprSweepError as exc:
-        if as_json:
+        if as_json and document is not None:
+            typer.echo(dumps(document(str(exc), exc.exit_code)))
+        elif as_json:
             typer.echo(
                 dumps(
                     {

@@ -20,36 +20,67 @@ from ..periods import local_date
 from ..plan import Plan, build_plan
 from ..render.console import dumps, make_console
 from ..render.draft import print_todos
-from ..render.sweep import demo_files, demo_next_steps, print_findings, print_plan, print_scan
+from ..render.sweep import (
+    check_document,
+    check_error_document,
+    check_todos_document,
+    demo_files,
+    demo_next_steps,
+    print_findings,
+    print_plan,
+    print_scan,
+)
 from ..state.store import StateStore
+from .errors import json_errors
 from .files import cannot_write, check_writable, write_private
-from .options import AsOfOption, ConfigOption, DatabaseOption, JsonPlanOption, as_of_instant
+from .options import (
+    AsOfOption,
+    ConfigOption,
+    DatabaseOption,
+    JsonPlanOption,
+    JsonResultOption,
+    as_of_instant,
+)
 
 
-def check(config_path: ConfigOption = None, database: DatabaseOption = None) -> None:
+def check(
+    config_path: ConfigOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonResultOption = False,
+) -> None:
     """Check the config against every database's reflected schema; change nothing.
 
     Every table and column a rule names must exist, `since` must be a date or
     timestamp column, `only` values must fit their columns, a strategy must be able to
     succeed, and a delete must not break rows that reference it (rows that stay and
     still reference a due row hold it back: a warning says so). Exit 2 when anything
-    is wrong, 3 when a database cannot be reached.
+    is wrong, 3 when a database cannot be reached. `--json` prints the findings as one
+    JSON document (`"format": "gdpr-sweep check 1"`), with the same exit codes.
 
     Example:
 
         gdpr-sweep check -c /etc/gdpr-sweep/gdpr-sweep.toml
     """
-    try:
-        config = load_config(config_path)
-    except TodoError as exc:  # a draft from `init`: every question left, then exit 2
-        print_todos(make_console(), exc.keys)
-        raise typer.Exit(ExitCode.USAGE) from None
-    result = check_config(config, database)
-    print_findings(make_console(), result.findings, result.passed, result.failures)
-    if any(not finding.warning for finding in result.findings):
-        raise typer.Exit(ExitCode.USAGE)
-    if result.failures:
-        raise typer.Exit(ExitCode.PARTIAL)
+    with json_errors(as_json, "check", check_error_document):
+        try:
+            config = load_config(config_path)
+        except TodoError as exc:  # a draft from `init`: every question left, then exit 2
+            emit_check_todos(exc.keys, as_json)
+            raise typer.Exit(ExitCode.USAGE) from None
+        result = check_config(config, database)
+    if as_json:
+        typer.echo(dumps(check_document(result)))
+    else:
+        print_findings(make_console(), result.findings, result.passed, result.failures)
+    raise typer.Exit(result.exit_code)
+
+
+def emit_check_todos(keys: list[str], as_json: bool) -> None:
+    """The TODOs a draft still holds: as `check --json` documents them, or one line each."""
+    if as_json:
+        typer.echo(dumps(check_todos_document(keys)))
+    else:
+        print_todos(make_console(), keys)
 
 
 def plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn
@@ -11,6 +12,37 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn
     from ..holds.store import Hold
     from ..state.chain_verify import ChainVerification
     from ..state.rotation import RotationResult
+
+
+def runs_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """`audit list --json`: each run row, its summary an object (stored as JSON text)."""
+    return {"runs": [run_json(run) for run in runs]}
+
+
+def run_document(run: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`audit show --json`: the run and its entries, summary and details as objects."""
+    return {"run": run_json(run), "entries": [entry_json(entry) for entry in entries]}
+
+
+def run_json(run: dict[str, Any]) -> dict[str, Any]:
+    """A run row as JSON: `summary` (null while it runs) an object, not a JSON string."""
+    return {**run, "summary": _decoded(run["summary"])}
+
+
+def entry_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry as JSON: `details` (null when it has none) an object."""
+    return {**entry, "details": _decoded(entry["details"])}
+
+
+def _decoded(text: str | None) -> Any:
+    """The JSON text as its value; text that is not JSON (an altered row: `audit verify`
+    says so) as it is stored."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:

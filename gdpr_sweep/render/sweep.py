@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..config import todo_hint
+from ..errors import ExitCode
 from .console import markup_escape
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
     from rich.console import Console
     from rich.table import Table
 
+    from ..checks.check_config import CheckResult
     from ..checks.findings import Finding
     from ..engines import DatabaseFailure
     from ..plan import Plan
@@ -108,6 +111,76 @@ def print_findings(
         )
     for name in checked:
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
+
+
+CHECK_FORMAT = "gdpr-sweep check 1"
+
+
+def check_document(result: CheckResult) -> dict[str, Any]:
+    """`check --json`: each database passed, failed or unreadable; every finding."""
+
+    def counts(name: str) -> dict[str, int]:
+        mine = [f for f in result.findings if f.database == name]
+        warnings = sum(1 for f in mine if f.warning)
+        return {"errors": len(mine) - warnings, "warnings": warnings}
+
+    databases = [
+        {"database": name, "status": "passed" if name in result.passed else "failed"} | counts(name)
+        for name in result.checked
+    ] + [
+        {"database": f["database"], "status": "unreadable", "errors": 0, "warnings": 0}
+        for f in result.failures
+    ]
+    return _check_shape(
+        result.exit_code,
+        databases=databases,
+        findings=[finding_json(f) for f in result.findings],
+        failures=[dict(f) for f in result.failures],
+    )
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """One finding: names, counts and config values only, never a row's value."""
+    return {
+        "database": finding.database,
+        "key_path": finding.key_path,
+        "severity": "warning" if finding.warning else "error",
+        "message": finding.message,
+        "fix": finding.fix or None,
+    }
+
+
+def check_todos_document(keys: list[str]) -> dict[str, Any]:
+    """`check --json` on a draft whose TODOs are unanswered: no database was read (exit 2)."""
+    todos = [{"key_path": key, "answer_with": todo_hint(key)} for key in keys]
+    return _check_shape(ExitCode.USAGE, todos=todos)
+
+
+def check_error_document(error: str, exit_code: int) -> dict[str, Any]:
+    """`check --json` on a config that cannot be used (unparseable, a bad key): one line."""
+    return _check_shape(exit_code, error=error)
+
+
+def _check_shape(
+    exit_code: int,
+    *,
+    databases: list[dict[str, Any]] | None = None,
+    findings: list[dict[str, Any]] | None = None,
+    failures: list[dict[str, Any]] | None = None,
+    todos: list[dict[str, Any]] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """Every `check --json` document has every key, whatever stopped the check."""
+    return {
+        "format": CHECK_FORMAT,
+        "passed": exit_code == ExitCode.OK,
+        "exit_code": int(exit_code),
+        "error": error,
+        "todos": todos or [],
+        "databases": databases or [],
+        "findings": findings or [],
+        "failures": failures or [],
+    }
 
 
 def print_verify(console: Console, result: RunResult) -> None:
