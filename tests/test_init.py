@@ -493,3 +493,48 @@ def test_what_cannot_be_deleted_is_anonymised_and_what_fits_nothing_is_said(
     assert "# email: an e-mail address: no strategy fits" in text
     assert "#   visitor_log: personal-looking columns but no primary key" in text
     passes(draft)
+
+
+def _email_type() -> sa.types.TypeEngine:
+    """Text that compares case-insensitively where the engine lets a column say so."""
+    return (
+        sa.String(100)
+        .with_variant(sa.String(100, collation="NOCASE"), "sqlite")
+        .with_variant(sa.String(100, collation="utf8mb4_general_ci"), "mysql", "mariadb")
+    )
+
+
+def test_a_link_is_suggested_only_for_exactly_equal_values(
+    target_db: TargetDb, tmp_path: Path
+) -> None:
+    """Under a case-insensitive collation `Anna.MRK@x.dk` = `anna.mrk@x.dk`, but the sweep
+    matches exactly (matching.equals): such a column is no link to the person."""
+    m = sa.MetaData()
+    pk = {"primary_key": True, "autoincrement": False}
+    sa.Table(
+        "member",
+        m,
+        sa.Column("id", sa.Integer, **pk),
+        sa.Column("email", _email_type(), nullable=False),
+        sa.Column("cpr", sa.String(11)),
+        sa.Column("joined_at", sa.DateTime),
+    )
+    for name in ("newsletter", "reminder"):
+        sa.Table(name, m, sa.Column("id", sa.Integer, **pk),
+                 sa.Column("recipient_email", _email_type()),
+                 sa.Column("sent_at", sa.DateTime))  # fmt: skip
+    emails = [f"Person{i}.MRK@x.dk" for i in range(1, 6)]
+    target_db.create(m, {
+        "member": [{"id": i, "email": e, "cpr": f"MRK{i}", "joined_at": T0}
+                   for i, e in enumerate(emails, 1)],
+        "newsletter": [{"id": i, "recipient_email": e.lower(), "sent_at": T0}
+                       for i, e in enumerate(emails, 1)],
+        "reminder": [{"id": i, "recipient_email": e, "sent_at": T0}
+                     for i, e in enumerate(emails, 1)],
+    })  # fmt: skip
+    _result, draft = init(target_db, tmp_path)
+    subject = tomllib.loads(draft.read_text(encoding="utf-8"))["subject"]
+    assert subject["root"] == "member"
+    linked = {(link["table"], link["column"]) for link in subject.get("links", [])}
+    assert ("reminder", "recipient_email") in linked
+    assert ("newsletter", "recipient_email") not in linked

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..catalog import Catalog
 from ..columns import ColumnKind, column_kind
+from ..matching import equals
 from ..personal_patterns import (
     DEFAULT_COMPILED,
     PATTERN_LABELS,
@@ -213,10 +214,11 @@ def matching_count(
 ) -> tuple[int, int]:
     """(non-NULL values sampled from `column`, of which equal to some `target` value):
     one set-based query (an EXISTS per sampled row), counts only; (0, 0) if the engine
-    cannot compare them."""
+    cannot compare them. Equal means exactly equal, as the sweep will match the link
+    (`matching.equals`): `Anna@x.dk` is no `anna@x.dk` under a case-insensitive collation."""
     values = sa.select(column.label("c")).where(column.is_not(None))
     sample = values.limit(SAMPLE_VALUES).subquery()  # each one looked up in the target
-    hit = sa.exists().where(target == sample.c.c)
+    hit = sa.exists().where(equals(target, sample.c.c, connection.dialect.name))
     query = sa.select(
         sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((hit, 1), else_=0)), 0)
     ).select_from(sample)
