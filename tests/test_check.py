@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -163,7 +164,9 @@ def test_subject_tables_and_columns_must_exist(target_db: TargetDb, tmp_path, mo
     assert "subject.links[0]: table 'meeting' has no column 'nosuch'" in result.stdout
 
 
-def test_unreachable_database_is_named_and_others_still_planned(tmp_path, monkeypatch):
+def good_down_and_missing(tmp_path, monkeypatch) -> Path:
+    """A config of three databases: `good` (SQLite), `down` (a server nobody listens
+    on, its URL with a password) and `missing` (no such SQLite file)."""
     good = tmp_path / "good.db"
     engine = sa.create_engine(f"sqlite:///{good}")
     people_schema(ondelete="CASCADE").create_all(engine)
@@ -175,6 +178,11 @@ def test_unreachable_database_is_named_and_others_still_planned(tmp_path, monkey
         '[databases.down]\nurl_env = "DOWN_URL"\n'
         '[databases.missing]\nurl = "sqlite:///no-such-file.db"\n' + rule("")
     )
+    return config
+
+
+def test_unreachable_database_is_named_and_others_still_planned(tmp_path, monkeypatch):
+    config = good_down_and_missing(tmp_path, monkeypatch)
     result = run_cli("check", "-c", str(config))
     assert result.exit_code == 3
     assert "database down: cannot connect" in result.stdout

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
 from tests.conftest import TargetDb, run_cli, write_config
-from tests.test_check import people_schema, rule
+from tests.test_check import good_down_and_missing, people_schema, rule
 
 MARKERS = ("Marker-Ørsted-7731", "marker7731@example.invalid", "7731")
 
@@ -82,17 +80,7 @@ def test_a_warning_still_passes(target_db: TargetDb, tmp_path, monkeypatch):
 
 
 def test_a_database_not_read_is_exit_3(tmp_path, monkeypatch):
-    good = tmp_path / "good.db"
-    engine = sa.create_engine(f"sqlite:///{good}")
-    people_schema(ondelete="CASCADE").create_all(engine)
-    engine.dispose()
-    monkeypatch.setenv("DOWN_URL", "postgresql+psycopg://sweeper:s3cret@127.0.0.1:1/down")
-    config = tmp_path / "gdpr-sweep.toml"
-    config.write_text(
-        '[databases.good]\nurl = "sqlite:///good.db"\n'
-        '[databases.down]\nurl_env = "DOWN_URL"\n'
-        '[databases.missing]\nurl = "sqlite:///no-such-file.db"\n' + rule("")
-    )
+    config = good_down_and_missing(tmp_path, monkeypatch)
     result = run_cli("check", "-c", str(config), "--json")
     assert result.exit_code == 3, result.stdout
     document = result.json()
