@@ -27,6 +27,7 @@ from .counting import count, has_at_least, scan_is_cheaper
 from .dependencies import execution_order, held_back
 from .engines import DatabaseFailure, TargetDatabase, database_failure, select_databases
 from .errors import DatabaseUnavailable, UsageError
+from .formats import format_name
 from .holds.rows import hold_name
 from .holds.store import HeldKeys, active_holds
 from .keyset import Keyset
@@ -76,6 +77,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": format_name("plan"),
             "as_of": self.as_of.isoformat(),
             "timezone": self.timezone,
             "config_digest": self.config_digest,

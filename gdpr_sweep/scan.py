@@ -51,6 +51,7 @@ from .checks.subject_checks import check_subject
 from .config import Config, Rule, state_url
 from .engines import DatabaseFailure, TargetDatabase, read_each, select_databases
 from .errors import GdprSweepError
+from .formats import format_name
 from .personal_patterns import DEFAULT_COMPILED, PATTERN_LABELS, compile_patterns, personal_pattern
 from .state.models import metadata as state_metadata
 from .subject.graph import build_graph
@@ -86,6 +87,7 @@ class ScanResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": format_name("scan"),
             "scanned": list(self.scanned),
             "unreachable": list(self.unreachable),
             "findings": [asdict(finding) for finding in self.findings],

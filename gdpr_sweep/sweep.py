@@ -38,6 +38,7 @@ from .evaluation import (
 )
 from .execute import NoProgress, Progress
 from .faults import failpoint
+from .formats import document_version
 from .keys import hash_key
 from .plan import Plan
 from .run_result import RunItem, RunResult
@@ -224,6 +225,17 @@ def load_plan(path: Path) -> Plan:
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        raise UsageError(f"PLAN: no file {str(path)!r}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"PLAN: {str(path)!r} is not a gdpr-sweep plan file ({exc})") from None
+    try:  # a plan written before plans had a format is version 1
+        document_version(document, "plan")
+    except ValueError as exc:
+        raise UsageError(f"PLAN: {str(path)!r}: {exc}; make a new plan") from None
+    try:
         as_of = dt.datetime.fromisoformat(document["as_of"])
         items = [PlanItem(**item) for item in document["items"]]
         if as_of.tzinfo is None:
@@ -236,9 +248,7 @@ def load_plan(path: Path) -> Plan:
             config_digest=document["config_digest"],
             items=items,
         )
-    except FileNotFoundError:
-        raise UsageError(f"PLAN: no file {str(path)!r}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"PLAN: {str(path)!r} is not a gdpr-sweep plan file ({exc})") from None
 
 

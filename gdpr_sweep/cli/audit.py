@@ -8,6 +8,7 @@ import typer
 
 from ..config import Config, load_config
 from ..errors import ConfigError, Refused, UsageError
+from ..formats import with_format
 from ..keys import OLD_KEYS_ENV, keyring
 from ..render.audit import (
     print_audit_run,
@@ -54,12 +55,13 @@ def audit_list(
 
         gdpr-sweep audit list -n 10
     """
-    with StateStore(load_config(config_path), None) as store:
+    config = load_config(config_path)
+    with StateStore(config, None) as store:
         runs = store.runs(limit)
     if as_json:
-        typer.echo(dumps(runs_document(runs)))
+        typer.echo(dumps(runs_document(runs, config.sweep.tz)))
     else:
-        print_audit_runs(make_console(), runs)
+        print_audit_runs(make_console(), runs, config.sweep.tz)
 
 
 @audit_app.command("show")
@@ -74,14 +76,15 @@ def audit_show(
 
         gdpr-sweep audit show 42
     """
-    with StateStore(load_config(config_path), None) as store:
+    config = load_config(config_path)
+    with StateStore(config, None) as store:
         run, entries = store.run(run_id)
     if run is None:
         raise UsageError(f"RUN: no run {run_id}")
     if as_json:
-        typer.echo(dumps(run_document(run, entries)))
+        typer.echo(dumps(run_document(run, entries, config.sweep.tz)))
     else:
-        print_audit_run(make_console(), run, entries)
+        print_audit_run(make_console(), run, entries, config.sweep.tz)
 
 
 @audit_app.command("find")
@@ -109,11 +112,12 @@ def audit_find(
     with StateStore(config, ring[0], ring) as store:
         runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
     if as_json:
-        typer.echo(dumps({"subject": hashed, **runs_document(runs)}))
+        found = {"subject": hashed, **runs_document(runs, config.sweep.tz)}
+        typer.echo(dumps(with_format("audit find", found)))
     elif not runs:
         typer.echo(f"No run names subject {hashed[:24]}…")
     else:
-        print_audit_runs(make_console(), runs)
+        print_audit_runs(make_console(), runs, config.sweep.tz)
 
 
 @audit_app.command("verify")

@@ -23,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import ExitCode, GdprSweepError, Stopped
+from ..formats import format_name
 from ..logs import report_fatal
 from ..render.console import dumps
 from .options import DebugOption
@@ -139,12 +140,13 @@ def status_of(exc: GdprSweepError) -> str:
 
 @contextlib.contextmanager
 def json_errors(
-    as_json: bool, command: str, document: Callable[[str, int], dict[str, Any]] | None = None
+    as_json: bool, kind: str, document: Callable[[str, int], dict[str, Any]] | None = None
 ) -> Iterator[None]:
     """With --json, a refused, locked or failed run still prints one JSON document.
 
     `document(error, exit_code)` makes it for a command whose JSON is not a run's
-    (`check`); the one line on stderr and the exit code follow as without --json.
+    (`check`); `kind` names the document's format (`run`, for `run` and `apply`). The
+    one line on stderr and the exit code follow as without --json.
     """
     try:
         yield
@@ -155,7 +157,7 @@ def json_errors(
             typer.echo(
                 dumps(
                     {
-                        "format": f"gdpr-sweep {command} 1",
+                        "format": format_name(kind),
                         "run_id": None,
                         "status": status_of(exc),
                         "exit_code": exc.exit_code,

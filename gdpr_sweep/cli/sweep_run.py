@@ -21,6 +21,7 @@ from ..approval import Approval
 from ..config import Config, load_config
 from ..errors import ExitCode, GdprSweepError, PartialFailure, UsageError
 from ..faults import failpoint
+from ..formats import with_format
 from ..plan import Plan
 from ..render.console import RichProgress, dumps, make_console
 from ..render.sweep import print_plan, print_run
@@ -274,7 +275,7 @@ def _emit_run(
     console: Any, result: RunResult, as_json: bool, quiet: bool, stop: StopRequest | None = None
 ) -> None:
     if as_json:
-        typer.echo(dumps({"format": "gdpr-sweep run 1", **result.to_json()}))
+        typer.echo(dumps(with_format("run", result.to_json())))
     elif not quiet:
         print_run(console, result)
     elif result.failures:
@@ -311,7 +312,7 @@ def apply(
         gdpr-sweep plan --out plan.json   # review and sign off, then:
         gdpr-sweep apply plan.json --yes
     """
-    with json_errors(as_json, "apply"):
+    with json_errors(as_json, "run"):
         approval = Approval.given(ticket, approved_by)
         config = load_config(config_path)
         reviewed = load_plan(plan_file)

@@ -6,7 +6,12 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..formats import format_name
+from ..times import shown_local, shown_utc
+
 if TYPE_CHECKING:  # Rich is imported when something is drawn
+    from zoneinfo import ZoneInfo
+
     from rich.console import Console
 
     from ..holds.store import Hold
@@ -14,24 +19,41 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn
     from ..state.rotation import RotationResult
 
 
-def runs_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def runs_document(runs: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
     """`audit list --json`: each run row, its summary an object (stored as JSON text)."""
-    return {"runs": [run_json(run) for run in runs]}
+    return {"format": format_name("audit list"), "runs": [run_json(run, tz) for run in runs]}
 
 
-def run_document(run: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+def run_document(
+    run: dict[str, Any], entries: list[dict[str, Any]], tz: ZoneInfo
+) -> dict[str, Any]:
     """`audit show --json`: the run and its entries, summary and details as objects."""
-    return {"run": run_json(run), "entries": [entry_json(entry) for entry in entries]}
+    return {
+        "format": format_name("audit show"),
+        "run": run_json(run, tz),
+        "entries": [entry_json(entry) for entry in entries],
+    }
 
 
-def run_json(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row as JSON: `summary` (null while it runs) an object, not a JSON string."""
-    return {**run, "summary": _decoded(run["summary"])}
+def run_json(run: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """A run row as JSON: `summary` (null while it runs) an object, not a JSON string;
+    its as-of in `sweep.timezone`, when it started and finished in UTC (`times.py`)."""
+    return {
+        **run,
+        "as_of": shown_local(run["as_of"], tz, "auto"),
+        "started_at": shown_utc(run["started_at"], "auto"),
+        "finished_at": shown_utc(run["finished_at"], "auto"),
+        "summary": _decoded(run["summary"]),
+    }
 
 
 def entry_json(entry: dict[str, Any]) -> dict[str, Any]:
     """An audit entry as JSON: `details` (null when it has none) an object."""
-    return {**entry, "details": _decoded(entry["details"])}
+    return {
+        **entry,
+        "recorded_at": shown_utc(entry["recorded_at"], "auto"),
+        "details": _decoded(entry["details"]),
+    }
 
 
 def _decoded(text: str | None) -> Any:
@@ -45,7 +67,7 @@ def _decoded(text: str | None) -> Any:
         return text
 
 
-def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
+def print_audit_runs(console: Console, runs: list[dict[str, Any]], tz: ZoneInfo) -> None:
     from rich.table import Table
 
     table = Table(title="gdpr-sweep runs (newest first)")
@@ -53,8 +75,8 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
         "run",
         "command",
         "as of",
-        "started (UTC)",
-        "finished (UTC)",
+        "started",
+        "finished",
         "status",
         "user@host",
     ):
@@ -63,27 +85,30 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
         table.add_row(
             str(run["id"]),
             run["command"],
-            run["as_of"][:19],
-            run["started_at"][:19],
-            (run["finished_at"] or "")[:19],
+            shown_local(run["as_of"], tz),
+            shown_utc(run["started_at"]),
+            shown_utc(run["finished_at"]) or "",
             run["status"],
             f"{run['user_name']}@{run['host']}",
         )
     console.print(table)
 
 
-def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+def print_audit_run(
+    console: Console, run: dict[str, Any], entries: list[dict[str, Any]], tz: ZoneInfo
+) -> None:
     from rich.table import Table
 
     console.print(
-        f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
+        f"run {run['id']}: {run['command']} as of {shown_local(run['as_of'], tz)}, "
+        f"{run['status']}, "
         f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
         highlight=False,
     )
     table = Table()
     for header in (
         "entry",
-        "time (UTC)",
+        "recorded",
         "kind",
         "database",
         "rule",
@@ -97,7 +122,7 @@ def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[st
         keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
         table.add_row(
             str(e["id"]),
-            e["recorded_at"][:23],
+            shown_utc(e["recorded_at"], "milliseconds"),
             e["kind"],
             e["database_name"] or "",
             e["rule_id"] or "",
@@ -125,14 +150,25 @@ def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:
             str(hold.until or ""),
             hold.reason,
             hold.created_by,
-            hold.created_at[:19],
+            shown_utc(hold.created_at),
         )
     console.print(table)
 
 
 def holds_document(holds: list[Hold], today: dt.date) -> dict[str, Any]:
     """`hold list --json`: every hold's fields and its status today."""
-    return {"holds": [{**vars(h), "status": h.status_on(today)} for h in holds]}
+    return {
+        "format": format_name("hold list"),
+        "holds": [
+            {
+                **vars(h),
+                "created_at": shown_utc(h.created_at, "auto"),
+                "released_at": shown_utc(h.released_at, "auto"),
+                "status": h.status_on(today),
+            }
+            for h in holds
+        ],
+    }
 
 
 def hold_added(hold: Hold) -> str:
@@ -148,7 +184,7 @@ def verification_document(
     """`audit verify --json`: whether the chain is intact, its head and key segments."""
     broken, unchecked = verification.broken, verification.unchecked
     return {
-        "format": "gdpr-sweep audit verify 1",
+        "format": format_name("audit verify"),
         "intact": broken is None and not unchecked,
         "entries": verification.checked,
         "head": current,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import todo_hint
 from ..errors import ExitCode
+from ..formats import format_name
 from .console import markup_escape
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
@@ -113,7 +114,7 @@ def print_findings(
         console.print(f"[green]✓[/] database {name}: config matches the schema", highlight=False)
 
 
-CHECK_FORMAT = "gdpr-sweep check 1"
+CHECK_FORMAT = format_name("check")
 
 
 def check_document(result: CheckResult) -> dict[str, Any]:

@@ -11,7 +11,8 @@ runs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("command", sa.String(20), nullable=False),  # run | apply | erase
-    sa.Column("as_of", sa.String(40), nullable=False),  # ISO 8601 with offset
+    # ISO 8601 UTC (earlier versions: some rows in local time with offset; times.py)
+    sa.Column("as_of", sa.String(40), nullable=False),
     sa.Column("config_digest", sa.String(80), nullable=False),
     sa.Column("plan_digest", sa.String(80)),
     sa.Column("user_name", sa.String(120), nullable=False),

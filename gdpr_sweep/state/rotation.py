@@ -29,7 +29,9 @@ import sqlalchemy as sa
 
 from ..config import Config
 from ..errors import ConfigError, Refused
+from ..formats import format_name
 from ..keys import OLD_KEYS_ENV, key_label, keyring
+from ..times import stored
 from .chain import (
     ROTATION,
     SELECT_KEY_CHECK,
@@ -61,6 +63,7 @@ class RotationResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": format_name("audit rotate-key"),
             "rotated": self.rotated,
             "run_id": self.run_id,
             "entry": self.entry,
@@ -175,7 +178,7 @@ def _rotate(store: StateStore, old: bytes, new: bytes, recorded: str | None) -> 
             "run-start",
             details={
                 "command": "rotate-key",
-                "as_of": now.isoformat(),
+                "as_of": stored(now),
                 "config_digest": config.digest,
                 "plan_digest": None,
                 "subject": None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .. import __version__
+from ..times import parse_stored, stored
 from .chain import SELECT_LAST_ENTRY, chain_head, run_row_digest
 from .models import audit_entries, runs
 from .stamps import utc_now, who_is_running
@@ -65,7 +66,7 @@ class RunRecords:
                 "run-start",
                 details={
                     "command": command,
-                    "as_of": as_of.isoformat(),
+                    "as_of": stored(as_of),
                     "config_digest": self.config.digest,
                     "plan_digest": plan_digest,
                     "subject": subject_hash,
@@ -154,7 +155,7 @@ class RunRecords:
                     runs.c.command.in_(("run", "apply")), runs.c.status == "completed"
                 )
             ).scalar()
-        return dt.datetime.fromisoformat(finished).timestamp() if finished else None
+        return parse_stored(finished).timestamp() if finished else None
 
     def run(self, run_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         with self.engine.connect() as connection:
@@ -175,7 +176,7 @@ def insert_run(
         connection.execute(
             runs.insert().values(
                 command=command,
-                as_of=as_of.isoformat(),
+                as_of=stored(as_of),
                 config_digest=config_digest,
                 user_name=who_is_running(),
                 host=socket.gethostname()[:255],

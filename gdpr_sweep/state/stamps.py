@@ -14,6 +14,7 @@ import socket
 
 
 def utc_now() -> str:
+    """Now, as the state database stores a time (`times.stored`): UTC, with `+00:00`."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 

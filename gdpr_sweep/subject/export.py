@@ -32,6 +32,7 @@ from ..config import Config
 from ..engines import DatabaseFailure, database_failure, select_databases
 from ..errors import DatabaseUnavailable, SchemaError, UsageError
 from ..faults import failpoint
+from ..formats import format_name
 from ..keys import hash_key
 from ..state.store import StateStore
 from ..values.encoding import RowEncoder
@@ -136,7 +137,7 @@ def export_subject(
             now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             out.write("{\n")
             out.write(
-                f'  "format": "gdpr-sweep export 1", "gdpr_sweep_version": "{__version__}",\n'
+                f'  "format": "{format_name("export")}", "gdpr_sweep_version": "{__version__}",\n'
             )
             out.write(f'  "subject": {json.dumps(hashed)}, "exported_at": "{now}",\n')
             out.write(f'  "ticket": {json.dumps(result.approval.ticket)},\n')

@@ -33,6 +33,7 @@ from typing import Any
 from ..config import Config
 from ..engines import DatabaseFailure, select_databases
 from ..errors import ConfigError, UsageError
+from ..formats import format_name
 from ..holds.sealing import unseal
 from ..holds.store import active_holds
 from ..keys import OLD_KEYS_ENV, keyring
@@ -60,6 +61,7 @@ class ReplayResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": format_name("replay"),
             "run_id": self.run_id,
             "since": self.since,
             "dry_run": self.dry_run,

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..formats import format_name
 from .fingerprints import ErasedRoot, ReplayMatch
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class ErasureResult:
     def to_json(self) -> dict[str, Any]:
         tables = [t for db in self.databases for t in db.tables]
         return {
+            "format": format_name("erase"),
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "subject": self.subject,
