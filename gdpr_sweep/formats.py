@@ -71,6 +71,6 @@ def schema_file(kind: str) -> str:
 
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of a kind, from the package."""
-    text = resources.files("gdpr_sweep.schemas").joinpath(schema_file(kind)).read_text("utf-8")
+    text = resources.files("gdpr_sweep").joinpath("schemas", schema_file(kind)).read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
