@@ -76,6 +76,10 @@ def sweep_outputs(target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.Monke
     s.run("run", "-c", c, "--as-of", "2026-11-24", "--database", "nosuch", "--json",
           kind="run", code=2)  # fmt: skip
     s.both("run", "-c", c, "--as-of", "2026-11-24", kind="run")
+    s.both("run", "-c", c, "--as-of", "2026-11-24T12:30:00", "--verify-only", kind="run")
+    second = tmp_path / "plan-2.json"
+    s.run("plan", "-c", c, "--as-of", "2026-11-24T12:30:00", "--out", str(second))
+    s.run("apply", str(second), "-c", c, "--yes")
     s.run("--log-format", "json", "--log-level", "info", "run", "-c", c, "--as-of", "2026-11-25")
     s.both("erase", "-c", c, "--subject", f"email={EMAIL}", "--dry-run", kind="erase")
     receipt = tmp_path / "receipt.json"
