@@ -109,6 +109,7 @@ def validate(scenario: Scenario) -> set[str]:
             continue
         document = json.loads(output.text)
         assert document["format"] == format_name(output.kind), output.command
+        assert next(iter(document)) == "format", output.command  # the first key
         validator = jsonschema.Draft202012Validator(
             schema(output.kind), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
         )
