@@ -117,4 +117,28 @@ def every_output(target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.Monkey
     s.both("audit", "rotate-key", "-c", c, kind="audit rotate-key")  # nothing to do now
     s.both("audit", "verify", "-c", c, kind="audit verify")
     s.both("demo", str(tmp_path / "demo"), "--as-of", AS_OF, kind="plan")
+    failure_outputs(s, tmp_path, monkeypatch)
     return s
+
+
+def failure_outputs(s: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documents of commands where one database cannot be read (exit 3): each names
+    it in its failures, the other database's work is there."""
+    directory = tmp_path / "with-gone"
+    directory.mkdir()
+    gone = '[databases.gone]\nurl = "sqlite:///gone/missing.db"\ncontroller = "Gone"\n'
+    c = str(write_config(directory, gone + CONFIG, f"sqlite:///{tmp_path / 'target.db'}",
+                         monkeypatch))  # fmt: skip
+    monkeypatch.setenv("GDPR_SWEEP_KEY", TEST_KEY)
+    monkeypatch.delenv("GDPR_SWEEP_OLD_KEYS", raising=False)
+    partial = (0, 3)
+    assert s.both("plan", "-c", c, "--as-of", AS_OF, kind="plan", code=3)["failures"]
+    assert s.both("check", "-c", c, kind="check", code=3)["failures"]
+    assert s.both("scan", "-c", c, kind="scan", code=3)["unreachable"]
+    assert s.both("run", "-c", c, "--as-of", AS_OF, kind="run", code=3)["failures"]
+    erased = s.both("erase", "-c", c, "--subject", f"email={OTHER}", kind="erase", code=3)
+    assert [db["error"] is not None for db in erased["databases"]] == [False, True]
+    export = directory / "export.json"
+    s.run("export", "-c", c, "--subject", f"email={OTHER}", "--out", str(export), code=partial)
+    assert s.file(export, "export")["databases"][1]["error"]
+    s.both("replay", "-c", c, "--since", "2026-11-01", kind="replay", code=partial)
