@@ -155,3 +155,18 @@ def test_the_schemas_catch_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         {**document, "items": [{**item, "partitions": []}]},
     ):
         assert not validator.is_valid(changed), changed
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("run", ["audit list", "audit show", "audit find"]),
+        ("segment", ["audit verify", "audit rotate-key"]),
+        ("failure", ["plan", "run"]),
+    ],
+)
+def test_shared_definitions_are_the_same_everywhere(name: str, kinds: list[str]) -> None:
+    """Each schema file stands alone (no reference between files), so a shape that more
+    than one document has is copied: a field added to one copy must be added to all."""
+    first, *others = (schema(kind)["$defs"][name] for kind in kinds)
+    assert all(other == first for other in others), f"$defs/{name} differs in {kinds}"
