@@ -127,6 +127,26 @@ def test_a_tenants_file_is_the_written_out_config_for_every_command(tmp_path, mo
                     "--dry-run", "--json")  # fmt: skip
     assert erase.exit_code == 0, erase.stderr
     assert {e["database"] for e in erase.json()["erased"]} == {"aarhus", "odense", "vejle"}
+    out = tmp_path / "export.json"
+    export = run_cli("export", "-c", str(tenants), "--subject", "email=p3@example.dk",
+                     "--out", str(out))  # fmt: skip
+    assert export.exit_code == 0, export.stderr
+    assert "aarhus" in out.read_text() and "vejle" in out.read_text()
+
+
+def test_a_rule_names_tenants_in_its_databases(tmp_path):
+    rows = sqlite_tenants(tmp_path, ["aarhus", "odense"])
+    config = tenants_config(tmp_path, rows)
+    only_odense = '\n[[rules]]\nid = "odense-only"\ntable = "customer"\naction = "delete"\n' \
+        'after = "10 years"\nsince = "created_at"\ndatabases = ["odense"]\n'  # fmt: skip
+    config.write_text(config.read_text() + only_odense)
+    plan = run_cli("plan", "-c", str(config), "--as-of", AS_OF, "--json")
+    assert plan.exit_code == 0, plan.stderr
+    assert {i["database"] for i in plan.json()["items"] if i["rule"] == "odense-only"} == {"odense"}
+    config.write_text(config.read_text().replace('["odense"]', '["odence"]'))
+    result = run_cli("plan", "-c", str(config), "--as-of", AS_OF)
+    assert result.exit_code == 2
+    assert "no database 'odence' (did you mean 'odense'?)" in result.stderr
 
 
 def test_a_server_tenant_beside_sqlite_tenants(target_db, tmp_path, monkeypatch):
