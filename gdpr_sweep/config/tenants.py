@@ -28,6 +28,7 @@ import csv
 import difflib
 import io
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from .model import DatabaseConfig
@@ -35,8 +36,9 @@ from .nodes import Node
 from .sections import DATABASE_KEYS, is_database_name, parse_database_entry
 from .todos import TODO
 
-#: The columns a tenants file may have: the name, and a database entry's keys.
-COLUMNS = ("name", *sorted(DATABASE_KEYS))
+#: The columns a tenants file may have (SPEC): the name and these database keys, all
+#: strings. Other keys of a database entry can only be `[tenants]` defaults.
+COLUMNS = ("name", "controller", "url", "url_env")
 _URL_COLUMNS = ("url", "url_env")
 #: `[tenants]` keys that are not defaults for the rows.
 _OWN_KEYS = {"file"}
@@ -53,8 +55,8 @@ def parse_tenants(
     file_name = node.string("file", required=True)
     assert file_name is not None
     defaults = {key: value for key, value in node.value.items() if key in defaults_allowed}
-    for key in defaults:
-        node.string(key)  # the same checks as in a [databases.NAME] entry
+    # Checked as in a [databases.NAME] entry, the errors naming `tenants.KEY`.
+    parse_database_entry(Node({**defaults, "url_env": "CHECK"}, node.path), "tenants")
     path = config_dir / file_name
     text = _read(node, path)
     return _rows(text, str(path), defaults, written_out)
@@ -78,7 +80,7 @@ def _read(node: Node, path: Path) -> str:
 
 
 def _rows(
-    text: str, where: str, defaults: dict[str, str], written_out: set[str]
+    text: str, where: str, defaults: dict[str, Any], written_out: set[str]
 ) -> tuple[DatabaseConfig, ...]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
@@ -131,7 +133,7 @@ def _header(cells: list[str], where: str) -> list[str]:
 
 
 def _row(
-    header: list[str], cells: list[str], where: str, defaults: dict[str, str]
+    header: list[str], cells: list[str], where: str, defaults: dict[str, Any]
 ) -> DatabaseConfig:
     if len(cells) != len(header):
         raise ConfigError(f"{where}: {len(cells)} cells, the header has {len(header)}")
