@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from .run_result import RunResult
@@ -43,8 +44,13 @@ def render_metrics(
     last_success: float | None,
     databases: list[str],
     now: float | None = None,
+    locked: Collection[str] | None = None,
 ) -> str:
-    """Return the metrics of one run (result None: refused or failed before running)."""
+    """Return the metrics of one run (result None: refused or failed before running).
+
+    `locked`: the databases another sweep held, so this one left them alone; by default
+    all of them when the run was locked out (exit 4), none otherwise.
+    """
     now = time.time() if now is None else now
     lines: list[str] = []
 
@@ -84,6 +90,13 @@ def render_metrics(
         "gauge",
         "1 if the database failed in the last sweep, else 0.",
         [(_labels(database=db), 1 if db in failed else 0) for db in databases],
+    )
+    held_elsewhere = set(databases if status == "locked" else ()) if locked is None else set(locked)
+    metric(
+        "gdpr_sweep_database_locked",
+        "gauge",
+        "1 if another sweep held the database's lock, so the last sweep left it alone, else 0.",
+        [(_labels(database=db), 1 if db in held_elsewhere else 0) for db in databases],
     )
     metric(
         "gdpr_sweep_incomplete",

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from .model import CONFIG_ENV, DEFAULT_CONFIG_NAME, Config, DatabaseConfig
 from .nodes import Node, resolve_url
 from .sections import parse_databases, parse_rules, parse_subject, parse_sweep
+from .tenants import parse_tenants
 from .todos import refuse_todos
 
 
@@ -60,9 +61,17 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document (a value still "TODO" is refused first)."""
     refuse_todos(data)
     root = Node(data, "")
-    root.only_keys({"sweep", "databases", "rules", "subject"})
+    root.only_keys({"sweep", "databases", "tenants", "rules", "subject"})
     sweep = parse_sweep(root.table("sweep", required=False))
-    databases = parse_databases(root.table("databases", required=True))
+    written_out = root.table("databases", required=False)
+    databases = parse_databases(written_out)
+    tenants = root.table("tenants", required=False)
+    if tenants.present:
+        databases += parse_tenants(tenants, path.parent, {db.name for db in databases})
+    if not databases:
+        raise ConfigError(
+            "databases: at least one [databases.NAME] entry (or a [tenants] file) is required"
+        )
     names = {db.name for db in databases}
     rules = parse_rules(root.array_of_tables("rules"), names)
     subject_node = root.table("subject", required=False)
@@ -77,6 +86,10 @@ def config_digest(config: Config) -> str:
     body.pop("path")
     body.pop("digest")
     # Tables of TOML are unordered: their order in the file must not change the digest.
+    # A `[tenants]` row is an entry like a written-out one: where it came from is not
+    # part of the digest (moving a tenant into the file, or out, keeps the digest).
+    for db in body["databases"]:
+        del db["origin"]
     body["databases"] = sorted(body["databases"], key=lambda db: db["name"])
     for rule in body["rules"]:
         for added in ("since_format", "categories"):  # configs without them keep their digest
@@ -95,13 +108,15 @@ def config_digest(config: Config) -> str:
 
 def database_url(config: Config, db: DatabaseConfig) -> URL:
     """Return the URL of a configured database, reading `url_env` from the environment."""
+    # A tenants-file row is named by its file and line: "…/tenants.csv line 7: url_env".
+    prefix = f"{db.origin}: " if db.origin else f"databases.{db.name}."
     if db.url_env:
-        key_path = f"databases.{db.name}.url_env"
+        key_path = f"{prefix}url_env"
         raw = os.environ.get(db.url_env)
         if not raw:
             raise ConfigError(f"{key_path}: environment variable {db.url_env} is not set")
     else:
-        key_path = f"databases.{db.name}.url"
+        key_path = f"{prefix}url"
         raw = db.url or ""
     return resolve_url(raw, key_path, config.directory)
 

@@ -62,6 +62,14 @@ class DatabaseConfig:
     url: str | None = None
     url_env: str | None = None
     controller: str | None = None
+    #: Where a `[tenants]` row came from ("/etc/gdpr-sweep/tenants.csv line 7"), for
+    #: messages; None for a written-out entry. Not part of the config digest.
+    origin: str | None = field(default=None, compare=False)
+
+    @property
+    def key_path(self) -> str:
+        """Where messages say this entry is: `databases.NAME`, or its tenants-file line."""
+        return self.origin or f"databases.{self.name}"
 
 
 @dataclass(frozen=True)

@@ -107,27 +107,42 @@ def _regexes(node: Node, name: str) -> tuple[str, ...]:
     return patterns
 
 
+#: The keys of a `[databases.NAME]` entry (a `[tenants]` row's columns are some of them).
+DATABASE_KEYS = frozenset({"url", "url_env", "controller"})
+
+
 def parse_databases(node: Node) -> tuple[DatabaseConfig, ...]:
-    if not node.value:
-        raise ConfigError("databases: at least one [databases.NAME] entry is required")
     result = []
     for name in node.value:
-        if not _DB_NAME_RE.match(name):
-            raise node.fail(name, "a database name is letters, digits, '_', '-' and '.'")
-        entry = node.table(name, required=True)
-        entry.only_keys({"url", "url_env", "controller"})
-        url = entry.string("url")
-        url_env = entry.string("url_env")
-        if (url is None) == (url_env is None):
-            raise entry.fail(None, "needs exactly one of url or url_env")
-        if url is not None:
-            parsed = resolve_url(url, entry.key_path("url"), Path("."))
-            if parsed.password:
-                raise entry.fail("url", "holds a password; name an environment variable in url_env")
-        if url_env is not None and not _ENV_RE.match(url_env):
-            raise entry.fail("url_env", f"{url_env!r} is not an environment variable name")
-        result.append(DatabaseConfig(name, url, url_env, entry.string("controller")))
+        check_database_name(node, name)
+        result.append(parse_database_entry(node.table(name, required=True), name))
     return tuple(result)
+
+
+def check_database_name(node: Node, name: str) -> None:
+    if not is_database_name(name):
+        raise node.fail(name, "a database name is letters, digits, '_', '-' and '.'")
+
+
+def is_database_name(name: str) -> bool:
+    return _DB_NAME_RE.match(name) is not None
+
+
+def parse_database_entry(entry: Node, name: str, origin: str | None = None) -> DatabaseConfig:
+    """One database entry: a `[databases.NAME]` table, or a `[tenants]` row (`origin`
+    says which file and line) with the `[tenants]` table's keys filled in."""
+    entry.only_keys(set(DATABASE_KEYS))
+    url = entry.string("url")
+    url_env = entry.string("url_env")
+    if (url is None) == (url_env is None):
+        raise entry.fail(None, "needs exactly one of url or url_env")
+    if url is not None:
+        parsed = resolve_url(url, entry.key_path("url"), Path("."))
+        if parsed.password:
+            raise entry.fail("url", "holds a password; name an environment variable in url_env")
+    if url_env is not None and not _ENV_RE.match(url_env):
+        raise entry.fail("url_env", f"{url_env!r} is not an environment variable name")
+    return DatabaseConfig(name, url, url_env, entry.string("controller"), origin)
 
 
 _RULE_KEYS = {
