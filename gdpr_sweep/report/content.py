@@ -1,0 +1,562 @@
+"""The report's content, once, as sections of paragraphs, tables and charts; `html.py`
+and `markdown.py` only lay it out, so the two say exactly the same.
+
+Every text here comes from the config (rule ids, tables, columns, periods, bases), the
+state database (counts, statuses, tickets, approvers, one-line reasons, which name
+databases, rules and counts only) or the calendar: never from a row of a target
+database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .gather import DatabaseReport, Report
+from .history import TROUBLE, RequestRecord, SweepRecord
+
+#: More runs than this in the period and the history is shown per month, not per run.
+MAX_RUN_BARS = 36
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: tuple[int, ...] = ()  # columns aligned right
+    wide: bool = False  # many columns: a smaller font
+
+
+@dataclass
+class Chart:
+    title: str
+    labels: list[str]
+    series: list[tuple[str, list[int]]]
+
+
+@dataclass
+class Block:
+    kind: str  # "p" | "note" | "warn" | "ok" | "rule" | "table" | "chart" | "facts"
+    text: str = ""
+    table: Table | None = None
+    chart: Chart | None = None
+    facts: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    title: str
+    level: int  # 1: the report, 2: a part, 3: within a database
+    blocks: list[Block] = field(default_factory=list)
+    anchor: str = ""
+    new_page: bool = False
+
+    def add(self, kind: str, text: str = "", **extra: object) -> Section:
+        self.blocks.append(Block(kind, text, **extra))  # type: ignore[arg-type]
+        return self
+
+
+def n(value: int) -> str:
+    return f"{value:,}"
+
+
+def month_label(day: dt.date) -> str:
+    return day.strftime("%b %Y")
+
+
+def build_content(report: Report) -> list[Section]:
+    sections = [_title(report), _glance(report), _sweeps(report)]
+    for database in report.databases:
+        sections += _database(report, database)
+    sections += [_requests(report), _integrity(report), _left_out()]
+    return sections
+
+
+def _title(report: Report) -> Section:
+    section = Section("Retention and erasure report", 1, anchor="top")
+    section.add(
+        "facts",
+        facts=[
+            ("As of", f"{report.today.isoformat()} ({report.timezone})"),
+            ("Period", f"{report.since.isoformat()} to {report.today.isoformat()}"),
+            ("Controllers", ", ".join(sorted({db.controller for db in report.databases}))),
+            ("Databases", ", ".join(db.name for db in report.databases)),
+            ("Config", report.config_digest),
+            ("Made", f"{report.generated_at} by gdpr-sweep {report.version}"),
+        ],
+    )
+    section.add(
+        "note",
+        "What this report holds: the retention schedule of every database (the record "
+        "of processing, GDPR Art. 30(1)(f)), what the sweeps did in the period, what is "
+        "due next, the legal holds, the erasure and access requests, personal-looking "
+        "data that no rule covers, and whether the audit trail is intact (Art. 5(2)). "
+        "It holds counts, rule ids, table and column names and references only — no "
+        "personal data of anyone.",
+    )
+    return section
+
+
+def _glance(report: Report) -> Section:
+    section = Section("At a glance", 2, anchor="glance")
+    rows = []
+    for db in report.databases:
+        done = sum(s.rows(db.name) for s in report.history.sweeps)
+        active = [h for h in db.holds if h.active_on(report.today)]
+        rows.append(
+            [
+                db.name,
+                db.controller,
+                n(len(db.schedule)),
+                n(done),
+                "unreadable" if db.unreadable else n(db.due_now),
+                "unreadable" if db.unreadable else n(db.coming),
+                n(len(active)),
+                n(len(db.coverage)),
+            ]
+        )
+    section.add(
+        "table",
+        table=Table(
+            [
+                "database",
+                "controller",
+                "rules",
+                "rows changed in the period",
+                "due now",
+                "due in the next 12 months",
+                "active holds",
+                "uncovered findings",
+            ],
+            rows,
+            numeric=(2, 3, 4, 5, 6, 7),
+        ),
+    )
+    for warning in _warnings(report):
+        section.add("warn", warning)
+    if not _warnings(report):
+        section.add(
+            "ok",
+            "Nothing needs attention: every database was read, every sweep "
+            "of the period completed, and the audit trail is intact.",
+        )
+    return section
+
+
+def _warnings(report: Report) -> list[str]:
+    warnings = [
+        f"Database {db.name} could not be read: {db.unreadable}"
+        for db in report.databases
+        if db.unreadable
+    ]
+    trouble = [s for s in report.history.sweeps if s.status in TROUBLE]
+    if trouble:
+        warnings.append(
+            f"{len(trouble)} sweep(s) of the period did not complete: see "
+            "“Sweeps that need attention”."
+        )
+    lapsed = [
+        h for db in report.databases for h in db.holds if h.status_on(report.today) == "lapsed"
+    ]
+    if lapsed:
+        warnings.append(
+            f"{len(lapsed)} legal hold(s) expired but were not released: see the databases' holds."
+        )
+    integrity = report.integrity
+    if integrity.intact is False:
+        warnings.append(f"The audit trail was altered: {integrity.problem}")
+    elif integrity.intact is None:
+        warnings.append(f"The audit trail was not fully checked: {integrity.problem}")
+    return warnings
+
+
+def _sweeps(report: Report) -> Section:
+    section = Section("Sweeps in the period", 2, anchor="sweeps")
+    sweeps = report.history.sweeps
+    if not sweeps:
+        return section.add("p", "No sweep (run or apply) in the period.")
+    section.add(
+        "table",
+        table=Table(
+            ["run", "as of", "command", "status", "rows changed", "ticket", "approved by"],
+            [
+                [
+                    str(s.run_id),
+                    s.as_of.isoformat(),
+                    s.command,
+                    s.status,
+                    n(sum(s.done.values())),
+                    s.ticket or "",
+                    s.approved_by or "",
+                ]
+                for s in sweeps
+            ],
+            numeric=(0, 4),
+        ),
+    )
+    trouble = [s for s in sweeps if s.status in TROUBLE]
+    if trouble:
+        section.add("p", "Sweeps that need attention — failed, stopped or refused, and why:")
+        section.add(
+            "table",
+            table=Table(
+                ["run", "as of", "status", "what it means", "reasons"],
+                [
+                    [
+                        str(s.run_id),
+                        s.as_of.isoformat(),
+                        s.status,
+                        TROUBLE[s.status],
+                        "; ".join(s.reasons) or "(none recorded)",
+                    ]
+                    for s in trouble
+                ],
+                numeric=(0,),
+            ),
+        )
+    else:
+        section.add("ok", "Every sweep of the period completed.")
+    last = sweeps[-1]
+    left = sum(last.left.values())
+    if last.status in ("refused", "failed", "interrupted"):
+        section.add(
+            "warn",
+            f"Verification of the last sweep (run {last.run_id}, "
+            f"{last.as_of.isoformat()}): not done — the run was {last.status}.",
+        )
+    elif left:
+        detail = ", ".join(f"{rule} in {db}: {n(k)}" for (db, rule), k in last.left.items())
+        section.add(
+            "warn",
+            f"Verification of the last sweep (run {last.run_id}, "
+            f"{last.as_of.isoformat()}): {n(left)} row(s) still due after it ({detail}).",
+        )
+    else:
+        section.add(
+            "ok",
+            f"Verification of the last sweep (run {last.run_id}, "
+            f"{last.as_of.isoformat()}): after it, no row of any of its rules was "
+            "still due.",
+        )
+    return section
+
+
+def _database(report: Report, db: DatabaseReport) -> list[Section]:
+    head = Section(
+        f"Database {db.name} · {db.controller}", 2, anchor=f"db-{db.name}", new_page=True
+    )
+    if db.unreadable:
+        head.add(
+            "warn",
+            f"Could not be read: {db.unreadable}. Its schedule, history and "
+            "holds are shown from the config and the state database; rows due and "
+            "coverage are not.",
+        )
+    return [
+        head,
+        _schedule(db),
+        _done(report, db),
+        _coming(report, db),
+        _holds(report, db),
+        _coverage(db),
+    ]
+
+
+def _schedule(db: DatabaseReport) -> Section:
+    section = Section("Retention schedule (record of processing, Art. 30(1)(f))", 3)
+    if not db.schedule:
+        return section.add("p", "No rule applies to this database.")
+    for rule in db.schedule:
+        text = f"{rule.rule}: {rule.sentence} Legal basis: {rule.basis}."
+        if rule.categories:
+            text += f" Data categories: {rule.categories}."
+        if rule.description:
+            text += f" ({rule.description})"
+        section.add("rule", text)
+    section.add(
+        "table",
+        table=Table(
+            [
+                "rule",
+                "table",
+                "action",
+                "period",
+                "counted",
+                "only",
+                "exceptions",
+                "columns",
+                "legal basis",
+            ],
+            [
+                [
+                    r.rule,
+                    r.table,
+                    r.action,
+                    r.period,
+                    r.clock,
+                    r.only,
+                    "; ".join(r.exceptions),
+                    r.columns or r.cascade,
+                    r.basis,
+                ]
+                for r in db.schedule
+            ],
+            wide=True,
+        ),
+    )
+    return section
+
+
+def _runs_or_months(report: Report, db: DatabaseReport) -> list[tuple[str, list[SweepRecord]]]:
+    """The history's bars: one per sweep of this database, or per month when many."""
+    sweeps = [s for s in report.history.sweeps if s.touches(db.name)]
+    if len(sweeps) <= MAX_RUN_BARS:
+        return [(f"run {s.run_id} · {s.as_of.isoformat()}", [s]) for s in sweeps]
+    months: dict[str, list[SweepRecord]] = {}
+    for s in sweeps:
+        months.setdefault(month_label(s.as_of), []).append(s)
+    return list(months.items())
+
+
+def _done(report: Report, db: DatabaseReport) -> Section:
+    section = Section("What was done", 3)
+    groups = _runs_or_months(report, db)
+    if not groups:
+        return section.add("p", "No sweep acted on this database in the period.")
+    rules = [r.rule for r in db.schedule]
+    per_rule = {
+        rule: [sum(s.done.get((db.name, rule), 0) for s in runs) for _label, runs in groups]
+        for rule in rules
+    }
+    by_run = len(groups) == len([s for _l, runs in groups for s in runs])
+    labels = [label.split(" · ")[-1] if by_run else label for label, _runs in groups]
+    section.add(
+        "chart",
+        chart=Chart(
+            f"Rows deleted or anonymised in {db.name}, per {'run' if by_run else 'month'}",
+            labels,
+            [(rule, per_rule[rule]) for rule in rules if any(per_rule[rule])],
+        ),
+    )
+    rows = []
+    for i, (label, runs) in enumerate(groups):
+        breakdown = " · ".join(
+            f"{rule} {n(per_rule[rule][i])}" for rule in rules if per_rule[rule][i]
+        )
+        statuses = ", ".join(sorted({s.status for s in runs}))
+        rows.append([label, statuses, n(sum(per_rule[r][i] for r in rules)), breakdown])
+    section.add(
+        "table",
+        table=Table(
+            ["run" if by_run else "month", "status", "rows", "per rule"],
+            rows,
+            numeric=(2,),
+        ),
+    )
+    actions = {r.rule: r.action for r in db.schedule}
+    section.add(
+        "table",
+        table=Table(
+            ["rule", "action", "rows in the period", "sweeps that acted"],
+            [
+                [
+                    rule,
+                    actions[rule],
+                    n(sum(per_rule[rule])),
+                    n(sum(1 for s in report.history.sweeps if s.done.get((db.name, rule)))),
+                ]
+                for rule in rules
+            ],
+            numeric=(2, 3),
+        ),
+    )
+    return section
+
+
+def _coming(report: Report, db: DatabaseReport) -> Section:
+    section = Section("What is coming", 3)
+    if db.unreadable:
+        return section.add("p", "Not known: the database could not be read.")
+    months = [month_label(day) for day in report.months]
+    section.add(
+        "chart",
+        chart=Chart(
+            f"Rows becoming due in {db.name}, per month",
+            months,
+            [(o.rule, o.months) for o in db.outlook if o.coming],
+        ),
+    )
+    section.add(
+        "table",
+        table=Table(
+            ["rule", "due now", "held now", *months, "next 12 months"],
+            [
+                [o.rule, n(o.due), _held(o.held, o.held_by), *(n(m) for m in o.months), n(o.coming)]
+                for o in db.outlook
+            ],
+            numeric=tuple(range(1, len(months) + 4)),
+            wide=True,
+        ),
+    )
+    section.add(
+        "note",
+        f"Rows due now are what a sweep as of {report.today.isoformat()} "
+        "would act on. A month counts the rows that become due during it (the "
+        f"first from {report.today + dt.timedelta(days=1):%d %b}), under today's "
+        "exceptions and legal holds, assuming no row is added or changed meanwhile; "
+        "a consent or hold that ends earlier makes more rows due.",
+    )
+    return section
+
+
+def _held(total: int, by: dict[str, int]) -> str:
+    if not total:
+        return "0"
+    return n(total) + " (" + ", ".join(f"{reason}: {n(k)}" for reason, k in by.items()) + ")"
+
+
+def _holds(report: Report, db: DatabaseReport) -> Section:
+    section = Section("Legal holds", 3)
+    if not db.holds:
+        return section.add("p", "No legal hold on this database.")
+    rows = []
+    for h in db.holds:
+        status = h.status_on(report.today)
+        rows.append(
+            [
+                str(h.id),
+                h.table,
+                str(h.key),
+                h.reason,
+                h.created_by,
+                h.created_at[:10],
+                h.until.isoformat() if h.until else "",
+                status,
+                (h.released_at or "")[:10],
+            ]
+        )
+    section.add(
+        "table",
+        table=Table(
+            ["hold", "table", "row key", "reason", "by", "since", "until", "status", "released"],
+            rows,
+            numeric=(0,),
+        ),
+    )
+    for h in db.holds:
+        if h.status_on(report.today) == "lapsed":
+            section.add(
+                "warn",
+                f"Hold {h.id} on {h.table} expired on {h.until} but was not "
+                f"released: gdpr-sweep hold release {h.id}",
+            )
+    return section
+
+
+def _coverage(db: DatabaseReport) -> Section:
+    section = Section("Coverage: personal-looking data no rule covers", 3)
+    if db.unreadable:
+        return section.add("p", "Not known: the database could not be read.")
+    if not db.coverage:
+        return section.add("ok", "Every personal-looking column is covered by a rule.")
+    section.add(
+        "table",
+        table=Table(
+            ["table", "column", "finding"],
+            [[f.table, f.column or "", f.message] for f in db.coverage],
+        ),
+    )
+    return section
+
+
+def _requests(report: Report) -> Section:
+    section = Section("Erasure and access requests", 2, anchor="requests", new_page=True)
+    requests = report.history.requests
+    if not requests:
+        return section.add("p", "No erasure or access request in the period.")
+    kinds = ["erasure", "access", "erasure replayed"]
+    months: dict[str, dict[str, int]] = {}
+    for r in requests:
+        counts = months.setdefault(month_label(r.day), dict.fromkeys(kinds, 0))
+        counts[r.kind] += 1
+    section.add(
+        "table",
+        table=Table(
+            ["month", "erasures", "access requests", "erasures replayed after a restore"],
+            [[month, *(n(c[k]) for k in kinds)] for month, c in months.items()],
+            numeric=(1, 2, 3),
+        ),
+    )
+    section.add(
+        "table",
+        table=Table(
+            ["run", "day", "request", "ticket", "status", "rows erased", "rows kept, why, until"],
+            [
+                [
+                    str(r.run_id),
+                    r.day.isoformat(),
+                    r.kind,
+                    r.ticket or "(none given)",
+                    r.status,
+                    _changed(r),
+                    _kept(r),
+                ]
+                for r in requests
+            ],
+            numeric=(0,),
+        ),
+    )
+    kept = sum(k.rows for r in requests for k in r.kept)
+    section.add(
+        "note",
+        f"{n(kept)} row(s) were kept by an obligation, a legal hold or because "
+        "another person's rows share them; a rule deletes them on the day given. "
+        "The persons are never named: the audit trail holds only a keyed hash.",
+    )
+    return section
+
+
+def _changed(r: RequestRecord) -> str:
+    if r.kind == "access":
+        return "(export: nothing changed)"
+    return " · ".join(f"{db} {n(k)}" for db, k in r.changed.items()) or "0"
+
+
+def _kept(r: RequestRecord) -> str:
+    return "; ".join(
+        f"{k.database}.{k.table} {n(k.rows)}: {k.basis}" + (f", until {k.until}" if k.until else "")
+        for k in r.kept
+    )
+
+
+def _integrity(report: Report) -> Section:
+    section = Section("Integrity of the audit trail", 2, anchor="integrity")
+    i = report.integrity
+    if i.intact:
+        section.add(
+            "ok",
+            f"Intact: all {n(i.entries)} entries and every run verify (gdpr-sweep audit verify).",
+        )
+    elif i.intact is False:
+        section.add("warn", f"ALTERED: {i.problem} ({n(i.entries)} entries before it verify).")
+    else:
+        section.add("warn", f"Not fully checked: {i.problem}")
+    section.add("facts", facts=[("Chain head", i.head or "(none)"), ("Checked at", i.checked_at)])
+    section.add(
+        "note",
+        "Keep the head somewhere the state database's users cannot change "
+        "(a ticket, a mail): gdpr-sweep audit verify --head HEAD later proves that "
+        "nothing was cut off the trail since.",
+    )
+    return section
+
+
+def _left_out() -> Section:
+    section = Section("What this report does not show", 2, anchor="limits")
+    section.add(
+        "p",
+        "Backups: deletions do not reach them; they expire on their own "
+        "schedule. Rows a rule does not name (see Coverage). The content of any "
+        "row: the report is built from counts.",
+    )
+    return section
