@@ -10,6 +10,7 @@ import typer
 
 from ..config import load_config
 from ..errors import UsageError
+from ..periods import local_date
 from .files import cannot_write, check_writable, write_private
 from .options import AsOfOption, ConfigOption, DatabaseOption, as_of_instant
 
@@ -72,9 +73,9 @@ def report(
         check_writable("--out", out)
     config = load_config(config_path)
     when = as_of_instant(config, as_of)
-    built = build_report(config, when, first_day, database)
-    if first_day is not None and first_day > built.today:
+    if first_day is not None and first_day > local_date(when, config.sweep.tz):
         raise UsageError("--since: is after the as-of day")
+    built = build_report(config, when, first_day, database)
     document = render(built, chosen)
     if out is None:
         typer.echo(document, nl=False)
