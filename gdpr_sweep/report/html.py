@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .content import Block, Section, Table
+from .document import Block, Section, Table
 from .svg import stacked_bars
 
 CSS = """

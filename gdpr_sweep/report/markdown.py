@@ -3,7 +3,7 @@ chart becomes its table of numbers (Markdown has no pictures of its own)."""
 
 from __future__ import annotations
 
-from .content import Block, Chart, Section, Table
+from .document import Block, Chart, Section, Table
 
 
 def render_markdown(sections: list[Section]) -> str:

@@ -40,6 +40,7 @@ class RuleSchedule:
     exceptions: tuple[str, ...]  # "unless under_investigation is true"
     columns: str  # "" or "name, email removed; birth_date kept as year"
     cascade: str  # "" or "with their rows in contact_person"
+    cascade_tables: tuple[str, ...]
     basis: str
     categories: str
     description: str
@@ -133,6 +134,7 @@ def describe_rule(rule: Rule, settings: SweepSettings) -> RuleSchedule:
         exceptions=exceptions,
         columns=columns,
         cascade=cascade,
+        cascade_tables=rule.cascade,
         basis=rule.basis or "(not given)",
         categories=", ".join(rule.categories),
         description=rule.description or "",
