@@ -3,7 +3,8 @@
 Databases are seeded with marker values in every personal column; then every command
 runs (successes, refusals, errors, with --debug and debug-level JSON logs), and stdout,
 stderr, plan files, receipts, metrics, the DPO's report (`report`, HTML and Markdown) and
-every state-database table are scanned for the markers. Only the export file (personal data by intent) may hold them.
+every state-database table are scanned for the markers. Only the export file (personal
+data by intent) may hold them.
 """
 
 from __future__ import annotations
