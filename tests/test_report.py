@@ -391,7 +391,7 @@ def test_report_shows_the_schedule_history_forecast_holds_and_requests(
     assert "Intact: all" in md
 
     # The HTML: self-contained, charts inline, nothing to fetch.
-    assert html.count('<svg class="chart"') == 4  # history and outlook, per database
+    assert html.count('<svg class="chart"') == 6  # history and outlook: all, and per database
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert "Content-Security-Policy" in html and "@media print" in html
     assert "Database branch · Filial ApS" in md

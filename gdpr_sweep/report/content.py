@@ -9,8 +9,10 @@ database.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .database_content import database_sections
-from .document import Section, Table, month_label, n
+from .document import Chart, Section, Table, month_label, n
 from .gather import Report
 from .history import TROUBLE, RequestRecord
 
@@ -91,7 +93,42 @@ def _glance(report: Report) -> Section:
             "Nothing needs attention: every database was read, every sweep "
             "of the period completed, and the audit trail is intact.",
         )
+    period = _period_months(report.since, report.today)
+    done_by_db = [
+        (db.name, [sum(s.rows(db.name) for s in report.history.sweeps if s.as_of.replace(day=1)
+                       == month) for month in period])
+        for db in report.databases
+    ]  # fmt: skip
+    section.add(
+        "chart",
+        chart=Chart(
+            "Rows deleted or anonymised per month, all databases",
+            [month_label(m) for m in period],
+            [(name, values) for name, values in done_by_db if any(values)],
+        ),
+    )
+    section.add(
+        "chart",
+        chart=Chart(
+            "Rows becoming due per month, all databases",
+            [month_label(m) for m in report.months],
+            [
+                (db.name, [sum(o.months[i] for o in db.outlook) for i in range(len(report.months))])
+                for db in report.databases
+                if db.coming
+            ],
+        ),
+    )
     return section
+
+
+def _period_months(since: dt.date, today: dt.date) -> list[dt.date]:
+    """The first day of every month from `since`'s to `today`'s."""
+    months, month = [], since.replace(day=1)
+    while month <= today:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
 
 
 def _warnings(report: Report) -> list[str]:
