@@ -29,7 +29,7 @@ from ..engines import TargetDatabase
 from ..holds.store import HeldKeys
 from ..periods import local_date, start_of_local_day
 from ..plan import compile_database, count_rule
-from ..rules import CompiledRule, compile_rule
+from ..rules import CompiledRule, clock_before_cutoff, compile_rule
 
 MONTHS_AHEAD = 12
 
@@ -78,7 +78,7 @@ def outlook_database(
         for rule, today in zip(applicable, compiled, strict=True):
             due, held_by = count_rule(connection, today)
             held = held_by.pop("total", 0)
-            cumulative = _due_by(connection, catalog, rule, today, ends, settings)
+            cumulative = _due_by(connection, catalog, rule, today, as_of, ends, settings)
             outlooks.append(
                 RuleOutlook(
                     rule=rule.id,
@@ -99,16 +99,24 @@ def _due_by(
     catalog: Catalog,
     rule: Rule,
     today: CompiledRule,
+    as_of: dt.datetime,
     ends: list[dt.datetime],
     settings: SweepSettings,
 ) -> list[int]:
-    """Rows due now, then rows due by the end of each month (cumulative), in one query."""
-    kept_today = [sa.not_(e.keeps) for e in today.exceptions]
-    conditions = [today.due] + [
-        sa.and_(compile_rule(catalog, rule, end, settings).candidate, *kept_today) for end in ends
-    ]
-    sums = [sa.func.coalesce(sa.func.sum(sa.case((c, 1), else_=0)), 0) for c in conditions]
-    # The last boundary's condition holds for every row counted by any of them (a
-    # later cutoff only adds rows), so it filters the scan.
-    row = connection.execute(sa.select(*sums).select_from(today.table).where(conditions[-1])).one()
-    return [int(n) for n in row]
+    """Rows due now, then rows due by the end of each month (cumulative), in one query.
+
+    The scan keeps the rows the rule would act on by the last month's end under today's
+    exceptions (its `candidate` there: clock, `only`, something left to anonymise; and
+    not kept today); within them, a row is due by an earlier boundary exactly when its
+    clock is before that boundary's cutoff — so only the clock is compiled per month.
+    """
+    last = compile_rule(catalog, rule, ends[-1], settings)
+    clocks = [clock_before_cutoff(catalog, rule, when, settings) for when in (as_of, *ends)]
+    sums = [sa.func.coalesce(sa.func.sum(sa.case((c, 1), else_=0)), 0) for c in clocks[:-1]]
+    row = connection.execute(
+        sa.select(sa.func.count(), *sums)
+        .select_from(today.table)
+        .where(last.candidate, *(sa.not_(e.keeps) for e in today.exceptions))
+    ).one()
+    by_boundary = [int(n) for n in row[1:]]
+    return [*by_boundary, int(row[0])]
