@@ -35,7 +35,10 @@ def _title(report: Report) -> Section:
             ("Controllers", ", ".join(sorted({db.controller for db in report.databases}))),
             ("Databases", ", ".join(db.name for db in report.databases)),
             ("Config", report.config_digest),
-            ("Made", f"{report.generated_at} by gdpr-sweep {report.version}"),
+            (
+                "Made",
+                f"{report.generated_at[:16].replace('T', ' ')} UTC by gdpr-sweep {report.version}",
+            ),
         ],
     )
     section.add(

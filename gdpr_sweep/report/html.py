@@ -39,6 +39,8 @@ th { background: var(--band); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 nav { font-size: 13px; margin: 4px 0 16px; }
 nav a { margin-right: 12px; color: var(--ink); }
+figure { margin: 12px 0 16px; }
+figcaption { font-weight: 600; font-size: 13px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; }
 svg.chart text { font: 11px system-ui, "DejaVu Sans", sans-serif; fill: var(--ink); }
 svg.chart text.total { font-size: 10px; fill: var(--muted); }
@@ -50,7 +52,7 @@ svg.chart line.grid { stroke: var(--line); stroke-width: 1; }
   h2 { break-after: avoid; }
   h3 { break-after: avoid; }
   section.new-page { break-before: page; }
-  table, svg.chart, .rule, .ok, .warn { break-inside: avoid; }
+  table, figure, .rule, .ok, .warn { break-inside: avoid; }
   thead { display: table-header-group; }
   .ok, .warn { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: inherit; text-decoration: none; }
@@ -97,7 +99,8 @@ def _block(block: Block) -> str:
     if block.kind == "chart":
         assert block.chart is not None
         chart = block.chart
-        return stacked_bars(chart.title, chart.labels, chart.series)
+        svg = stacked_bars(chart.title, chart.labels, chart.series)
+        return f"<figure><figcaption>{escape(chart.title)}</figcaption>{svg}</figure>"
     if block.kind == "facts":
         items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in block.facts)
         return f'<dl class="facts">{items}</dl>'
