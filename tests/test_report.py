@@ -427,6 +427,20 @@ def test_an_altered_trail_is_in_the_report_and_exits_5(tmp_path, monkeypatch):
     assert "**Attention:** ALTERED: run 1 was edited after it was recorded" in text
 
 
+def test_without_the_key_the_trail_is_not_checked_and_the_rest_is_there(tmp_path, monkeypatch):
+    target = TargetDb("sqlite", f"sqlite:///{tmp_path / 'main.db'}")
+    target.create(schema(), seed())
+    config = write_config(tmp_path, RULES, target.url, monkeypatch, extra_sweep="max_fraction = 1")
+    ok("run", "-c", str(config), "--as-of", "2026-07-01", "--quiet")
+    monkeypatch.delenv("GDPR_SWEEP_KEY")
+    result = run_cli("report", "-c", str(config), "--as-of", TODAY, "--format", "md")
+    assert result.exit_code == 0, result.stderr
+    assert "> **Attention:** Not checked: sweep.hash_key_env: environment variable " in (
+        result.stdout
+    )
+    assert row(section(result.stdout, "What is coming"), "cctv-delete")
+
+
 def test_bad_arguments_are_exit_2_and_write_nothing(tmp_path, monkeypatch):
     target = TargetDb("sqlite", f"sqlite:///{tmp_path / 'main.db'}")
     target.create(schema(), {})

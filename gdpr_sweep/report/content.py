@@ -303,7 +303,7 @@ def _integrity(report: Report) -> Section:
     elif i.intact is False:
         section.add("warn", f"ALTERED: {i.problem} ({n(i.entries)} entries before it verify).")
     else:
-        section.add("warn", f"Not fully checked: {i.problem}")
+        section.add("warn", f"{'Not fully' if i.entries else 'Not'} checked: {i.problem}")
     section.add("facts", facts=[("Chain head", i.head or "(none)"), ("Checked at", i.checked_at)])
     section.add(
         "note",

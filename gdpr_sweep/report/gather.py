@@ -150,7 +150,7 @@ def check_integrity(config: Config) -> Integrity:
     try:
         ring = keyring(config)
     except ConfigError as exc:
-        return Integrity(utc_now(), None, problem=f"not checked: {exc}")
+        return Integrity(utc_now(), None, problem=str(exc))
     with StateStore(config, ring[0], ring) as store:
         verification = store.verify_chain()
         head = store.head()
