@@ -171,7 +171,7 @@ def _coming(report: Report, db: DatabaseReport) -> Section:
                 [o.rule, n(o.due), _held(o.held, o.held_by), *(n(m) for m in o.months), n(o.coming)]
                 for o in db.outlook
             ],
-            numeric=tuple(range(1, len(months) + 4)),
+            numeric=(1, *range(3, len(months) + 4)),
             wide=True,
         ),
     )

@@ -36,7 +36,8 @@ table.wide { font-size: 11.5px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 6px; text-align: left;
   vertical-align: top; }
 th { background: var(--band); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 nav { font-size: 13px; margin: 4px 0 16px; }
 nav a { margin-right: 12px; color: var(--ink); }
 figure { margin: 12px 0 16px; }
@@ -48,6 +49,9 @@ svg.chart line.grid { stroke: var(--line); stroke-width: 1; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
+  table { font-size: 10px; }
+  table.wide { font-size: 8.5px; }
+  th, td { padding: 3px 4px; }
   nav { display: none; }
   h2 { break-after: avoid; }
   h3 { break-after: avoid; }

@@ -35,7 +35,10 @@ def stacked_bars(
     count = max(len(labels), 1)
     slot = (WIDTH - LEFT - 8) / count
     bar = max(min(slot * 0.7, 48), 2)
-    legend_rows = (len(series) + 2) // 3
+    longest = max((len(name) for name, _values in series), default=0)
+    legend_width = max(120, 7 * longest + 28)  # about 6.5 px a character at 11 px
+    per_row = max(1, (WIDTH - LEFT) // legend_width)
+    legend_rows = (len(series) + per_row - 1) // per_row
     height = TOP + PLOT_HEIGHT + 44 + 18 * legend_rows
     base = TOP + PLOT_HEIGHT
     parts = [
@@ -80,8 +83,8 @@ def stacked_bars(
                 f"{escape(label)}</text>"
             )
     for n, (name, _values) in enumerate(series):
-        column, row = n % 3, n // 3
-        lx, ly = LEFT + column * 220, base + 36 + 18 * row
+        column, row = n % per_row, n // per_row
+        lx, ly = LEFT + column * legend_width, base + 36 + 18 * row
         parts.append(
             f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" '
             f'fill="{PALETTE[n % len(PALETTE)]}"/>'
