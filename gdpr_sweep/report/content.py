@@ -260,7 +260,7 @@ def _requests(report: Report) -> Section:
                     r.day.isoformat(),
                     r.kind,
                     r.ticket or "(none given)",
-                    r.status,
+                    r.status + (f": {'; '.join(r.reasons)}" if r.reasons else ""),
                     _changed(r),
                     _kept(r),
                 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,8 +52,10 @@ class SweepRecord:
         return sum(n for (db, _rule), n in self.done.items() if db == database)
 
     def touches(self, database: str) -> bool:
+        """Whether the sweep acted on `database` or a reason it failed names it."""
+        named = re.compile(rf"\bdatabase {re.escape(database)}\b")
         return any(db == database for db, _rule in (*self.done, *self.left)) or any(
-            f"database {database}" in reason for reason in self.reasons
+            named.search(reason) for reason in self.reasons
         )
 
 
