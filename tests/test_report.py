@@ -456,3 +456,36 @@ def test_bad_arguments_are_exit_2_and_write_nothing(tmp_path, monkeypatch):
         assert result.exit_code == 2, (args, result.stderr)
         assert message in result.stderr and result.stdout == ""
     assert not re.search(r"\.html$", " ".join(p.name for p in tmp_path.iterdir()))
+
+
+def test_a_period_with_many_sweeps_is_shown_per_month():
+    """Nightly runs for two months: the history's bars and rows are months, not runs."""
+    import datetime as dt_
+
+    from gdpr_sweep.report import render
+    from gdpr_sweep.report.gather import DatabaseReport, Integrity, Report
+    from gdpr_sweep.report.history import History, SweepRecord
+    from gdpr_sweep.report.schedule import RuleSchedule
+
+    start = dt_.date(2026, 9, 1)
+    sweeps = [
+        SweepRecord(i + 1, "run", start + dt_.timedelta(days=i), "completed",
+                    done={("main", "cctv-delete"): i % 3})
+        for i in range(61)
+    ]  # fmt: skip
+    rule = RuleSchedule("cctv-delete", "recording", "deleted", "30 days", "after recorded_at",
+                        "", (), "", "", (), "basis", "", "", "sentence.")  # fmt: skip
+    report = Report(
+        as_of=dt_.datetime(2026, 11, 1, tzinfo=dt_.UTC), since=start, today=dt_.date(2026, 11, 1),
+        timezone="UTC", config_digest="sha256:x", version="0", generated_at="2026-11-01T00:00",
+        months=[dt_.date(2026, 11, 30)], databases=[DatabaseReport("main", "C", [rule])],
+        history=History(sweeps=sweeps), integrity=Integrity("2026-11-01", True, 1, "1:x"),
+    )  # fmt: skip
+    md = render(report, "md")
+    done = section(md, "What was done")
+    assert "per month" in done
+    done = done.split("| month | status |", 1)[1]  # the table, after the chart's numbers
+    september = sum(i % 3 for i in range(30))
+    assert row(done, "Sep 2026")[1:3] == ["completed", str(september)]
+    assert row(done, "Oct 2026")[2] == str(sum(i % 3 for i in range(30, 61)))
+    assert "run 1 ·" not in done
