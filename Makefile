@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 N      ?= 1000000
 WORKERS ?= 2
 
-.PHONY: demo test lint fmt typecheck bench databases clean
+.PHONY: demo test lint fmt typecheck bench databases screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
 	$(BIN)/python bench/bench.py --rows $(N)
 	$(BIN)/python bench/erase_bench.py --rows $(N)
+
+screenshot: $(STAMP)  ## docs/report-demo.png: the demo's `gdpr-sweep report` in headless chromium
+	$(BIN)/python docs/screenshots/make-report-screenshot.py
 
 databases:  ## start local PostgreSQL and MariaDB test servers (as root)
 	bash .ci/start-databases

@@ -119,6 +119,16 @@ def cutoff_date(rule: Rule, as_of: dt.datetime, settings: SweepSettings) -> dt.d
     return due_before(today, rule.after)
 
 
+def clock_before_cutoff(
+    catalog: Catalog, rule: Rule, as_of: dt.datetime, settings: SweepSettings
+) -> ColumnElement[bool]:
+    """The clock condition alone of `rule` at `as_of` (its part of `candidate`): the
+    report's forecast counts it at each month's end, beside the rule's other conditions."""
+    table = catalog.table(rule.table)
+    assert table is not None, "check_rule() runs before clock_before_cutoff()"
+    return _clock_is_before(catalog, rule, table, cutoff_date(rule, as_of, settings), settings.tz)
+
+
 def compile_rule(
     catalog: Catalog,
     rule: Rule,

@@ -2,8 +2,9 @@
 
 Databases are seeded with marker values in every personal column; then every command
 runs (successes, refusals, errors, with --debug and debug-level JSON logs), and stdout,
-stderr, plan files, receipts, metrics and every state-database table are scanned for the
-markers. Only the export file (personal data by intent) may hold them.
+stderr, plan files, receipts, metrics, the DPO's report (`report`, HTML and Markdown) and
+every state-database table are scanned for the markers. Only the export file (personal
+data by intent) may hold them.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
         connection.exec_driver_sql("UPDATE counselling_case SET ended_on = '2020-01-01'")
     engine.dispose()
     c = str(config)
-    plan_file, receipt, export, metrics = (
-        tmp_path / n for n in ("plan.json", "receipt.json", "export.json", "m.prom")
+    plan_file, receipt, export, metrics, report = (
+        tmp_path / n for n in ("plan.json", "receipt.json", "export.json", "m.prom", "r.html")
     )
     logs = ["--log-format", "json", "--log-level", "debug"]
     invocations = [
@@ -72,6 +73,9 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
         ["audit", "show", "3", "-c", c, "--json"],
         ["audit", "find", "-c", c, "--subject", f"cpr={CPR}", "--json"],
         ["audit", "verify", "-c", c],
+        # The DPO's report, after sweeps, holds, erasures and an export: file and stdout.
+        ["report", "-c", c, "--out", str(report), "--since", "2000-01-01"],
+        ["report", "-c", c, "--format", "md", "--since", "2000-01-01", "--debug"],
         ["replay", "-c", c, "--since", "2000-01-01", "--json", "--debug"],
         ["export", "-c", c, "--subject", f"email={EMAIL}", "--out", "/nonexistent/x.json"],
         # Errors as JSON: a refused apply's JSON document and its JSON log record.
@@ -126,7 +130,8 @@ def test_markers_never_leave_except_in_the_export(target_db: TargetDb, tmp_path,
     outputs += [stopped.stdout, stopped.stderr]
     assert export.exists() and any(m in export.read_text() for m in MARKERS)
 
-    written = [plan_file.read_text(), receipt.read_text(), metrics.read_text()]
+    assert "Retention schedule" in report.read_text()  # the report is in the scan below
+    written = [plan_file.read_text(), receipt.read_text(), metrics.read_text(), report.read_text()]
     with sqlite3.connect(tmp_path / "state.db") as connection:
         tables = [
             t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")

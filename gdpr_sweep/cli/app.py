@@ -13,7 +13,7 @@ import typer
 from .. import __version__
 from ..errors import ExitCode
 from ..logs import setup_logging
-from . import audit, hold, init, subject, sweep, sweep_run
+from . import audit, hold, init, report, subject, sweep, sweep_run
 from .errors import Commands, OneLineErrors
 
 app = Commands(
@@ -80,6 +80,7 @@ for name, command in (
     ("erase", subject.erase),
     ("export", subject.export),
     ("scan", sweep.scan),
+    ("report", report.report),
     ("replay", subject.replay_command),
     ("init", init.init),
 ):
