@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ..state.models import audit_entries, runs
+from ..times import parse_stored
 
 SWEEPS = ("run", "apply")
 REQUESTS = {"erase": "erasure", "export": "access", "replay": "erasure replayed"}
@@ -100,7 +101,7 @@ def read_history(engine: sa.Engine, since: dt.date, until: dt.date, tz: ZoneInfo
         )
         chosen = []
         for row in rows:
-            day = dt.datetime.fromisoformat(row.as_of).astimezone(tz).date()
+            day = parse_stored(row.as_of).astimezone(tz).date()
             if since <= day <= until:
                 chosen.append((row, day))
         entries = _explaining_entries(connection, [row.id for row, _day in chosen])
