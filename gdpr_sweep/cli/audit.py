@@ -56,10 +56,11 @@ def audit_list(
     """
     with StateStore(load_config(config_path), None) as store:
         runs = store.runs(limit)
+        approvals = store.approvals([run["id"] for run in runs])
     if as_json:
-        typer.echo(dumps(runs_document(runs)))
+        typer.echo(dumps(runs_document(runs, approvals)))
     else:
-        print_audit_runs(make_console(), runs)
+        print_audit_runs(make_console(), runs, approvals)
 
 
 @audit_app.command("show")
@@ -76,12 +77,13 @@ def audit_show(
     """
     with StateStore(load_config(config_path), None) as store:
         run, entries = store.run(run_id)
+        approval = store.approvals([run_id]).get(run_id)
     if run is None:
         raise UsageError(f"RUN: no run {run_id}")
     if as_json:
-        typer.echo(dumps(run_document(run, entries)))
+        typer.echo(dumps(run_document(run, entries, approval)))
     else:
-        print_audit_run(make_console(), run, entries)
+        print_audit_run(make_console(), run, entries, approval)
 
 
 @audit_app.command("find")
@@ -108,12 +110,13 @@ def audit_find(
     hashed = subject_hash(ring[0], kind, value)
     with StateStore(config, ring[0], ring) as store:
         runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
+        approvals = store.approvals([run["id"] for run in runs])
     if as_json:
-        typer.echo(dumps({"subject": hashed, **runs_document(runs)}))
+        typer.echo(dumps({"subject": hashed, **runs_document(runs, approvals)}))
     elif not runs:
         typer.echo(f"No run names subject {hashed[:24]}…")
     else:
-        print_audit_runs(make_console(), runs)
+        print_audit_runs(make_console(), runs, approvals)
 
 
 @audit_app.command("verify")

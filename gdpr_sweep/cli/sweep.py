@@ -13,11 +13,12 @@ from typing import Annotated
 import typer
 
 from ..checks.check_config import check_config
-from ..config import TodoError, load_config
+from ..config import Config, TodoError, load_config
 from ..errors import ExitCode, UsageError
 from ..keys import hash_key
 from ..periods import local_date
 from ..plan import Plan, build_plan
+from ..review_trail import plan_digest, plan_document, planned_summary
 from ..render.console import dumps, make_console
 from ..render.draft import print_todos
 from ..render.sweep import (
@@ -116,24 +117,41 @@ def plan(
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
     result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
-    emit_plan(result, as_json, out)
+    emit_plan(result, as_json, out, config=config, hmac_key=hmac_key)
 
 
-def emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
-    """Write the plan file (if asked), print the plan; exit 3 if a database failed."""
-    document = dumps(plan.to_json())
+def emit_plan(
+    plan: Plan,
+    as_json: bool,
+    out: Path | None,
+    *,
+    config: Config | None = None,
+    hmac_key: bytes | None = None,
+) -> None:
+    """Write the plan file (if asked) and record it in the audit trail; print the plan;
+    exit 3 if a database failed."""
+    document = plan_document(plan)
     if out is not None:
+        assert config is not None and hmac_key is not None
         check_writable("--out", out)
+        digest = plan_digest(document)
+        # Recorded before the file is written: a plan file always has its `planned` run.
+        with StateStore(config, hmac_key) as store:
+            planned = store.record_plan(plan.as_of, digest, planned_summary(plan, digest))
+        text = dumps({**document, "plan_digest": digest, "plan_run": planned})
         try:
-            write_private(out, document + "\n", "before-plan-write")
+            write_private(out, text + "\n", "before-plan-write")
         except OSError as exc:
             raise UsageError(cannot_write("--out", out, exc)) from None  # plan changes nothing
     if as_json:
-        typer.echo(document)
+        typer.echo(dumps(document))
     else:
         print_plan(make_console(), plan)
         if out is not None:
-            typer.echo(f"Plan written to {out}; apply it with: gdpr-sweep apply {out}")
+            typer.echo(
+                f"Plan written to {out} (plan {digest[:19]}…, recorded as run {planned}); "
+                f"apply it with: gdpr-sweep apply {out} --approved-by NAME"
+            )
     if plan.failures:
         raise typer.Exit(ExitCode.PARTIAL)
 

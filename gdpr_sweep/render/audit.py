@@ -14,19 +14,34 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn
     from ..state.rotation import RotationResult
 
 
-def runs_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """`audit list --json`: each run row, its summary an object (stored as JSON text)."""
-    return {"runs": [run_json(run) for run in runs]}
+def runs_document(
+    runs: list[dict[str, Any]], approvals: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`audit list --json`: each run row, its summary an object (stored as JSON text),
+    with the review its chained entry recorded (`approved_by`, `ticket`, `plan_run`)."""
+    approvals = approvals or {}
+    return {"runs": [run_json(run, approvals.get(run["id"])) for run in runs]}
 
 
-def run_document(run: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+def run_document(
+    run: dict[str, Any], entries: list[dict[str, Any]], approval: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """`audit show --json`: the run and its entries, summary and details as objects."""
-    return {"run": run_json(run), "entries": [entry_json(entry) for entry in entries]}
+    return {
+        "run": run_json(run, approval),
+        "entries": [entry_json(entry) for entry in entries],
+    }
 
 
-def run_json(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row as JSON: `summary` (null while it runs) an object, not a JSON string."""
-    return {**run, "summary": _decoded(run["summary"])}
+#: What a run's row shows of its review, null when not given (review_trail.py).
+REVIEW_FIELDS = ("approved_by", "ticket", "plan_run")
+
+
+def run_json(run: dict[str, Any], approval: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run row as JSON: `summary` (null while it runs) an object, not a JSON string;
+    `approved_by`, `ticket` and `plan_run` as the run's chained entry recorded them."""
+    review = {name: (approval or {}).get(name) for name in REVIEW_FIELDS}
+    return {**run, "summary": _decoded(run["summary"]), **review}
 
 
 def entry_json(entry: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +60,15 @@ def _decoded(text: str | None) -> Any:
         return text
 
 
-def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
+def print_audit_runs(
+    console: Console,
+    runs: list[dict[str, Any]],
+    approvals: dict[int, dict[str, Any]] | None = None,
+) -> None:
     from rich.table import Table
+    from rich.text import Text
 
+    approvals = approvals or {}
     table = Table(title="gdpr-sweep runs (newest first)")
     for header in (
         "run",
@@ -59,7 +80,10 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
         "user@host",
     ):
         table.add_column(header, no_wrap=True)
+    table.add_column("approved by", overflow="fold")
+    table.add_column("ticket", overflow="fold")
     for run in runs:
+        review = approvals.get(run["id"], {})
         table.add_row(
             str(run["id"]),
             run["command"],
@@ -68,18 +92,44 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]]) -> None:
             (run["finished_at"] or "")[:19],
             run["status"],
             f"{run['user_name']}@{run['host']}",
+            Text(review.get("approved_by") or ""),  # as given: never read as markup
+            Text(review.get("ticket") or ""),
         )
     console.print(table)
 
 
-def print_audit_run(console: Console, run: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+def review_line(approval: dict[str, Any] | None) -> str | None:
+    """`approved by staff-4711 · ticket DPO-1 · plan sha256:0f3a… (planned in run 7)`."""
+    approval = approval or {}
+    parts = []
+    if approval.get("approved_by"):
+        parts.append(f"approved by {approval['approved_by']}")
+    if approval.get("ticket"):
+        parts.append(f"ticket {approval['ticket']}")
+    if approval.get("plan_digest"):
+        planned = approval.get("plan_run")
+        where = f" (planned in run {planned})" if planned is not None else " (not in this trail)"
+        parts.append(f"plan {str(approval['plan_digest'])[:19]}…{where}")
+    return " · ".join(parts) or None
+
+
+def print_audit_run(
+    console: Console,
+    run: dict[str, Any],
+    entries: list[dict[str, Any]],
+    approval: dict[str, Any] | None = None,
+) -> None:
     from rich.table import Table
 
     console.print(
         f"run {run['id']}: {run['command']} as of {run['as_of']}, {run['status']}, "
         f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
         highlight=False,
+        markup=False,
     )
+    review = review_line(approval)
+    if review is not None:
+        console.print(review, highlight=False, markup=False)
     table = Table()
     for header in (
         "entry",
