@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config
 from .database_run import execute_database
@@ -163,7 +164,7 @@ def run_sweep(
         return result
 
 
-def _review(store: StateStore, reviewed: Plan | None) -> dict[str, object]:
+def _review(store: StateStore, reviewed: Plan | None) -> dict[str, Any]:
     """`apply`: the reviewed plan's digest and the `planned` run that recorded it."""
     if reviewed is None or reviewed.digest is None:
         return {}

@@ -18,7 +18,6 @@ from ..errors import ExitCode, UsageError
 from ..keys import hash_key
 from ..periods import local_date
 from ..plan import Plan, build_plan
-from ..review_trail import plan_digest, plan_document, planned_summary
 from ..render.console import dumps, make_console
 from ..render.draft import print_todos
 from ..render.sweep import (
@@ -31,6 +30,7 @@ from ..render.sweep import (
     print_plan,
     print_scan,
 )
+from ..review_trail import plan_digest, plan_document, planned_summary
 from ..state.store import StateStore
 from .errors import json_errors
 from .files import cannot_write, check_writable, write_private

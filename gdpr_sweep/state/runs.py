@@ -43,7 +43,7 @@ class RunRecords:
         as_of: dt.datetime,
         plan_digest: str | None = None,
         subject_hash: str | None = None,
-        approval: dict[str, str] | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> int:
         """Record a new run as `running`, with a `run-start` audit entry; return its id.
 
