@@ -102,22 +102,68 @@ def plan(
         ),
     ] = None,
     as_json: JsonPlanOption = False,
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print, per rule, the statements apply will execute, compiled for each "
+            "database (placeholders for bound values, never a key); change nothing.",
+        ),
+    ] = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (a table fitted to the terminal), md (a table per database) or csv "
+            "(a row per rule and database), for a sign-off document. Not with --json.",
+        ),
+    ] = "text",
 ) -> None:
     """Show what is due: per database and rule, the cutoff, rows due and rows held.
 
     The dry run changes nothing in any database. Counts use the very predicate that
-    `run` and `apply` act on.
+    `run` and `apply` act on. `--out` also records the plan (its digest, the counts) in
+    the audit trail, for `apply --approved-by`. `--json`, `--format md|csv` and `--sql`
+    are different outputs: give one (exit 2 otherwise).
 
     Example:
 
         gdpr-sweep plan --as-of 2026-12-01 --out plan-2026-12-01.json
+        gdpr-sweep plan --format md > sign-off.md; gdpr-sweep plan --sql --rule cv-delete
     """
+    chosen = _one_output(as_json, sql, output_format, out)
     config = load_config(config_path)
+    when = as_of_instant(config, as_of)
+    if sql:
+        from ..plan_sql import build_sql_plan
+        from ..render.plan_sql import sql_text
+
+        shown = build_sql_plan(config, when, database, rule)
+        typer.echo(sql_text(shown), nl=False)
+        for failure in shown.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+        raise typer.Exit(ExitCode.PARTIAL if shown.failures else ExitCode.OK)
     # A plan file carries keyed digests of the due keys, so apply can prove the
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
-    result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
-    emit_plan(result, as_json, out, config=config, hmac_key=hmac_key)
+    result = build_plan(config, when, database, rule, hmac_key=hmac_key)
+    emit_plan(result, as_json, out, config=config, hmac_key=hmac_key, output_format=chosen)
+
+
+PLAN_FORMATS = ("text", "md", "csv")
+
+
+def _one_output(as_json: bool, sql: bool, output_format: str, out: Path | None) -> str:
+    """The plan's one output, or exit 2 naming the options that cannot go together."""
+    if output_format not in PLAN_FORMATS:
+        raise UsageError(f"--format: one of {', '.join(PLAN_FORMATS)}, not {output_format!r}")
+    if as_json and output_format != "text":
+        raise UsageError("--format: cannot be combined with --json (give one of them)")
+    if sql and (as_json or output_format != "text" or out is not None):
+        given = "--json" if as_json else "--out" if out is not None else "--format"
+        raise UsageError(f"--sql: cannot be combined with {given} (it prints SQL only)")
+    return output_format
 
 
 def emit_plan(
@@ -127,6 +173,7 @@ def emit_plan(
     *,
     config: Config | None = None,
     hmac_key: bytes | None = None,
+    output_format: str = "text",
 ) -> None:
     """Write the plan file (if asked) and record it in the audit trail; print the plan;
     exit 3 if a database failed."""
@@ -145,6 +192,14 @@ def emit_plan(
             raise UsageError(cannot_write("--out", out, exc)) from None  # plan changes nothing
     if as_json:
         typer.echo(dumps(document))
+    elif output_format != "text":
+        from ..render.plan_view import plan_csv, plan_markdown
+
+        typer.echo(plan_markdown(plan) if output_format == "md" else plan_csv(plan), nl=False)
+        for failure in plan.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+        if out is not None:  # stdout is the document: the note goes to stderr
+            typer.echo(f"Plan written to {out} (plan {digest[:19]}…, run {planned})", err=True)
     else:
         print_plan(make_console(), plan)
         if out is not None:
