@@ -58,6 +58,9 @@ class Parameter:
     name: str
     meaning: str
     value: str | None = None  # as SQL writes it; None: bound at run time, never shown
+    #: a constant of the SQL itself (a substr() position, a strategy's placeholder), not
+    #: of a rule's meaning: listed together, after the ones that say something
+    structural: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ def _hash_statements(
     else:
         update = hash_update_by_key(keyset, values, hashed)
         label = f"{when}: anonymise, once per row read"
+        # Here the key placeholders hold each row's own key, not the batch's range.
+        renamed = {name: f"{_ROW_KEY}{i}" for i, name in enumerate(keyset.upper_names)}
+        return [*shown, show(context, label, update, renamed)]
     shown.append(show(context, label, update))
     return shown
 
@@ -209,8 +215,14 @@ _ROW_KEY = "gdpr_sweep_row_key_"
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-def show(context: ItemContext, when: str, statement: sa.ClauseElement) -> Statement:
-    """`statement` compiled by the database's dialect, its placeholders named."""
+def show(
+    context: ItemContext,
+    when: str,
+    statement: sa.ClauseElement,
+    meaning_of: dict[str, str] | None = None,
+) -> Statement:
+    """`statement` compiled by the database's dialect, its placeholders named (a
+    placeholder in `meaning_of` means what that other name means)."""
     dialect = copy.copy(context.connection.dialect)
     dialect.paramstyle, dialect.positional = "named", False
     compiled = statement.compile(dialect=dialect)
@@ -223,7 +235,12 @@ def show(context: ItemContext, when: str, statement: sa.ClauseElement) -> Statem
     values: dict[str, Any] = dict(expanded.parameters)  # type: ignore[arg-type]
     names = list(dict.fromkeys(_PLACEHOLDER.findall(sql)))
     meaning = _Meanings(context)
-    return Statement(when, sql, tuple(meaning.parameter(name, values.get(name)) for name in names))
+    aliases = meaning_of or {}
+    parameters = [
+        replace(meaning.parameter(aliases.get(name, name), values.get(name)), name=name)
+        for name in names
+    ]
+    return Statement(when, sql, tuple(parameters))
 
 
 class _Meanings:
@@ -269,7 +286,7 @@ class _Meanings:
         elif value == self.context.config.sweep.batch_size and isinstance(value, int):
             meaning = "at most sweep.batch_size keys per batch"
         else:
-            meaning = f"constant (rule {rule.id})"
+            return Parameter(name, "constant", sql_literal(value), structural=True)
         return Parameter(name, meaning, sql_literal(value))
 
 
@@ -328,6 +345,7 @@ def database_statements(
         raise_findings(check_database(catalog, target, rules))
         compiled, order = compile_database(catalog, target, rules, as_of, holds)
         dialect = connection.dialect.name
+        shown_name = "mariadb" if getattr(connection.dialect, "is_mariadb", False) else dialect
         for position, index in enumerate(order):
             rule = compiled[index]
             context = ItemContext(
@@ -341,7 +359,7 @@ def database_statements(
             items.append(
                 ItemStatements(
                     database=target.name,
-                    dialect=dialect,
+                    dialect=shown_name,
                     rule=rule.rule.id,
                     table=rule.rule.table,
                     action=rule.rule.action,

@@ -44,7 +44,19 @@ def sql_text(plan: SqlPlan) -> str:
 
 def _statement_lines(statement: Statement) -> list[str]:
     lines = [f"-- {statement.when}", statement.sql.strip() + ";"]
+    constants = []
     for parameter in statement.parameters:
+        if parameter.structural:
+            constants.append(f":{parameter.name} = {parameter.value}")
+            continue
         value = f" = {parameter.value}" if parameter.value is not None else ""
         lines.append(f"--   :{parameter.name}{value}  ({_one_line(parameter.meaning)})")
+    line = "--   constants:"
+    for constant in constants:
+        if len(line) + len(constant) > 96 and line != "--   constants:":
+            lines.append(line.rstrip(","))
+            line = "--   constants:"
+        line += f" {constant},"
+    if constants:
+        lines.append(line.rstrip(","))
     return lines

@@ -183,7 +183,7 @@ def _compact_table(plan: Plan) -> Table:
     """Rule over table (and database); when, legal basis and reasons in one column."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text  # noqa: F811 - at run time, not only for the checker
+    from rich.text import Text
 
     table = Table(
         title=plan_title(plan), caption=_caption(plan), box=box.SIMPLE_HEAD, pad_edge=False
