@@ -213,14 +213,16 @@ def _blocks(plan: Plan) -> RenderableType:
     from rich.text import Text
 
     lines: list[RenderableType] = [Text(plan_title(plan), style="bold")]
+    database = None
     for item in plan.items:
-        head = Text(item.rule, style="bold")
+        if _many(plan) and item.database != database:
+            database = item.database
+            controller = f" · controller {item.controller}" if item.controller else ""
+            lines += [Text(""), Text(f"database {database}{controller}", style="bold underline")]
         lines.append(Text(""))
-        lines.append(head)
+        lines.append(Text(item.rule, style="bold"))
         lines.append(Text(f"  {item.action} in {item.table}"))
         lines.append(Text(f"  due {item.due:,} · held {item.held:,}"))
-        if _many(plan):
-            lines.append(Text(f"  database {item.database}"))
         lines.append(Text(f"  after {item.after}, due before {due_before(item)}"))
         if item.basis:
             lines.append(Text(f"  legal basis: {item.basis}"))
