@@ -274,10 +274,16 @@ class _Meanings:
             return Parameter(name, "bound at run time (not shown)")
         typed = (type(value), value)
         if typed in self.cutoff:
-            clock = "the clock" if rule.since_latest else (rule.since or "the clock")
+            latest = rule.since_latest
+            clock = f"the latest {latest.table}.{latest.column}" if latest else rule.since
+            after = (
+                f"{rule.after} from the fiscal year's end"
+                if rule.from_fiscal_year_end
+                else rule.after
+            )
             meaning = (
                 f"cutoff: due when {clock} is before {self.context.compiled.cutoff_date} "
-                f"(rule {rule.id}, after {rule.after})"
+                f"(rule {rule.id}, after {after})"
             )
         elif typed in self.as_of:
             meaning = f"the as-of (rule {rule.id})"
