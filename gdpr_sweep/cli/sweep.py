@@ -14,7 +14,7 @@ import typer
 
 from ..checks.check_config import check_config
 from ..config import Config, TodoError, load_config
-from ..errors import ExitCode, UsageError
+from ..errors import ExitCode, StateUnavailable, UsageError
 from ..keys import hash_key
 from ..periods import local_date
 from ..plan import Plan, build_plan
@@ -182,14 +182,27 @@ def emit_plan(
         assert config is not None and hmac_key is not None
         check_writable("--out", out)
         digest = plan_digest(document)
-        # Recorded before the file is written: a plan file always has its `planned` run.
+        written: list[Path] = []
+
+        def write(run_id: int) -> None:
+            text = dumps({**document, "plan_digest": digest, "plan_run": run_id})
+            try:
+                write_private(out, text + "\n", "before-plan-write")
+            except OSError as exc:  # the record is rolled back: plan changes nothing
+                raise UsageError(cannot_write("--out", out, exc)) from None
+            written.append(out)
+
+        # The record is committed once the file is written: a plan file always has its
+        # `planned` run, and a file that cannot be written leaves no record.
         with StateStore(config, hmac_key) as store:
-            planned = store.record_plan(plan.as_of, digest, planned_summary(plan, digest))
-        text = dumps({**document, "plan_digest": digest, "plan_run": planned})
-        try:
-            write_private(out, text + "\n", "before-plan-write")
-        except OSError as exc:
-            raise UsageError(cannot_write("--out", out, exc)) from None  # plan changes nothing
+            try:
+                planned = store.record_plan(
+                    plan.as_of, digest, planned_summary(plan, digest), write=write
+                )
+            except StateUnavailable:
+                for path in written:  # written, but its record was not committed
+                    path.unlink(missing_ok=True)
+                raise
     if as_json:
         typer.echo(dumps(document))
     elif output_format != "text":

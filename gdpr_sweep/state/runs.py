@@ -75,9 +75,18 @@ class RunRecords:
             )
         return int(run_id)
 
-    def record_plan(self, as_of: dt.datetime, plan_digest: str, summary: dict[str, Any]) -> int:
+    def record_plan(
+        self,
+        as_of: dt.datetime,
+        plan_digest: str,
+        summary: dict[str, Any],
+        write: Callable[[int], None] = lambda run_id: None,
+    ) -> int:
         """Record a plan written by `plan --out`: a `planned` run, finished as it starts,
-        sealed by one `planned` entry (digests and counts, no key); return its id."""
+        sealed by one `planned` entry (digests and counts, no key); return its id.
+
+        `write(run_id)` writes the plan file before the record is committed: a file that
+        cannot be written leaves no record (and a record always has its file)."""
         self._ensure_key()
         with self.engine.begin() as connection:
             run_id = insert_run(
@@ -104,6 +113,7 @@ class RunRecords:
                     "run_row": _seal(self, connection, run_id),
                 },
             )
+            write(int(run_id))
         return int(run_id)
 
     def planned_run(self, plan_digest: str) -> int | None:
