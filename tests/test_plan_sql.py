@@ -213,3 +213,15 @@ def test_plan_sql_with_other_outputs_is_exit_2(
         assert result.exit_code == 2, (extra, result.stdout, result.stderr)
         assert result.stderr.startswith("error: --sql: cannot be combined with")
     assert not (tmp_path / "p.json").exists()
+    unknown = run_cli("plan", "-c", c, "--sql", "--rule", "nope")
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: --rule: no rule")
+
+
+def test_plan_sql_of_an_unreachable_database_is_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, CONFIG, f"sqlite:///{tmp_path / 'gone.db'}", monkeypatch)
+    result = run_cli("plan", "-c", str(config), "--sql")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "-- failed: " in result.stdout and result.stderr.startswith("error: ")
+    assert not (tmp_path / "gone.db").exists()

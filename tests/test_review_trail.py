@@ -72,15 +72,21 @@ def test_plan_approval_and_apply_are_one_trail(
     assert start["details"]["plan_digest"] == digest and start["details"]["plan_run"] == plan_run
     assert shown["run"]["summary"]["approved_by"] == APPROVER  # where the report reads it
 
+    ran = run_cli("run", "-c", c, "--as-of", AS_OF, "--json", "--ticket", "DPO-2026-0232")
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
     runs = {r["id"]: r for r in run_cli("audit", "list", "-c", c, "--json").json()["runs"]}
     assert (runs[apply_run]["approved_by"], runs[apply_run]["ticket"]) == (APPROVER, TICKET)
-    assert runs[plan_run]["approved_by"] is None
+    assert (runs[plan_run]["approved_by"], runs[plan_run]["plan_run"]) == (None, plan_run)
+    assert runs[ran.json()["run_id"]]["ticket"] == "DPO-2026-0232"
+    assert runs[ran.json()["run_id"]]["approved_by"] is None
 
     text = run_cli("audit", "show", str(apply_run), "-c", c)
     assert f"approved by {APPROVER} · ticket {TICKET}" in text.stdout
     assert f"planned in run {plan_run}" in text.stdout
     table = run_cli("audit", "list", "-c", c, env={"COLUMNS": "200"})
-    assert APPROVER in table.stdout and TICKET in table.stdout
+    assert APPROVER in table.stdout and TICKET in table.stdout and "DPO-2026-0232" in table.stdout
+    planned_text = run_cli("audit", "show", str(plan_run), "-c", c).stdout
+    assert f"plan {digest[:19]}… (planned in run {plan_run})" in planned_text
 
     assert run_cli("audit", "verify", "-c", c).exit_code == 0
     assert EMAIL not in state_dump(tmp_path)

@@ -135,7 +135,9 @@ class RunRecords:
         found: dict[int, dict[str, Any]] = {}
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(audit_entries.c.run_id, audit_entries.c.details).where(
+                sa.select(
+                    audit_entries.c.run_id, audit_entries.c.kind, audit_entries.c.details
+                ).where(
                     audit_entries.c.run_id.in_(run_ids),
                     audit_entries.c.kind.in_(("run-start", "planned")),
                 )
@@ -146,6 +148,8 @@ class RunRecords:
                 except ValueError:
                     continue  # an altered entry: `audit verify` says so
                 if isinstance(details, dict):
+                    if row.kind == "planned":  # the plan's own run planned it
+                        details = {**details, "plan_run": row.run_id}
                     found[row.run_id] = {
                         k: details[k] for k in wanted if details.get(k) is not None
                     }
