@@ -26,10 +26,12 @@ from .rules import CompiledRule
 SCAN_SHARE = 10
 
 
+def count_statement(table: sa.Table, *where: sa.ColumnElement[bool]) -> sa.Select:
+    return sa.select(sa.func.count()).select_from(table).where(*where)
+
+
 def count(connection: sa.Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
-    return int(
-        connection.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-    )
+    return int(connection.execute(count_statement(table, *where)).scalar_one())
 
 
 def has_at_least(connection: sa.Connection, table: sa.Table, rows: int) -> bool:

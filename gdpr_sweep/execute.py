@@ -221,50 +221,10 @@ class RuleExecutor:
             failpoint("after-batch")
         return result
 
-    def _statements(self, *, first: bool) -> _BatchStatements:
-        """Build one batch's statements; the keys are bound parameters."""
-        table = self.compiled.table
-        upper = self.pinned.upper_query(self.batch_size, first)
-        # The batch's rows: pinned in (last, upper], and still due by what can change.
-        rows = sa.and_(self.pinned.batch(first), self.compiled.still_due)
-        rule = self.compiled.rule
-        if rule.action == "delete":
-            # Children before parents: the deepest cascade table first.
-            cascade = tuple(
-                step.child.delete().where(self._children_of(step, rows))
-                for step in reversed(self.cascade)
-            )
-            return _BatchStatements(upper, rows, cascade, table.delete().where(rows))
-        if any(strategy == "hash" for _, strategy in rule.columns):
-            return _BatchStatements(upper, rows, (), None)  # pseudonyms bound per batch
-        values = {
-            table.columns[name]: replacement(
-                strategy, table.columns[name], self.dialect, self.compiled.tz
-            )
-            for name, strategy in rule.columns
-        }
-        return _BatchStatements(upper, rows, (), table.update().where(rows).values(values))
-
-    def _children_of(self, step: CascadeStep, rows: ColumnElement[bool]) -> ColumnElement[bool]:
-        """The rows of `step.child` that refer to rows this batch deletes (recursively).
-
-        Through a foreign key the engine's own comparison decides what refers to what;
-        through a configured link the match is exact (matching.py).
-        """
-        parent = step.parent
-        if parent is self.compiled.table:
-            parent_rows = rows
-        else:
-            parent_rows = self._children_of(
-                next(s for s in self.cascade if s.child is parent), rows
-            )
-        columns = [step.child.columns[c] for c in step.columns]
-        referred = [parent.columns[c] for c in step.referred]
-        if step.is_link:
-            return in_select(columns[0], referred[0], parent_rows, self.dialect)
-        if len(columns) == 1:
-            return columns[0].in_(sa.select(referred[0]).where(parent_rows))
-        return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))
+    def _statements(self, *, first: bool) -> BatchStatements:
+        return batch_statements(
+            self.compiled, self.pinned, self.cascade, self.batch_size, self.dialect, first=first
+        )
 
     def _anonymise_hashed(
         self, connection: sa.Connection, keys: dict[str, Any], rows: ColumnElement[bool]
@@ -281,8 +241,68 @@ class RuleExecutor:
         )
 
 
+def batch_statements(
+    compiled: CompiledRule,
+    pinned: PinnedKeys,
+    cascade: list[CascadeStep],
+    batch_size: int,
+    dialect: str,
+    *,
+    first: bool,
+) -> BatchStatements:
+    """Build one batch's statements; the keys are bound parameters (`plan --sql` shows
+    these very statements)."""
+    table = compiled.table
+    upper = pinned.upper_query(batch_size, first)
+    # The batch's rows: pinned in (last, upper], and still due by what can change.
+    rows = sa.and_(pinned.batch(first), compiled.still_due)
+    rule = compiled.rule
+    if rule.action == "delete":
+        # Children before parents: the deepest cascade table first.
+        children = tuple(
+            step.child.delete().where(children_of(step, rows, table, cascade, dialect))
+            for step in reversed(cascade)
+        )
+        return BatchStatements(upper, rows, children, table.delete().where(rows))
+    if any(strategy == "hash" for _, strategy in rule.columns):
+        return BatchStatements(upper, rows, (), None)  # pseudonyms bound per batch
+    values = {
+        table.columns[name]: replacement(strategy, table.columns[name], dialect, compiled.tz)
+        for name, strategy in rule.columns
+    }
+    return BatchStatements(upper, rows, (), table.update().where(rows).values(values))
+
+
+def children_of(
+    step: CascadeStep,
+    rows: ColumnElement[bool],
+    table: sa.Table,
+    cascade: list[CascadeStep],
+    dialect: str,
+) -> ColumnElement[bool]:
+    """The rows of `step.child` that refer to the rows of `table` a batch deletes
+    (`rows`), recursively through the cascade.
+
+    Through a foreign key the engine's own comparison decides what refers to what;
+    through a configured link the match is exact (matching.py).
+    """
+    parent = step.parent
+    if parent is table:
+        parent_rows = rows
+    else:
+        up = next(s for s in cascade if s.child is parent)
+        parent_rows = children_of(up, rows, table, cascade, dialect)
+    columns = [step.child.columns[c] for c in step.columns]
+    referred = [parent.columns[c] for c in step.referred]
+    if step.is_link:
+        return in_select(columns[0], referred[0], parent_rows, dialect)
+    if len(columns) == 1:
+        return columns[0].in_(sa.select(referred[0]).where(parent_rows))
+    return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))
+
+
 @dataclass(frozen=True)
-class _BatchStatements:
+class BatchStatements:
     """One batch's statements, the keys bound at execution (last and upper)."""
 
     upper: sa.Select  # the batch's last key: max over the next `batch_size` pinned keys

@@ -72,6 +72,13 @@ class PinnedKeys:
         if self.dialect == "sqlite":
             self.table.create(connection)  # declared types; SQLite compares by value
             return
+        for statement in self.create_statements(connection):
+            connection.exec_driver_sql(statement)
+
+    def create_statements(self, connection: sa.Connection) -> list[str]:
+        """The SQL that creates the pin table (`plan --sql` shows it)."""
+        if self.dialect == "sqlite":
+            return [str(sa.schema.CreateTable(self.table).compile(connection)).strip()]
         # The engine copies each key column's type, character set and collation.
         shape = sa.select(
             *(c.label(p.name) for c, p in zip(self.key_columns, self.columns, strict=True))
@@ -80,26 +87,31 @@ class PinnedKeys:
         name = connection.dialect.identifier_preparer.quote(self.table.name)
         keys = ", ".join(connection.dialect.identifier_preparer.quote(c.name) for c in self.columns)
         if self.dialect == "postgresql":
-            connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} AS {select}")
-            connection.exec_driver_sql(f"ALTER TABLE {name} ADD PRIMARY KEY ({keys})")
-        else:
-            connection.exec_driver_sql(
-                f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({keys})) {select}"
-            )
+            return [
+                f"CREATE TEMPORARY TABLE {name} AS {select}",
+                f"ALTER TABLE {name} ADD PRIMARY KEY ({keys})",
+            ]
+        return [f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({keys})) {select}"]
+
+    def fill_statement(self, unindexed: bool) -> sa.Insert:
+        """`INSERT INTO pin SELECT key FROM t WHERE due`: the keys never leave the database."""
+        due = self.compiled.due_where(unindexed=unindexed)
+        return self.table.insert().from_select(
+            [c.name for c in self.columns], sa.select(*self.key_columns).where(due)
+        )
+
+    def analyze_statement(self) -> str | None:
+        """PostgreSQL: autovacuum never analyses temporary tables; give the planner counts."""
+        return f"ANALYZE {self.table.name}" if self.dialect == "postgresql" else None
 
     def fill(self, connection: sa.Connection) -> int:
         """Create the table and pin the rule's due keys; return how many."""
         self.create(connection)
         unindexed = scan_is_cheaper(connection, self.compiled)
-        due = self.compiled.due_where(unindexed=unindexed)
-        rows = connection.execute(
-            self.table.insert().from_select(
-                [c.name for c in self.columns], sa.select(*self.key_columns).where(due)
-            )
-        ).rowcount
-        if self.dialect == "postgresql":
-            # autovacuum never analyses temporary tables: give the planner the counts
-            connection.exec_driver_sql(f"ANALYZE {self.table.name}")
+        rows = connection.execute(self.fill_statement(unindexed)).rowcount
+        analyze = self.analyze_statement()
+        if analyze is not None:
+            connection.exec_driver_sql(analyze)
         return int(rows)
 
     def drop(self, connection: sa.Connection) -> None:

@@ -70,6 +70,8 @@ class Plan:
     items: list[PlanItem]
     failures: list[DatabaseFailure] = field(default_factory=list)  # databases not read
     version: str = __version__
+    # A plan read from a file: the digest of its content (`review_trail.plan_digest`).
+    digest: str | None = None
 
     @property
     def total_due(self) -> int:

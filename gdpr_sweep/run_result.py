@@ -46,6 +46,8 @@ class RunResult:
     interrupted_runs: list[int] = field(default_factory=list)
     head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
     approval: Approval = field(default_factory=Approval)
+    # `apply`: the reviewed plan's digest and the run that planned it (review_trail.py)
+    review: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -76,4 +78,5 @@ class RunResult:
             "rows_left": self.rows_left,
             "head": self.head,
             **self.approval.details(),
+            **self.review,
         }

@@ -23,7 +23,9 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config
 from .database_run import execute_database
@@ -41,6 +43,7 @@ from .faults import failpoint
 from .formats import document_version
 from .keys import hash_key
 from .plan import Plan
+from .review_trail import checked_digest, reviewed_fields
 from .run_result import RunItem, RunResult
 from .state.lock import sweep_lock
 from .state.store import StateStore
@@ -118,16 +121,25 @@ def run_sweep(
             if options.preflight is not None:
                 options.preflight()
         except Refused as exc:
-            # Nothing was touched; the trail still shows that a sweep was refused.
-            refused_id = store.start_run(command, as_of, approval=options.approval.details())
-            store.finish_run(refused_id, "refused", {"reason": str(exc)})
+            # Nothing was touched; the trail still shows that a sweep was refused, and
+            # which plan, approver and ticket it refused.
+            refused = _review(store, reviewed)
+            refused_id = store.start_run(
+                command,
+                as_of,
+                plan_digest=reviewed.digest if reviewed else None,
+                approval={**options.approval.details(), **refused},
+            )
+            summary = {"reason": str(exc), **options.approval.details(), **refused}
+            store.finish_run(refused_id, "refused", summary)
             raise
         failpoint("after-evaluation")
+        review = _review(store, reviewed)
         run_id = store.start_run(
             command,
             as_of,
-            plan_digest=reviewed.config_digest if reviewed else None,
-            approval=options.approval.details(),
+            plan_digest=reviewed.digest if reviewed else None,
+            approval={**options.approval.details(), **review},
         )
         result = RunResult(
             run_id,
@@ -136,6 +148,7 @@ def run_sweep(
             "completed",
             interrupted_runs=interrupted,
             approval=options.approval,
+            review=review,
         )
         window = SweepWindow(options.max_runtime, options.stop)
         try:
@@ -150,6 +163,13 @@ def run_sweep(
                 "again to finish"
             ) from None
         return result
+
+
+def _review(store: StateStore, reviewed: Plan | None) -> dict[str, Any]:
+    """`apply`: the reviewed plan's digest and the `planned` run that recorded it."""
+    if reviewed is None or reviewed.digest is None:
+        return {}
+    return reviewed_fields(reviewed.digest, store.planned_run(reviewed.digest))
 
 
 def _execute_and_finish(
@@ -242,7 +262,7 @@ def load_plan(path: Path) -> Plan:
             raise ValueError("as_of has no offset")
         if any(item.due_digest is None for item in items):
             raise ValueError("made without --out")
-        return Plan(
+        plan = Plan(
             as_of=as_of,
             timezone=document["timezone"],
             config_digest=document["config_digest"],
@@ -250,6 +270,7 @@ def load_plan(path: Path) -> Plan:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"PLAN: {str(path)!r} is not a gdpr-sweep plan file ({exc})") from None
+    return replace(plan, digest=checked_digest(document, str(path)))
 
 
 def apply_plan(

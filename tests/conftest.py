@@ -50,6 +50,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("GDPR_SWEEP_") and not name.startswith("GDPR_SWEEP_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("GDPR_SWEEP_KEY", TEST_KEY)
+    # pytest-xdist's workers have COLUMNS=80, which the console honours when piped: a
+    # test that wants a width says so (run_cli(..., env={"COLUMNS": "80"})).
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.chdir(tmp_path)
 
 

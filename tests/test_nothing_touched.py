@@ -303,4 +303,5 @@ def test_after_the_checks_a_good_path_is_written(target_db: TargetDb, tmp_path, 
         result = run_cli(*command(name, world.config, path))
         assert result.exit_code == 0, (name, result.stderr)
         assert path.is_file() and path.stat().st_size > 0, name
-    assert [run["command"] for run in world.runs()] == ["run", "erase", "export"]
+    # `plan --out` records its plan (a `planned` run: the review trail), newest last here.
+    assert [run["command"] for run in world.runs()] == ["run", "erase", "export", "plan"]

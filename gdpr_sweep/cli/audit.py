@@ -58,10 +58,11 @@ def audit_list(
     config = load_config(config_path)
     with StateStore(config, None) as store:
         runs = store.runs(limit)
+        approvals = store.approvals([run["id"] for run in runs])
     if as_json:
-        typer.echo(dumps(runs_document(runs, config.sweep.tz)))
+        typer.echo(dumps(runs_document(runs, config.sweep.tz, approvals)))
     else:
-        print_audit_runs(make_console(), runs, config.sweep.tz)
+        print_audit_runs(make_console(), runs, config.sweep.tz, approvals)
 
 
 @audit_app.command("show")
@@ -79,12 +80,13 @@ def audit_show(
     config = load_config(config_path)
     with StateStore(config, None) as store:
         run, entries = store.run(run_id)
+        approval = store.approvals([run_id]).get(run_id)
     if run is None:
         raise UsageError(f"RUN: no run {run_id}")
     if as_json:
-        typer.echo(dumps(run_document(run, entries, config.sweep.tz)))
+        typer.echo(dumps(run_document(run, entries, config.sweep.tz, approval)))
     else:
-        print_audit_run(make_console(), run, entries, config.sweep.tz)
+        print_audit_run(make_console(), run, entries, config.sweep.tz, approval)
 
 
 @audit_app.command("find")
@@ -111,13 +113,14 @@ def audit_find(
     hashed = subject_hash(ring[0], kind, value)
     with StateStore(config, ring[0], ring) as store:
         runs = store.runs_for_subject([subject_hash(k, kind, value) for k in ring])
+        approvals = store.approvals([run["id"] for run in runs])
     if as_json:
-        found = {"subject": hashed, **runs_document(runs, config.sweep.tz)}
+        found = {"subject": hashed, **runs_document(runs, config.sweep.tz, approvals)}
         typer.echo(dumps(with_format("audit find", found)))
     elif not runs:
         typer.echo(f"No run names subject {hashed[:24]}…")
     else:
-        print_audit_runs(make_console(), runs, config.sweep.tz)
+        print_audit_runs(make_console(), runs, config.sweep.tz, approvals)
 
 
 @audit_app.command("verify")

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from ..checks.check_config import check_config
-from ..config import TodoError, load_config
-from ..errors import ExitCode, UsageError
+from ..config import Config, TodoError, load_config
+from ..errors import ExitCode, StateUnavailable, UsageError
 from ..keys import hash_key
 from ..periods import local_date
 from ..plan import Plan, build_plan
@@ -30,6 +30,7 @@ from ..render.sweep import (
     print_plan,
     print_scan,
 )
+from ..review_trail import plan_digest, plan_document, planned_summary
 from ..state.store import StateStore
 from .errors import json_errors
 from .files import cannot_write, check_writable, write_private
@@ -101,39 +102,124 @@ def plan(
         ),
     ] = None,
     as_json: JsonPlanOption = False,
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print, per rule, the statements apply will execute, compiled for each "
+            "database (placeholders for bound values, never a key); change nothing.",
+        ),
+    ] = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (a table fitted to the terminal), md (a table per database) or csv "
+            "(a row per rule and database), for a sign-off document. Not with --json.",
+        ),
+    ] = "text",
 ) -> None:
     """Show what is due: per database and rule, the cutoff, rows due and rows held.
 
     The dry run changes nothing in any database. Counts use the very predicate that
-    `run` and `apply` act on.
+    `run` and `apply` act on. `--out` also records the plan (its digest, the counts) in
+    the audit trail, for `apply --approved-by`. `--json`, `--format md|csv` and `--sql`
+    are different outputs: give one (exit 2 otherwise).
 
     Example:
 
         gdpr-sweep plan --as-of 2026-12-01 --out plan-2026-12-01.json
+        gdpr-sweep plan --format md > sign-off.md; gdpr-sweep plan --sql --rule cv-delete
     """
+    chosen = _one_output(as_json, sql, output_format, out)
     config = load_config(config_path)
+    when = as_of_instant(config, as_of)
+    if sql:
+        from ..plan_sql import build_sql_plan
+        from ..render.plan_sql import sql_text
+
+        shown = build_sql_plan(config, when, database, rule)
+        typer.echo(sql_text(shown), nl=False)
+        for failure in shown.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+        raise typer.Exit(ExitCode.PARTIAL if shown.failures else ExitCode.OK)
     # A plan file carries keyed digests of the due keys, so apply can prove the
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
-    result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
-    emit_plan(result, as_json, out)
+    result = build_plan(config, when, database, rule, hmac_key=hmac_key)
+    emit_plan(result, as_json, out, config=config, hmac_key=hmac_key, output_format=chosen)
 
 
-def emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
-    """Write the plan file (if asked), print the plan; exit 3 if a database failed."""
-    document = dumps(plan.to_json())
+PLAN_FORMATS = ("text", "md", "csv")
+
+
+def _one_output(as_json: bool, sql: bool, output_format: str, out: Path | None) -> str:
+    """The plan's one output, or exit 2 naming the options that cannot go together."""
+    if output_format not in PLAN_FORMATS:
+        raise UsageError(f"--format: one of {', '.join(PLAN_FORMATS)}, not {output_format!r}")
+    if as_json and output_format != "text":
+        raise UsageError("--format: cannot be combined with --json (give one of them)")
+    if sql and (as_json or output_format != "text" or out is not None):
+        given = "--json" if as_json else "--out" if out is not None else "--format"
+        raise UsageError(f"--sql: cannot be combined with {given} (it prints SQL only)")
+    return output_format
+
+
+def emit_plan(
+    plan: Plan,
+    as_json: bool,
+    out: Path | None,
+    *,
+    config: Config | None = None,
+    hmac_key: bytes | None = None,
+    output_format: str = "text",
+) -> None:
+    """Write the plan file (if asked) and record it in the audit trail; print the plan;
+    exit 3 if a database failed."""
+    document = plan_document(plan)
     if out is not None:
+        assert config is not None and hmac_key is not None
         check_writable("--out", out)
-        try:
-            write_private(out, document + "\n", "before-plan-write")
-        except OSError as exc:
-            raise UsageError(cannot_write("--out", out, exc)) from None  # plan changes nothing
+        digest = plan_digest(document)
+        written: list[Path] = []
+
+        def write(run_id: int) -> None:
+            text = dumps({**document, "plan_digest": digest, "plan_run": run_id})
+            try:
+                write_private(out, text + "\n", "before-plan-write")
+            except OSError as exc:  # the record is rolled back: plan changes nothing
+                raise UsageError(cannot_write("--out", out, exc)) from None
+            written.append(out)
+
+        # The record is committed once the file is written: a plan file always has its
+        # `planned` run, and a file that cannot be written leaves no record.
+        with StateStore(config, hmac_key) as store:
+            try:
+                planned = store.record_plan(
+                    plan.as_of, digest, planned_summary(plan, digest), write=write
+                )
+            except StateUnavailable:
+                for path in written:  # written, but its record was not committed
+                    path.unlink(missing_ok=True)
+                raise
     if as_json:
-        typer.echo(document)
+        typer.echo(dumps(document))
+    elif output_format != "text":
+        from ..render.plan_view import plan_csv, plan_markdown
+
+        typer.echo(plan_markdown(plan) if output_format == "md" else plan_csv(plan), nl=False)
+        for failure in plan.failures:
+            typer.echo(f"error: {failure['error']}", err=True)
+        if out is not None:  # stdout is the document: the note goes to stderr
+            typer.echo(f"Plan written to {out} (plan {digest[:19]}…, run {planned})", err=True)
     else:
         print_plan(make_console(), plan)
         if out is not None:
-            typer.echo(f"Plan written to {out}; apply it with: gdpr-sweep apply {out}")
+            typer.echo(
+                f"Plan written to {out} (plan {digest[:19]}…, recorded as run {planned}); "
+                f"apply it with: gdpr-sweep apply {out} --approved-by NAME"
+            )
     if plan.failures:
         raise typer.Exit(ExitCode.PARTIAL)
 

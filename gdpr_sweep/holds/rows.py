@@ -41,13 +41,24 @@ def held_predicate(
             "it (gdpr-sweep hold list / hold release) and hold the row again"
         )
     if len(columns) == 1:
-        return in_values(columns[0], [k[0] for k in wanted], dialect)
+        return in_values(columns[0], [held_key(columns[0], k[0]) for k in wanted], dialect)
     return sa.or_(
         *(
-            sa.and_(*(equals(c, v, dialect) for c, v in zip(columns, key, strict=True)))
+            sa.and_(
+                *(equals(c, held_key(c, v), dialect) for c, v in zip(columns, key, strict=True))
+            )
             for key in wanted
         )
     )
+
+
+#: The name of every bound held key (`held_key_1`, …): `plan --sql` never shows them.
+HELD_KEY = "held_key"
+
+
+def held_key(column: sa.Column, value: Any) -> sa.BindParameter:
+    """A held row's key value, bound under a name that says what it is."""
+    return sa.bindparam(HELD_KEY, value, type_=column.type, unique=True)
 
 
 def hold_name(catalog: Catalog, table: sa.Table) -> str:

@@ -19,31 +19,52 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn
     from ..state.rotation import RotationResult
 
 
-def runs_document(runs: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
-    """`audit list --json`: each run row, its summary an object (stored as JSON text)."""
-    return {"format": format_name("audit list"), "runs": [run_json(run, tz) for run in runs]}
+def runs_document(
+    runs: list[dict[str, Any]],
+    tz: ZoneInfo,
+    approvals: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`audit list --json`: each run row, its summary an object (stored as JSON text),
+    with the review its chained entry recorded (`approved_by`, `ticket`, `plan_run`)."""
+    approvals = approvals or {}
+    return {
+        "format": format_name("audit list"),
+        "runs": [run_json(run, tz, approvals.get(run["id"])) for run in runs],
+    }
 
 
 def run_document(
-    run: dict[str, Any], entries: list[dict[str, Any]], tz: ZoneInfo
+    run: dict[str, Any],
+    entries: list[dict[str, Any]],
+    tz: ZoneInfo,
+    approval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`audit show --json`: the run and its entries, summary and details as objects."""
     return {
         "format": format_name("audit show"),
-        "run": run_json(run, tz),
+        "run": run_json(run, tz, approval),
         "entries": [entry_json(entry) for entry in entries],
     }
 
 
-def run_json(run: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+#: What a run's row shows of its review, null when not given (review_trail.py).
+REVIEW_FIELDS = ("approved_by", "ticket", "plan_run")
+
+
+def run_json(
+    run: dict[str, Any], tz: ZoneInfo, approval: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A run row as JSON: `summary` (null while it runs) an object, not a JSON string;
-    its as-of in `sweep.timezone`, when it started and finished in UTC (`times.py`)."""
+    its as-of in `sweep.timezone`, when it started and finished in UTC (`times.py`);
+    `approved_by`, `ticket` and `plan_run` as the run's chained entry recorded them."""
+    review = {name: (approval or {}).get(name) for name in REVIEW_FIELDS}
     return {
         **run,
         "as_of": shown_local(run["as_of"], tz, "auto"),
         "started_at": shown_utc(run["started_at"], "auto"),
         "finished_at": shown_utc(run["finished_at"], "auto"),
         "summary": _decoded(run["summary"]),
+        **review,
     }
 
 
@@ -67,9 +88,16 @@ def _decoded(text: str | None) -> Any:
         return text
 
 
-def print_audit_runs(console: Console, runs: list[dict[str, Any]], tz: ZoneInfo) -> None:
+def print_audit_runs(
+    console: Console,
+    runs: list[dict[str, Any]],
+    tz: ZoneInfo,
+    approvals: dict[int, dict[str, Any]] | None = None,
+) -> None:
     from rich.table import Table
+    from rich.text import Text
 
+    approvals = approvals or {}
     table = Table(title="gdpr-sweep runs (newest first)")
     for header in (
         "run",
@@ -81,7 +109,10 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]], tz: ZoneInfo)
         "user@host",
     ):
         table.add_column(header, no_wrap=True)
+    table.add_column("approved by", overflow="fold")
+    table.add_column("ticket", overflow="fold")
     for run in runs:
+        review = approvals.get(run["id"], {})
         table.add_row(
             str(run["id"]),
             run["command"],
@@ -90,12 +121,33 @@ def print_audit_runs(console: Console, runs: list[dict[str, Any]], tz: ZoneInfo)
             shown_utc(run["finished_at"]) or "",
             run["status"],
             f"{run['user_name']}@{run['host']}",
+            Text(review.get("approved_by") or ""),  # as given: never read as markup
+            Text(review.get("ticket") or ""),
         )
     console.print(table)
 
 
+def review_line(approval: dict[str, Any] | None) -> str | None:
+    """`approved by staff-4711 · ticket DPO-1 · plan sha256:0f3a… (planned in run 7)`."""
+    approval = approval or {}
+    parts = []
+    if approval.get("approved_by"):
+        parts.append(f"approved by {approval['approved_by']}")
+    if approval.get("ticket"):
+        parts.append(f"ticket {approval['ticket']}")
+    if approval.get("plan_digest"):
+        planned = approval.get("plan_run")
+        where = f" (planned in run {planned})" if planned is not None else " (not in this trail)"
+        parts.append(f"plan {str(approval['plan_digest'])[:19]}…{where}")
+    return " · ".join(parts) or None
+
+
 def print_audit_run(
-    console: Console, run: dict[str, Any], entries: list[dict[str, Any]], tz: ZoneInfo
+    console: Console,
+    run: dict[str, Any],
+    entries: list[dict[str, Any]],
+    tz: ZoneInfo,
+    approval: dict[str, Any] | None = None,
 ) -> None:
     from rich.table import Table
 
@@ -104,7 +156,11 @@ def print_audit_run(
         f"{run['status']}, "
         f"config {run['config_digest'][:19]}…, by {run['user_name']}@{run['host']}",
         highlight=False,
+        markup=False,
     )
+    review = review_line(approval)
+    if review is not None:
+        console.print(review, highlight=False, markup=False)
     table = Table()
     for header in (
         "entry",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
@@ -17,11 +18,12 @@ def markup_escape(text: str) -> str:
 
 
 def make_console() -> Console:
-    """A console for stdout; when piped (cron mail, a file), wide enough not to wrap."""
+    """A console for stdout; when piped (cron mail, a file), wide enough not to wrap —
+    unless `COLUMNS` says how wide (as Rich reads it on a terminal too)."""
     from rich.console import Console
 
     console = Console()
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         console = Console(width=200)
     return console
 

@@ -13,7 +13,6 @@ from .console import markup_escape
 
 if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` never is
     from rich.console import Console
-    from rich.table import Table
 
     from ..checks.check_config import CheckResult
     from ..checks.findings import Finding
@@ -23,68 +22,13 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from ..scan import ScanResult
 
 
-def plan_table(plan: Plan) -> Table:
-    """Return the plan as a Rich table a DPO can read and sign off."""
-    from rich.table import Table
-
-    databases = sorted({item.database for item in plan.items})
-    many = len(databases) > 1
-    title = f"gdpr-sweep plan as of {plan.as_of.isoformat(timespec='seconds')} ({plan.timezone})"
-    if not many and databases:
-        controller = plan.items[0].controller
-        title += f"\ndatabase {databases[0]}" + (
-            f" · controller {controller}" if controller else ""
-        )
-    table = Table(
-        title=title,
-        caption=f"config {plan.config_digest[:19]}… · due: rows the rule acts on · "
-        "held: due by time, kept by an exception",
-    )
-    if many:
-        table.add_column("database", no_wrap=True)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("table", overflow="fold")
-    table.add_column("action", no_wrap=True)
-    table.add_column("after", no_wrap=True)
-    table.add_column("due before", no_wrap=True)
-    table.add_column("due", justify="right", no_wrap=True)
-    table.add_column("held", justify="right", no_wrap=True)
-    table.add_column("held because", overflow="fold")
-    for item in plan.items:
-        cutoff = dt.datetime.fromisoformat(item.cutoff).date().isoformat()
-        reasons = "; ".join(
-            f"{n} {reason}" + (_referenced_by(item.referenced_by) if reason == "referenced" else "")
-            for reason, n in item.held_by.items()
-            if n
-        )
-        row = [
-            item.rule,
-            item.table,
-            item.action,
-            item.after,
-            cutoff,
-            f"{item.due:,}",
-            f"{item.held:,}",
-            reasons,
-        ]
-        table.add_row(*([item.database, *row] if many else row))
-    return table
-
-
-def _referenced_by(tables: dict[str, int | None]) -> str:
-    """` (by 69 rows of invoice)`: what keeps a due parent until those rows go."""
-    parts = [
-        f"{rows:,} row{'s' if rows != 1 else ''} of {table}" if rows is not None else table
-        for table, rows in tables.items()
-    ]
-    return f" (by {', '.join(parts)})" if parts else ""
-
-
 def print_plan(console: Console, plan: Plan, *, reviewing: bool = False) -> None:
     """Print the plan and what it counts: `plan` says it changed nothing; `apply`,
     reviewing the plan before it asks, says what applying it would change."""
     if plan.items:
-        console.print(plan_table(plan))
+        from .plan_view import print_plan_table
+
+        print_plan_table(console, plan)
     else:
         console.print("No rules apply to the selected databases.")
     rows = plan.total_due

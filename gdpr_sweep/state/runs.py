@@ -44,7 +44,7 @@ class RunRecords:
         as_of: dt.datetime,
         plan_digest: str | None = None,
         subject_hash: str | None = None,
-        approval: dict[str, str] | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> int:
         """Record a new run as `running`, with a `run-start` audit entry; return its id.
 
@@ -75,6 +75,86 @@ class RunRecords:
                 },
             )
         return int(run_id)
+
+    def record_plan(
+        self,
+        as_of: dt.datetime,
+        plan_digest: str,
+        summary: dict[str, Any],
+        write: Callable[[int], None] = lambda run_id: None,
+    ) -> int:
+        """Record a plan written by `plan --out`: a `planned` run, finished as it starts,
+        sealed by one `planned` entry (digests and counts, no key); return its id.
+
+        `write(run_id)` writes the plan file before the record is committed: a file that
+        cannot be written leaves no record (and a record always has its file)."""
+        self._ensure_key()
+        with self.engine.begin() as connection:
+            run_id = insert_run(
+                connection, "plan", as_of, self.config.digest, plan_digest=plan_digest
+            )
+            this_run = runs.update().where(runs.c.id == run_id)
+            connection.execute(
+                this_run.values(
+                    status="planned",
+                    finished_at=utc_now(),
+                    summary=json.dumps(summary, default=str),
+                )
+            )
+            self._append(
+                connection,
+                run_id,
+                "planned",
+                rows=int(summary.get("rows_due") or 0),
+                details={
+                    "command": "plan",
+                    "as_of": as_of.isoformat(),
+                    "config_digest": self.config.digest,
+                    "plan_digest": plan_digest,
+                    "run_row": _seal(self, connection, run_id),
+                },
+            )
+            write(int(run_id))
+        return int(run_id)
+
+    def planned_run(self, plan_digest: str) -> int | None:
+        """The newest `planned` run that recorded this plan digest (None: none did)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(sa.func.max(runs.c.id)).where(
+                    runs.c.command == "plan", runs.c.plan_digest == plan_digest
+                )
+            ).scalar()
+        return None if found is None else int(found)
+
+    def approvals(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Per run, what its chained `run-start` (or `planned`) entry recorded of the
+        review: `approved_by`, `ticket`, `plan_digest`, `plan_run` (those given)."""
+        if not run_ids:
+            return {}
+        wanted = ("approved_by", "ticket", "plan_digest", "plan_run")
+        found: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    audit_entries.c.run_id, audit_entries.c.kind, audit_entries.c.details
+                ).where(
+                    audit_entries.c.run_id.in_(run_ids),
+                    audit_entries.c.kind.in_(("run-start", "planned")),
+                )
+            )
+            for row in rows:
+                try:
+                    details = json.loads(row.details or "{}")
+                except ValueError:
+                    continue  # an altered entry: `audit verify` says so
+                if isinstance(details, dict):
+                    if row.kind == "planned":  # the plan's own run planned it
+                        details = {**details, "plan_run": row.run_id}
+                    found[row.run_id] = {
+                        k: details[k] for k in wanted if details.get(k) is not None
+                    }
+        return found
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> str:
         """Record how the run ended; return the chain's head after it (`N:digest`)."""

@@ -264,6 +264,8 @@ class StateStore(RunRecords, ErasedSubjects):
 
 _READERS = {
     "runs",
+    "planned_run",
+    "approvals",
     "last_success",
     "erased_since",
     "erased_subjects_since",
@@ -276,6 +278,7 @@ _READERS = {
 # Every way into the state database turns a driver's failure into one line, exit 2.
 for _name in (
     "start_run",
+    "record_plan",
     "finish_run",
     "mark_interrupted",
     "record_erased_subjects",
