@@ -29,7 +29,8 @@ def test_a_plan_without_format_is_version_1_and_applies(
 ) -> None:
     c, plan_file = _plan(target_db, tmp_path, monkeypatch)
     document = json.loads(plan_file.read_text())
-    del document["format"]  # as plan --out wrote it before
+    for written_later in ("format", "plan_digest", "plan_run"):
+        del document[written_later]  # as plan --out wrote it before
     plan_file.write_text(json.dumps(document))
     applied = run_cli("apply", str(plan_file), "-c", c, "--yes", "--json")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
@@ -66,7 +67,8 @@ def test_an_unknown_format_is_refused_and_nothing_is_touched(
     assert refused.json()["status"] == "failed" and refused.json()["format"] == "gdpr-sweep run 1"
     assert target_db.checksum() == before
     listed = run_cli("audit", "list", "-c", c, "--json")
-    assert listed.json()["runs"] == []  # refused before any run was recorded
+    # refused before any run was recorded: only plan --out's `planned` run is there
+    assert [run["command"] for run in listed.json()["runs"]] == ["plan"]
 
 
 def test_a_plan_file_that_is_not_an_object_is_exit_2(
