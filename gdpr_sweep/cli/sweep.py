@@ -149,15 +149,19 @@ def demo(
 
     The demo is modelled on a Danish recruitment and career-counselling consultancy
     and a management consultancy: every retention rule of their privacy policies, with
-    fake people whose rows are due, not yet due, and held by an exception. Re-running
-    it is safe: existing files are kept.
+    fake people whose rows are due, not yet due, and held by an exception. It also
+    writes a demo-only hash key (DIRECTORY/demo.key, owner-only) and ends with a tour:
+    lines to paste that plan, sweep, verify, export and erase a demo person.
+    Re-running it is safe: existing files are kept.
 
     Example:
 
         gdpr-sweep demo && gdpr-sweep plan -c gdpr-sweep-demo/gdpr-sweep.toml
     """
-    from ..demo.build import built_for, write_demo
+    from ..demo.build import KEY_NAME, built_for, write_demo
     from ..demo.config import demo_config
+    from ..demo.tour import TOUR_PERSON, tour_lines
+    from .invocation import invoked_as
 
     # The rows are built relative to the as-of day, so the demo's promise (every
     # rule has due and not-due rows) holds at the day its plan is shown for. The
@@ -169,10 +173,12 @@ def demo(
     result = build_plan(config, when)
     if not as_json:
         day = local_date(when, config.sweep.tz)
-        typer.echo(demo_files(database_file, config_file, built_for(database_file), day))
+        key_file = directory / KEY_NAME
+        typer.echo(demo_files(database_file, config_file, key_file, built_for(database_file), day))
     emit_plan(result, as_json, None)
     if not as_json:
-        typer.echo(demo_next_steps(config_file))
+        lines = tour_lines(invoked_as(), config_file, key_file, config.sweep.hash_key_env)
+        typer.echo(demo_next_steps(lines, TOUR_PERSON))
 
 
 def migrate(config_path: ConfigOption = None) -> None:
