@@ -31,6 +31,7 @@ from ..render.sweep import (
     print_scan,
 )
 from ..state.store import StateStore
+from .completion import complete_rules
 from .errors import json_errors
 from .files import cannot_write, check_writable, write_private
 from .options import (
@@ -89,13 +90,21 @@ def plan(
     database: DatabaseOption = None,
     rule: Annotated[
         list[str] | None,
-        typer.Option("--rule", "-r", help="Only this rule id (repeatable).", show_default=False),
+        typer.Option(
+            "--rule",
+            "-r",
+            metavar="RULE",
+            help="Only this rule id (repeatable).",
+            show_default=False,
+            autocompletion=complete_rules,
+        ),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="Also write the plan as JSON to this file, for review and `apply`.",
             show_default=False,
         ),
@@ -140,7 +149,8 @@ def emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
 
 def demo(
     directory: Annotated[
-        Path, typer.Argument(help="Where to put the demo database and config.")
+        Path,
+        typer.Argument(metavar="DIRECTORY", help="Where to put the demo database and config."),
     ] = Path("gdpr-sweep-demo"),
     as_of: AsOfOption = None,
     as_json: JsonPlanOption = False,
