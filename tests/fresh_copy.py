@@ -19,14 +19,13 @@ from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SLOW = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("GDPR_SWEEP_SKIP_SLOW") == "1" and not IN_CI,
-        reason="GDPR_SWEEP_SKIP_SLOW=1: the slow install tests (a venv built from nothing) "
-        "are skipped locally; CI=true always runs them",
-    ),
-]
+skip_slow = pytest.mark.skipif(
+    os.environ.get("GDPR_SWEEP_SKIP_SLOW") == "1" and not IN_CI,
+    reason="GDPR_SWEEP_SKIP_SLOW=1: the slow install tests (a venv built from nothing) are "
+    "skipped locally; CI=true always runs them",
+)
+#: `pytestmark = SLOW` for a module of slow tests only.
+SLOW = [pytest.mark.slow, skip_slow]
 
 
 def copy_repository(destination: Path) -> Path:
