@@ -162,3 +162,16 @@ def test_the_tour_quotes_a_directory_with_a_space(tmp_path, monkeypatch):
     lines = printed_tour(result.stdout)
     assert lines[0] == "export GDPR_SWEEP_KEY=\"$(cat 'my demo/demo.key')\""
     assert shlex.split(lines[1]) == [VENV_CLI, "check", "-c", "my demo/gdpr-sweep.toml"]
+
+
+def test_the_plan_files_hint_is_an_apply_that_works_when_pasted(tmp_path, monkeypatch):
+    demo_as_venv_script(monkeypatch, "--as-of", "2026-11-23")
+    config, plan_file = "gdpr-sweep-demo/gdpr-sweep.toml", "gdpr-sweep-demo/plan.json"
+    planned = run_cli("plan", "-c", config, "--as-of", "2026-11-23", "--out", plan_file)
+    assert planned.exit_code == 0, planned.stderr
+    hint = planned.stdout.rpartition("apply it with: ")[2].strip()
+    assert hint == f"{VENV_CLI} apply -c {config} {plan_file}"
+    program, *args = shlex.split(hint)
+    applied = run_cli(*args, "--yes")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert "rows done" in applied.stdout

@@ -7,6 +7,7 @@ imported by those commands: the nightly `run --quiet` starts without them.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -125,10 +126,12 @@ def plan(
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
     result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
-    emit_plan(result, as_json, out)
+    emit_plan(result, as_json, out, config_path)
 
 
-def emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
+def emit_plan(
+    plan: Plan, as_json: bool, out: Path | None, config_path: Path | None = None
+) -> None:
     """Write the plan file (if asked), print the plan; exit 3 if a database failed."""
     document = dumps(plan.to_json())
     if out is not None:
@@ -142,9 +145,19 @@ def emit_plan(plan: Plan, as_json: bool, out: Path | None) -> None:
     else:
         print_plan(make_console(), plan)
         if out is not None:
-            typer.echo(f"Plan written to {out}; apply it with: gdpr-sweep apply {out}")
+            typer.echo(f"Plan written to {out}; apply it with: {apply_command(out, config_path)}")
     if plan.failures:
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def apply_command(plan_file: Path, config_path: Path | None) -> str:
+    """`apply` of this plan file, as the user would paste it (same program, same -c)."""
+    from .invocation import invoked_as
+
+    words = [*invoked_as(), "apply"]
+    if config_path is not None:
+        words += ["-c", str(config_path)]
+    return shlex.join([*words, str(plan_file)])
 
 
 def demo(
