@@ -171,7 +171,22 @@ def test_the_plan_files_hint_is_an_apply_that_works_when_pasted(tmp_path, monkey
     assert planned.exit_code == 0, planned.stderr
     hint = planned.stdout.rpartition("apply it with: ")[2].strip()
     assert hint == f"{VENV_CLI} apply -c {config} {plan_file}"
-    program, *args = shlex.split(hint)
+    _program, *args = shlex.split(hint)
     applied = run_cli(*args, "--yes")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
     assert "rows done" in applied.stdout
+
+
+def test_the_tour_person_is_the_only_person_the_demo_names(tmp_path, monkeypatch):
+    """House rule: no output names a data subject. The demo's people are made up, and
+    the tour names one of them on purpose (to export and erase); no one else appears."""
+    result = demo_as_venv_script(monkeypatch, "--as-of", "2026-11-23")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'gdpr-sweep-demo' / 'demo.db'}")
+    with engine.connect() as connection:
+        people = connection.execute(sa.text("SELECT name, email, cpr, phone FROM candidate"))
+        values = {value for row in people for value in row if value}
+    engine.dispose()
+    named = {value for value in values if value in result.stdout}
+    assert named == {TOUR_PERSON}
+    (line,) = [line for line in result.stdout.splitlines() if "made up" in line and "@" in line]
+    assert line.startswith("Next, a tour")

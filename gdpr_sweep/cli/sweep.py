@@ -129,9 +129,7 @@ def plan(
     emit_plan(result, as_json, out, config_path)
 
 
-def emit_plan(
-    plan: Plan, as_json: bool, out: Path | None, config_path: Path | None = None
-) -> None:
+def emit_plan(plan: Plan, as_json: bool, out: Path | None, config_path: Path | None = None) -> None:
     """Write the plan file (if asked), print the plan; exit 3 if a database failed."""
     document = dumps(plan.to_json())
     if out is not None:
