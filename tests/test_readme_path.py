@@ -38,7 +38,7 @@ def test_the_readme_path_works_on_a_fresh_copy(tmp_path):
     script = "set -eu\n" + "".join(
         f"echo '>>> {index}'\n{line}\n" for index, line in enumerate(readme_commands())
     )
-    result = check_run(["bash", "-c", script], repository, newcomer_environment(), timeout=240)
+    result = check_run(["bash", "-c", script], repository, newcomer_environment(), timeout=900)
     steps = result.stdout.split(">>> ")
     assert len(steps) == len(readme_commands()) + 1, result.stdout[-3000:]
     demo_output = steps[1]
