@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 N      ?= 1000000
 WORKERS ?= 2
 
-.PHONY: demo test lint fmt typecheck bench databases screenshot clean
+.PHONY: demo test lint fmt typecheck docs bench databases screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ fmt: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy gdpr_sweep
+
+docs: $(STAMP)  ## docs/cli.md, the CLI reference, from every command's --help (a test checks it)
+	$(BIN)/python -m gdpr_sweep.cli.reference > docs/cli.md
 
 bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
 	$(BIN)/python bench/bench.py --rows $(N)

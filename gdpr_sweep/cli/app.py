@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import ExitCode
 from ..logs import setup_logging
 from . import audit, hold, init, report, subject, sweep, sweep_run
+from .completion import complete_log_format, complete_log_level
 from .errors import Commands, OneLineErrors
 
 app = Commands(
@@ -47,6 +48,8 @@ def main_callback(
         typer.Option(
             "--log-format",
             envvar="GDPR_SWEEP_LOG_FORMAT",
+            metavar="text|json",
+            autocompletion=complete_log_format,
             help="Logs on stderr as text or json (one object per line).",
         ),
     ] = "text",
@@ -55,6 +58,8 @@ def main_callback(
         typer.Option(
             "--log-level",
             envvar="GDPR_SWEEP_LOG_LEVEL",
+            metavar="LEVEL",
+            autocompletion=complete_log_level,
             help="warning (default: quiet unless something is wrong), info or debug.",
         ),
     ] = "warning",

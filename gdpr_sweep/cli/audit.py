@@ -46,7 +46,9 @@ audit_app = Commands(
 @audit_app.command("list")
 def audit_list(
     config_path: ConfigOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.", min=1)] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", metavar="N", help="How many runs.", min=1)
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List the most recent runs, newest first.
@@ -130,6 +132,7 @@ def audit_verify(
         str | None,
         typer.Option(
             "--head",
+            metavar="HEAD",
             help="A head printed earlier (N:digest): exit 5 if the chain no longer holds it.",
             show_default=False,
         ),

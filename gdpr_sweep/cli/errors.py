@@ -26,6 +26,7 @@ from ..errors import ExitCode, GdprSweepError, Stopped
 from ..formats import format_name
 from ..logs import report_fatal
 from ..render.console import dumps
+from .metavars import WordsCommand, WordsOnly
 from .options import DebugOption
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
@@ -35,6 +36,7 @@ class Commands(typer.Typer):
     """A Typer app whose every command takes `--debug` and reports errors in one place."""
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[CommandFunction], CommandFunction]:
+        kwargs.setdefault("cls", WordsCommand)
         register = super().command(*args, **kwargs)
 
         def decorator(function: CommandFunction) -> CommandFunction:
@@ -67,8 +69,9 @@ def _handling_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return handled
 
 
-class OneLineErrors(TyperGroup):
-    """Report Click's usage errors as one line and exit 2, like our own errors."""
+class OneLineErrors(WordsOnly, TyperGroup):
+    """Report Click's usage errors as one line and exit 2, like our own errors (and name
+    option values in words in help: `metavars`)."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         # Library warnings (e.g. SQLAlchemy on an odd URL argument) would add lines to

@@ -12,6 +12,7 @@ from ..periods import parse_as_of
 from ..render.audit import hold_added, holds_document, print_holds
 from ..render.console import dumps, make_console
 from ..sweep_options import StopRequest
+from .completion import complete_databases, complete_tables
 from .errors import Commands, OneLineErrors
 from .options import ConfigOption, JsonOption, WaitLockOption, duration
 from .signals import stop_on_signals
@@ -28,13 +29,23 @@ hold_app = Commands(
 @hold_app.command("add")
 def hold_add(
     database: Annotated[
-        str, typer.Option("--database", "-d", help="The database.", show_default=False)
+        str,
+        typer.Option(
+            "--database",
+            "-d",
+            metavar="DATABASE",
+            help="The database.",
+            show_default=False,
+            autocompletion=complete_databases,
+        ),
     ],
     table: Annotated[
         str,
         typer.Option(
             "--table",
             "-t",
+            metavar="TABLE",
+            autocompletion=complete_tables,
             help="The table, as the rules name it (public.t, main.t or DB.t is t).",
             show_default=False,
         ),
@@ -44,6 +55,7 @@ def hold_add(
         typer.Option(
             "--key",
             "-k",
+            metavar="KEY",
             help="The row's primary key: VALUE for a one-column key (integer, text, UUID, "
             "date); COL=VALUE once per column for a composite key.",
             show_default=False,
@@ -53,6 +65,7 @@ def hold_add(
         str,
         typer.Option(
             "--reason",
+            metavar="REASON",
             help="Why (a case number; no personal data: the audit trail and hold list show it).",
             show_default=False,
         ),
@@ -61,6 +74,7 @@ def hold_add(
         str | None,
         typer.Option(
             "--until",
+            metavar="DATE",
             help="Last day of the hold (YYYY-MM-DD); without it, until released.",
             show_default=False,
         ),

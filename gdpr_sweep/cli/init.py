@@ -32,6 +32,7 @@ def init(
         str | None,
         typer.Option(
             "--url",
+            metavar="URL",
             help="The database URL (a password in it is never written).",
             show_default=False,
         ),
@@ -40,17 +41,19 @@ def init(
         str | None,
         typer.Option(
             "--url-env",
+            metavar="VAR",
             help="An environment variable holding the database URL.",
             show_default=False,
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the draft.")] = Path(
-        "gdpr-sweep.toml"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="FILE", help="Where to write the draft.")
+    ] = Path("gdpr-sweep.toml"),
     schema: Annotated[
         list[str] | None,
         typer.Option(
             "--schema",
+            metavar="SCHEMA",
             help="PostgreSQL: draft for this schema (repeatable; default: the default schema).",
             show_default=False,
         ),

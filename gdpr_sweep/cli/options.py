@@ -15,6 +15,7 @@ import typer
 
 from ..errors import UsageError
 from ..periods import parse_as_of, parse_duration
+from .completion import complete_databases, complete_subject
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -24,6 +25,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
         help="Config file (default: $GDPR_SWEEP_CONFIG, else ./gdpr-sweep.toml).",
         show_default=False,
     ),
@@ -33,6 +35,7 @@ TicketOption = Annotated[
     str | None,
     typer.Option(
         "--ticket",
+        metavar="REF",
         help="The request's reference (a case or ticket number, not a person's details): "
         "recorded in the audit trail and the receipt.",
         show_default=False,
@@ -42,6 +45,7 @@ ApprovedByOption = Annotated[
     str | None,
     typer.Option(
         "--approved-by",
+        metavar="NAME",
         help="Who signed off the plan (a staff id): recorded in the audit trail.",
         show_default=False,
     ),
@@ -50,19 +54,29 @@ AsOfOption = Annotated[
     str | None,
     typer.Option(
         "--as-of",
+        metavar="DATE",
         help="Pin the clock: YYYY-MM-DD (local midnight) or an ISO 8601 timestamp. Default: now.",
         show_default=False,
     ),
 ]
 DatabaseOption = Annotated[
     list[str] | None,
-    typer.Option("--database", "-d", help="Only this database (repeatable).", show_default=False),
+    typer.Option(
+        "--database",
+        "-d",
+        metavar="DATABASE",
+        help="Only this database (repeatable).",
+        show_default=False,
+        autocompletion=complete_databases,
+    ),
 ]
 SubjectOption = Annotated[
     str,
     typer.Option(
         "--subject",
         "-s",
+        metavar="KIND=VALUE",
+        autocompletion=complete_subject,
         help="The person, as KIND=VALUE with a kind from "
         "subject.identifiers (e.g. email=person@example.com).",
         show_default=False,
@@ -73,6 +87,7 @@ WaitLockOption = Annotated[
     str | None,
     typer.Option(
         "--wait-lock",
+        metavar="DURATION",
         help="If a sweep holds the lock, wait this long for it (e.g. 10m) instead of exiting 4 "
         "at once, like flock -w.",
         show_default=False,

@@ -45,7 +45,12 @@ def erase(
     ] = False,
     receipt: Annotated[
         Path | None,
-        typer.Option("--receipt", help="Write the JSON receipt to this file.", show_default=False),
+        typer.Option(
+            "--receipt",
+            metavar="FILE",
+            help="Write the JSON receipt to this file.",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
     ticket: TicketOption = None,
@@ -121,6 +126,7 @@ def export(
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="The JSON file to write (owner-only: it holds the person's data).",
             show_default=False,
         ),
@@ -159,6 +165,7 @@ def replay_command(
         str,
         typer.Option(
             "--since",
+            metavar="DATE",
             help="Re-apply erasures made on or after "
             "this date (YYYY-MM-DD): the date of the backup that was restored.",
             show_default=False,

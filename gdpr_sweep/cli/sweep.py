@@ -7,6 +7,7 @@ imported by those commands: the nightly `run --quiet` starts without them.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,7 @@ from ..render.sweep import (
 )
 from ..review_trail import plan_digest, plan_document, planned_summary
 from ..state.store import StateStore
+from .completion import complete_rules
 from .errors import json_errors
 from .files import cannot_write, check_writable, write_private
 from .options import (
@@ -90,13 +92,21 @@ def plan(
     database: DatabaseOption = None,
     rule: Annotated[
         list[str] | None,
-        typer.Option("--rule", "-r", help="Only this rule id (repeatable).", show_default=False),
+        typer.Option(
+            "--rule",
+            "-r",
+            metavar="RULE",
+            help="Only this rule id (repeatable).",
+            show_default=False,
+            autocompletion=complete_rules,
+        ),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
             help="Also write the plan as JSON to this file, for review and `apply`.",
             show_default=False,
         ),
@@ -148,7 +158,15 @@ def plan(
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
     result = build_plan(config, when, database, rule, hmac_key=hmac_key)
-    emit_plan(result, as_json, out, config=config, hmac_key=hmac_key, output_format=chosen)
+    emit_plan(
+        result,
+        as_json,
+        out,
+        config=config,
+        hmac_key=hmac_key,
+        output_format=chosen,
+        config_path=config_path,
+    )
 
 
 PLAN_FORMATS = ("text", "md", "csv")
@@ -174,6 +192,7 @@ def emit_plan(
     config: Config | None = None,
     hmac_key: bytes | None = None,
     output_format: str = "text",
+    config_path: Path | None = None,
 ) -> None:
     """Write the plan file (if asked) and record it in the audit trail; print the plan;
     exit 3 if a database failed."""
@@ -218,15 +237,26 @@ def emit_plan(
         if out is not None:
             typer.echo(
                 f"Plan written to {out} (plan {digest[:19]}…, recorded as run {planned}); "
-                f"apply it with: gdpr-sweep apply {out} --approved-by NAME"
+                f"apply it with: {apply_command(out, config_path)} --approved-by NAME"
             )
     if plan.failures:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
+def apply_command(plan_file: Path, config_path: Path | None) -> str:
+    """`apply` of this plan file, as the user would paste it (same program, same -c)."""
+    from .invocation import invoked_as
+
+    words = [*invoked_as(), "apply"]
+    if config_path is not None:
+        words += ["-c", str(config_path)]
+    return shlex.join([*words, str(plan_file)])
+
+
 def demo(
     directory: Annotated[
-        Path, typer.Argument(help="Where to put the demo database and config.")
+        Path,
+        typer.Argument(metavar="DIRECTORY", help="Where to put the demo database and config."),
     ] = Path("gdpr-sweep-demo"),
     as_of: AsOfOption = None,
     as_json: JsonPlanOption = False,
@@ -235,15 +265,19 @@ def demo(
 
     The demo is modelled on a Danish recruitment and career-counselling consultancy
     and a management consultancy: every retention rule of their privacy policies, with
-    fake people whose rows are due, not yet due, and held by an exception. Re-running
-    it is safe: existing files are kept.
+    fake people whose rows are due, not yet due, and held by an exception. It also
+    writes a demo-only hash key (DIRECTORY/demo.key, owner-only) and ends with a tour:
+    lines to paste that plan, sweep, verify, export and erase a demo person.
+    Re-running it is safe: existing files are kept.
 
     Example:
 
         gdpr-sweep demo && gdpr-sweep plan -c gdpr-sweep-demo/gdpr-sweep.toml
     """
-    from ..demo.build import built_for, write_demo
+    from ..demo.build import KEY_NAME, built_for, write_demo
     from ..demo.config import demo_config
+    from ..demo.tour import TOUR_PERSON, tour_lines
+    from .invocation import invoked_as
 
     # The rows are built relative to the as-of day, so the demo's promise (every
     # rule has due and not-due rows) holds at the day its plan is shown for. The
@@ -255,10 +289,12 @@ def demo(
     result = build_plan(config, when)
     if not as_json:
         day = local_date(when, config.sweep.tz)
-        typer.echo(demo_files(database_file, config_file, built_for(database_file), day))
+        key_file = directory / KEY_NAME
+        typer.echo(demo_files(database_file, config_file, key_file, built_for(database_file), day))
     emit_plan(result, as_json, None)
     if not as_json:
-        typer.echo(demo_next_steps(config_file))
+        lines = tour_lines(invoked_as(), config_file, key_file, config.sweep.hash_key_env)
+        typer.echo(demo_next_steps(lines, TOUR_PERSON))
 
 
 def migrate(config_path: ConfigOption = None) -> None:

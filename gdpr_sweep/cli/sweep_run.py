@@ -47,6 +47,7 @@ JobsOption = Annotated[
     typer.Option(
         "--jobs",
         "-j",
+        metavar="N",
         min=1,
         max=64,
         help="Sweep this many databases at once (each with its own connections).",
@@ -68,6 +69,7 @@ MetricsFileOption = Annotated[
     Path | None,
     typer.Option(
         "--metrics-file",
+        metavar="FILE",
         help="Write Prometheus "
         "text-format metrics here (atomically), e.g. for node-exporter's "
         "textfile collector.",
@@ -78,6 +80,7 @@ MaxRuntimeOption = Annotated[
     str | None,
     typer.Option(
         "--max-runtime",
+        metavar="DURATION",
         help="Stop cleanly between batches after this long "
         "(e.g. 45m, 2h); the next run carries on. Exit 0, 'incomplete'.",
         show_default=False,
@@ -87,6 +90,7 @@ PauseOption = Annotated[
     float,
     typer.Option(
         "--pause-between-batches",
+        metavar="SECONDS",
         min=0.0,
         max=60.0,
         help="Seconds to sleep after each batch, to spare the application.",
@@ -96,6 +100,7 @@ RunWaitLockOption = Annotated[
     str | None,
     typer.Option(
         "--wait-lock",
+        metavar="DURATION",
         help="If another sweep holds the lock, wait this long for it (e.g. 10m) "
         "instead of exiting 4 at once, like flock -w.",
         show_default=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .rows import DemoData
 from .tables import demo_metadata
 
 DB_NAME = "demo.db"
+#: The demo's own hash key (owner-only): for the made-up people of demo.db, never real data.
+KEY_NAME = "demo.key"
 
 
 def build_demo_database(db_path: Path, today: dt.date) -> None:
@@ -63,8 +66,23 @@ def built_for(db_path: Path) -> dt.date | None:
         return None
 
 
+def write_demo_key(key_path: Path) -> None:
+    """Create (if missing) the demo-only hash key: random, readable by its owner only.
+
+    The tour sets the hash key variable from it (`run`, `erase`, a plan file need one);
+    an existing key is kept, so the demo's audit trail keeps verifying.
+    """
+    try:
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(f"demo-only-{secrets.token_urlsafe(24)}\n")
+
+
 def write_demo(directory: Path, today: dt.date | None = None) -> tuple[Path, Path]:
-    """Create (if missing) DIR/demo.db and DIR/gdpr-sweep.toml; return (config, database).
+    """Create (if missing) DIR/demo.db, DIR/gdpr-sweep.toml and DIR/demo.key; return
+    (config, database).
 
     The rows are relative to `today` (default: the local date now), so that at that
     day every rule has due and not-due rows. An existing file is never overwritten, so
@@ -83,4 +101,5 @@ def write_demo(directory: Path, today: dt.date | None = None) -> tuple[Path, Pat
     if not config_path.exists():
         with contextlib.suppress(FileExistsError), config_path.open("x", encoding="utf-8") as f:
             f.write(demo_config_text())
+    write_demo_key(directory / KEY_NAME)
     return config_path, db_path

@@ -219,9 +219,14 @@ def print_scan(console: Console, result: ScanResult) -> None:
     )
 
 
-def demo_files(database_file: Path, config_file: Path, built: dt.date | None, day: dt.date) -> str:
+def demo_files(
+    database_file: Path, config_file: Path, key_file: Path, built: dt.date | None, day: dt.date
+) -> str:
     """Where `demo` put its files, and whether the kept database was built for another day."""
-    text = f"Demo database: {database_file}\nDemo config:   {config_file}\n"
+    text = (
+        f"Demo database: {database_file}\nDemo config:   {config_file}\n"
+        f"Demo key:      {key_file} (a hash key for this demo only: never use it for real data)\n"
+    )
     if built is not None and built != day:
         text += (
             f"\n(The demo database was built for {built:%Y-%m-%d} and is kept; "
@@ -230,8 +235,13 @@ def demo_files(database_file: Path, config_file: Path, built: dt.date | None, da
     return text
 
 
-def demo_next_steps(config_file: Path) -> str:
-    return f"\nNext: gdpr-sweep check -c {config_file}   gdpr-sweep plan -c {config_file} --json"
+def demo_next_steps(lines: list[str], person: str) -> str:
+    """The tour: lines to paste, one after the other (`person` is one of the demo's fake people)."""
+    steps = "".join(f"  {line}\n" for line in lines)
+    return (
+        f"\nNext, a tour: paste these lines (the demo's people are made up; {person} is one):\n"
+        f"{steps}"
+    ).rstrip("\n")
 
 
 def print_failures(console: Console, failures: list[DatabaseFailure]) -> None:
