@@ -18,12 +18,14 @@ TOUR_PERSON = "jens.larsen@example.com"
 #: Where the tour writes its plan and the export, in the demo's directory.
 PLAN_NAME = "plan.json"
 EXPORT_NAME = "export.json"
+REPORT_NAME = "report.html"
 
 
 def tour_lines(
     program: Sequence[str], config_file: Path, key_file: Path, key_env: str
 ) -> list[str]:
-    """The tour's shell lines: set the demo key, then plan, sweep, verify, export, erase.
+    """The tour's shell lines: set the demo key, then plan, sweep, verify, export, erase,
+    and the DPO's report.
 
     `program` is the command as it was invoked (`.venv/bin/gdpr-sweep`, `gdpr-sweep`);
     files are named as `demo` was given them (relative stays relative).
@@ -33,6 +35,7 @@ def tour_lines(
     config = shlex.quote(str(config_file))
     plan = shlex.quote(str(folder / PLAN_NAME))
     export = shlex.quote(str(folder / EXPORT_NAME))
+    report = shlex.quote(str(folder / REPORT_NAME))
     person = f"email={TOUR_PERSON}"
     return [
         f'export {key_env}="$(cat {shlex.quote(str(key_file))})"',
@@ -42,6 +45,7 @@ def tour_lines(
         f"{cli} audit verify -c {config}",
         f"{cli} export -c {config} --subject {person} --out {export}",
         f"{cli} erase -c {config} --subject {person}",
+        f"{cli} report -c {config} --out {report}",
         # A new command joins the tour with one line here (and the same line in the
-        # README's "Start here"), e.g. `report`: f"{cli} report -c {config}",
+        # README's "Start here").
     ]
