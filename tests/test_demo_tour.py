@@ -179,7 +179,7 @@ def test_the_plan_files_hint_is_an_apply_that_works_when_pasted(tmp_path, monkey
     config, plan_file = "gdpr-sweep-demo/gdpr-sweep.toml", "gdpr-sweep-demo/plan.json"
     planned = run_cli("plan", "-c", config, "--as-of", "2026-11-23", "--out", plan_file)
     assert planned.exit_code == 0, planned.stderr
-    hint = planned.stdout.rpartition("apply it with: ")[2].strip()
+    hint = planned.stdout.rpartition("apply it with: ")[2].splitlines()[0].strip()
     assert hint == f"{VENV_CLI} apply -c {config} {plan_file}"
     _program, *args = shlex.split(hint)
     applied = run_cli(*args, "--yes")

@@ -23,6 +23,7 @@ def report(
             "--out",
             "-o",
             help="Write the report to this file (default: print it).",
+            metavar="FILE",
             show_default=False,
         ),
     ] = None,
@@ -32,6 +33,7 @@ def report(
             "--format",
             help="html (one self-contained file) or md (default: md for an --out ending "
             "in .md, else html).",
+            metavar="html|md",
             show_default=False,
         ),
     ] = None,
@@ -41,6 +43,7 @@ def report(
             "--since",
             help="First day of the period the history covers, YYYY-MM-DD (default: a year "
             "before the as-of).",
+            metavar="DATE",
             show_default=False,
         ),
     ] = None,

@@ -125,6 +125,7 @@ def plan(
         typer.Option(
             "--format",
             "-f",
+            metavar="text|md|csv",
             help="text (a table fitted to the terminal), md (a table per database) or csv "
             "(a row per rule and database), for a sign-off document. Not with --json.",
         ),
@@ -237,8 +238,9 @@ def emit_plan(
         if out is not None:
             typer.echo(
                 f"Plan written to {out} (plan {digest[:19]}…, recorded as run {planned}); "
-                f"apply it with: {apply_command(out, config_path)} --approved-by NAME"
+                f"apply it with: {apply_command(out, config_path)}"
             )
+            typer.echo("(add --approved-by NAME --ticket REF to record who approved it)")
     if plan.failures:
         raise typer.Exit(ExitCode.PARTIAL)
 
