@@ -30,6 +30,7 @@ from ..render.sweep import (
     print_plan,
     print_scan,
 )
+from ..shards import parse_shard
 from ..state.store import StateStore
 from .errors import json_errors
 from .files import cannot_write, check_writable, write_private
@@ -39,6 +40,7 @@ from .options import (
     DatabaseOption,
     JsonPlanOption,
     JsonResultOption,
+    ShardOption,
     as_of_instant,
 )
 
@@ -101,6 +103,7 @@ def plan(
         ),
     ] = None,
     as_json: JsonPlanOption = False,
+    shard: ShardOption = None,
 ) -> None:
     """Show what is due: per database and rule, the cutoff, rows due and rows held.
 
@@ -111,11 +114,14 @@ def plan(
 
         gdpr-sweep plan --as-of 2026-12-01 --out plan-2026-12-01.json
     """
+    shard_of = parse_shard(shard)
     config = load_config(config_path)
     # A plan file carries keyed digests of the due keys, so apply can prove the
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
-    result = build_plan(config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key)
+    result = build_plan(
+        config, as_of_instant(config, as_of), database, rule, hmac_key=hmac_key, shard=shard_of
+    )
     emit_plan(result, as_json, out)
 
 
