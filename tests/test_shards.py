@@ -62,7 +62,7 @@ def test_parse_shard():
     assert parse_shard("auto/4", {"JOB_COMPLETION_INDEX": "2"}) == (2, 4)
     assert parse_shard(None) is None
     for bad in ("4/4", "-1/4", "1", "1/0", "a/4", "1/x", "0/5000", "/4"):
-        with pytest.raises(UsageError, match="^--shard: "):
+        with pytest.raises(UsageError, match=r"^--shard: "):
             parse_shard(bad, {})
     with pytest.raises(UsageError, match="JOB_COMPLETION_INDEX, which is not set"):
         parse_shard("auto/4", {})

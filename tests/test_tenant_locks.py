@@ -24,8 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from gdpr_sweep.state.tenant_lock import lock_key, process_name
-from tests.conftest import TargetDb, postgresql_state_url, run_cli
 from tests.configs import rule_toml
+from tests.conftest import TargetDb, postgresql_state_url, run_cli
 
 AS_OF = "2026-11-01"
 RULE = rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
