@@ -56,7 +56,7 @@ def run_shards(path: Path, count: int) -> list[tuple[int, dict | None, str]]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
     outcomes = []
