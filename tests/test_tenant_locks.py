@@ -69,7 +69,7 @@ def tenants_config(
     state = f'state_url = "{state_url}"' if state_url else 'state_url_env = "STATE_URL"'
     path = tmp_path / "gdpr-sweep.toml"
     path.write_text(
-        f"[sweep]\n{state}\nbatch_size = 4\nmax_fraction = 1.0\n\n" + "\n".join(blocks) + RULE,
+        f"[sweep]\n{state}\nbatch_size = 20\nmax_fraction = 1.0\n\n" + "\n".join(blocks) + RULE,
         encoding="utf-8",
     )
     return path, targets
