@@ -31,9 +31,10 @@ fmt: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy gdpr_sweep
 
-bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
+bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows); 100 tenants
 	$(BIN)/python bench/bench.py --rows $(N)
 	$(BIN)/python bench/erase_bench.py --rows $(N)
+	$(BIN)/python bench/tenants_bench.py
 
 databases:  ## start local PostgreSQL and MariaDB test servers (as root)
 	bash .ci/start-databases

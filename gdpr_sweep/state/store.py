@@ -180,7 +180,7 @@ class StateStore(RunRecords, ErasedSubjects):
         self._ensure_key()
         for attempt in range(50):
             try:
-                with self._write_lock, self._timed(), self.engine.begin() as connection:
+                with self._timed(), self._write_lock, self.engine.begin() as connection:
                     head = ""
                     for kind, fields in entries:
                         head = self._append(connection, run_id, kind, **fields)
