@@ -8,7 +8,8 @@ the pinned as-of; every scenario starts from fresh copies of the files and a fre
 migrated state database. Scenarios: one process with `--jobs 1`, `2`, `4`, and two
 processes at once with `--shard 0/2` and `--shard 1/2` — each with a SQLite state
 database and, when `$GDPR_SWEEP_TEST_PG_URL`'s server answers, a shared PostgreSQL
-state database (`gdpr_sweep_bench_state`, made on that server). For each: the wall
+state database (`--state-database`, default `gdpr_sweep_bench_state`, made on
+that server; its schema is dropped between runs). For each: the wall
 time (spawn to the last exit, start-up included), and the time spent on the state
 database as the run's own `run-end` log line reports it — waiting for tenant locks,
 and in audit-trail transactions (the chain's lock and the commit included) — as a
@@ -75,17 +76,19 @@ def template(path: Path, rows: int) -> None:
     connection.close()
 
 
-def pg_state_url() -> str | None:
+def pg_state_url(name: str) -> str | None:
+    """The PostgreSQL state database `name` on $GDPR_SWEEP_TEST_PG_URL's server (made
+    when missing); None when no server answers."""
     base = sa.engine.make_url(os.environ.get("GDPR_SWEEP_TEST_PG_URL", PG_DEFAULT))
-    own = base.set(database="gdpr_sweep_bench_state")
+    own = base.set(database=name)
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             exists = connection.exec_driver_sql(
-                "SELECT 1 FROM pg_database WHERE datname = 'gdpr_sweep_bench_state'"
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
             ).first()
             if not exists:
-                connection.exec_driver_sql('CREATE DATABASE "gdpr_sweep_bench_state"')
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError:
         return None
     finally:
@@ -254,8 +257,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--appends", type=int, default=200)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--state-database",
+        default="gdpr_sweep_bench_state",
+        help="the PostgreSQL state database's name (its schema is dropped between runs)",
+    )
     options = parser.parse_args()
-    pg_url = pg_state_url()
+    pg_url = pg_state_url(options.state_database)
     states = ["sqlite"] + (["postgresql"] if pg_url else [])
     if not pg_url:
         log("PostgreSQL not reachable: SQLite state database only")
