@@ -298,3 +298,34 @@ def test_a_rolled_back_append_leaves_no_gap(state, tmp_path):
         ids = [entry["id"] for entry in store.entries()]
     assert ids == list(range(1, len(ids) + 1))
     assert run_cli("audit", "verify", "-c", str(path)).exit_code == 0
+
+
+def test_erase_and_rotate_key_wait_for_a_tenant_being_swept(state, tmp_path, monkeypatch):
+    """`erase` needs every database it touches, `audit rotate-key` every database: a
+    tenant lock held (a shard sweeping it) is exit 4 for both, nothing changed."""
+    state_url, hold = state
+    path, targets = tenants_config(tmp_path, 2, state_url)
+    for target in targets:
+        engine = target.engine()
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT)")
+            connection.exec_driver_sql("INSERT INTO person VALUES (1, 'anna@example.dk')")
+        engine.dispose()
+    path.write_text(
+        path.read_text()
+        + '\n[subject]\nroot = "person"\nidentifiers = { email = "email" }\n'
+        + '\n[subject.erase.mail]\naction = "keep"\nrule = "purge"\n',
+        encoding="utf-8",
+    )
+    assert run_cli("run", "-c", str(path), "--as-of", AS_OF).exit_code == 0
+    with hold("t1"):
+        erased = run_cli("erase", "-c", str(path), "--subject", "email=anna@example.dk")
+        monkeypatch.setenv("GDPR_SWEEP_OLD_KEYS", os.environ["GDPR_SWEEP_KEY"])
+        monkeypatch.setenv("GDPR_SWEEP_KEY", "another-secret-0123456789abcdef")
+        rotated = run_cli("audit", "rotate-key", "-c", str(path))
+    assert erased.exit_code == 4 and "database t1" in erased.stderr, erased.stderr
+    assert "anna" not in erased.stderr
+    assert rotated.exit_code == 4 and "database t" in rotated.stderr, rotated.stderr
+    assert [t.scalar("SELECT count(*) FROM person") for t in targets] == [1, 1]
+    assert run_cli("audit", "rotate-key", "-c", str(path)).exit_code == 0
+    assert run_cli("audit", "verify", "-c", str(path)).exit_code == 0
