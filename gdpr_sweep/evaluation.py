@@ -45,12 +45,14 @@ def evaluate_databases(
     guard: bool = False,
     lock: Callable[[str], bool] | None = None,
     shard: tuple[int, int] | None = None,
+    state_engine: sa.Engine | None = None,
 ) -> list[DatabaseEvaluation]:
     """Evaluate every selected database as `plan` does (`hmac_key`: with due digests).
 
     `lock`: take the tenant's lock first (False: another process holds it; the
     database is returned `locked`, not evaluated), then read its holds — under the
-    lock that `hold add` takes too. `shard`: only the databases of shard I of N."""
+    lock that `hold add` takes too (with `state_engine`, the open store's). `shard`:
+    only the databases of shard I of N."""
     rules = select_rules(config, rule_ids)
     guard_fraction = config.sweep.max_fraction if guard else None
     day = local_date(as_of, config.sweep.tz)
@@ -61,7 +63,7 @@ def evaluate_databases(
         if lock is not None and not lock(target.name):
             evaluation.locked = True
             return evaluation
-        holds = all_holds if all_holds is not None else active_holds(config, day)
+        holds = all_holds if all_holds is not None else active_holds(config, day, state_engine)
         try:
             evaluation.rule_evaluations = evaluate_database(
                 target,

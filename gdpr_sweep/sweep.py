@@ -116,6 +116,7 @@ def run_sweep(
             guard=not options.force,
             lock=tenant_locks.take,
             shard=options.shard,
+            state_engine=store.engine,
         )
         locked = [ev.target.name for ev in evaluations if ev.locked]
         evaluations = [ev for ev in evaluations if not ev.locked]

@@ -205,7 +205,7 @@ def _hold(row: sa.RowMapping) -> Hold:
     )
 
 
-def active_holds(config: Config, day: dt.date) -> HeldKeys:
+def active_holds(config: Config, day: dt.date, engine: sa.Engine | None = None) -> HeldKeys:
     """Return the keys held on local date `day`, without creating a state database.
 
     `plan` reads holds too, and must not create or migrate anything: a state database
@@ -213,12 +213,17 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
     only integer ones). Sealed keys are opened here, so a command that honours holds
     needs the hash key once any hold is sealed; another key is refused (exit 2), never
     taken to mean "no holds".
+
+    `engine`: the open state store's (a sweep reads holds once per tenant, under its
+    lock: with the store's pool, not a connection each time).
     """
     url = state_url(config)
     is_file_db = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if is_file_db and not Path(str(url.database)).is_file():
+    if engine is None and is_file_db and not Path(str(url.database)).is_file():
         return {}
-    engine = sa.create_engine(url)
+    own = engine is None
+    if engine is None:
+        engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
@@ -255,7 +260,8 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
             f"({type(exc.orig).__name__})"
         ) from None
     finally:
-        engine.dispose()
+        if own:
+            engine.dispose()
 
 
 def _opening_key(config: Config, connection: sa.Connection, has_meta: bool) -> bytes:

@@ -11,8 +11,9 @@
   because another process happens to start (`RunRecords.mark_interrupted`).
 - **migration**: concurrent first starts migrate the state database one at a time.
 
-PostgreSQL: session advisory locks on a dedicated connection each (a pool of none:
-the connection is the lock), keyed by a stable 64-bit hash of the kind and name
+PostgreSQL: session advisory locks on a dedicated connection each (taken from a pool
+of their own, given back only once unlocked; a connection that dies drops its locks),
+keyed by a stable 64-bit hash of the kind and name
 (`lock_key`; a collision between two handles would only make them take turns).
 MariaDB/MySQL: `GET_LOCK` with a name made of the same hash. SQLite: an `flock` on a
 file in `<state file>.locks/` (`tenant-NAME.lock`, `process-…`, `migration.lock`).
@@ -33,7 +34,6 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 
 from ..errors import LockHeld
 from .lock import Stoppable, acquire, open_lock_file, sqlite_file, try_flock
@@ -102,21 +102,29 @@ class _ServerLock:
             self.take = sa.text("SELECT GET_LOCK(:key, 0)")
             self.free = sa.text("SELECT RELEASE_LOCK(:key)")
             self.params = {"key": mysql_lock_name(kind, name)}
+        self.held = False
 
     def try_once(self) -> bool:
         assert self.connection is not None
         got = self.connection.execute(self.take, self.params).scalar()
         self.connection.commit()
-        return bool(got)
+        self.held = bool(got)
+        return self.held
 
     def release(self) -> None:
         if self.connection is None:
             return
+        freed = not self.held
+        if self.held:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                freed = bool(self.connection.execute(self.free, self.params).scalar())
+                self.connection.commit()
+        if not freed:
+            # Not surely unlocked: end the session (the server drops what it held)
+            # rather than give the pool a connection that may still hold the lock.
+            self.connection.invalidate()
         with contextlib.suppress(sa.exc.DBAPIError):
-            self.connection.execute(self.free, self.params)
-            self.connection.commit()
-        with contextlib.suppress(sa.exc.DBAPIError):
-            self.connection.close()  # the session ends: the server drops what it held
+            self.connection.close()  # back to the pool, unlocked (or discarded)
         self.connection = None
 
 
@@ -143,9 +151,13 @@ class LockSpace:
     def engine(self) -> sa.Engine:
         with self._mutex:
             if self._engine is None:
+                # A pool, so a run over 100 tenants does not connect 100 times: a
+                # connection goes back to it only once its lock is released.
                 self._engine = sa.create_engine(
                     self.url,
-                    poolclass=NullPool,
+                    pool_size=4,
+                    max_overflow=-1,
+                    pool_pre_ping=True,
                     hide_parameters=True,
                     connect_args={"connect_timeout": 10},
                 )
