@@ -91,7 +91,7 @@ class StateStore(RunRecords, ErasedSubjects):
         """Hold this process's lock (once) before it records a run: while it is held, no
         other process takes this process's runs for interrupted ones."""
         if self._process is None:
-            self._process = PROCESS_LOCKS.hold(self.locks)
+            self._process = PROCESS_LOCKS.hold(self.url)
 
     def _timed(self) -> Any:
         return _Timer(self)

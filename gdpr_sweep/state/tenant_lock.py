@@ -11,8 +11,9 @@
   because another process happens to start (`RunRecords.mark_interrupted`).
 - **migration**: concurrent first starts migrate the state database one at a time.
 
-PostgreSQL: session advisory locks on a dedicated connection each (taken from a pool
-of their own, given back only once unlocked; a connection that dies drops its locks),
+PostgreSQL: session advisory locks, held on a dedicated connection (one per process and
+state database, used for nothing else; they stack on it, so a run over 100 tenants
+holds one connection, and when it ends, however it ends, the server drops them all),
 keyed by a stable 64-bit hash of the kind and name
 (`lock_key`; a collision between two handles would only make them take turns).
 MariaDB/MySQL: `GET_LOCK` with a name made of the same hash. SQLite: an `flock` on a
@@ -34,6 +35,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from ..errors import LockHeld
 from .lock import Stoppable, acquire, open_lock_file, sqlite_file, try_flock
@@ -91,10 +93,40 @@ class _FileLock:
         self.fd = None
 
 
+class _LockSession:
+    """One connection that holds every advisory lock of one `LockSpace` (its tenants',
+    a migration's): session locks stack on one session, so a run over 100 tenants
+    holds one connection, not 100. Threads (`--jobs`) use it one at a time."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine = sa.create_engine(
+            url, poolclass=NullPool, hide_parameters=True, connect_args={"connect_timeout": 10}
+        )
+        self.mutex = threading.Lock()
+        self.connection: sa.Connection | None = None
+        self.held = 0
+
+    def execute(self, statement: sa.TextClause, params: dict[str, object]) -> bool:
+        with self.mutex:
+            if self.connection is None:
+                self.connection = self.engine.connect()
+            got = self.connection.execute(statement, params).scalar()
+            self.connection.commit()
+            return bool(got)
+
+    def close(self) -> None:
+        with self.mutex:
+            if self.connection is not None:
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    self.connection.close()  # the session ends: the server drops its locks
+                self.connection = None
+        self.engine.dispose()
+
+
 class _ServerLock:
-    def __init__(self, engine: sa.Engine, kind: str, name: str) -> None:
-        self.connection: sa.Connection | None = engine.connect()
-        if engine.dialect.name == "postgresql":
+    def __init__(self, session: _LockSession, kind: str, name: str) -> None:
+        self.session = session
+        if session.engine.dialect.name == "postgresql":
             self.take = sa.text("SELECT pg_try_advisory_lock(:key)")
             self.free = sa.text("SELECT pg_advisory_unlock(:key)")
             self.params: dict[str, object] = {"key": lock_key(kind, name)}
@@ -105,27 +137,21 @@ class _ServerLock:
         self.held = False
 
     def try_once(self) -> bool:
-        assert self.connection is not None
-        got = self.connection.execute(self.take, self.params).scalar()
-        self.connection.commit()
-        self.held = bool(got)
+        self.held = self.session.execute(self.take, self.params)
         return self.held
 
     def release(self) -> None:
-        if self.connection is None:
+        if not self.held:
             return
-        freed = not self.held
-        if self.held:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                freed = bool(self.connection.execute(self.free, self.params).scalar())
-                self.connection.commit()
+        self.held = False
+        try:
+            freed = self.session.execute(self.free, self.params)
+        except sa.exc.DBAPIError:
+            freed = False
         if not freed:
-            # Not surely unlocked: end the session (the server drops what it held)
-            # rather than give the pool a connection that may still hold the lock.
-            self.connection.invalidate()
-        with contextlib.suppress(sa.exc.DBAPIError):
-            self.connection.close()  # back to the pool, unlocked (or discarded)
-        self.connection = None
+            # Not surely unlocked (the connection failed): end the session, which
+            # drops every lock it held, rather than keep one that may still hold it.
+            self.session.close()
 
 
 def _tenant_held(name: str) -> object:
@@ -143,29 +169,20 @@ class LockSpace:
         self.url = url
         self.file = sqlite_file(url)
         self.memory = url.get_backend_name() == "sqlite" and self.file is None
-        self._engine: sa.Engine | None = None
+        self._session: _LockSession | None = None
         self._mutex = threading.Lock()
         #: Seconds spent waiting for (or taking) tenant locks: the bench reports it.
         self.waited = 0.0
 
-    def engine(self) -> sa.Engine:
+    def session(self) -> _LockSession:
         with self._mutex:
-            if self._engine is None:
-                # A pool, so a run over 100 tenants does not connect 100 times: a
-                # connection goes back to it only once its lock is released.
-                self._engine = sa.create_engine(
-                    self.url,
-                    pool_size=4,
-                    max_overflow=-1,
-                    pool_pre_ping=True,
-                    hide_parameters=True,
-                    connect_args={"connect_timeout": 10},
-                )
-            return self._engine
+            if self._session is None:
+                self._session = _LockSession(self.url)
+            return self._session
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._session is not None:
+            self._session.close()
 
     def _lock(self, kind: str, name: str) -> HeldLock:
         if self.memory:
@@ -178,7 +195,7 @@ class LockSpace:
                 label = hashlib.sha256(name.encode()).hexdigest()[:16]
                 return _FileLock(directory / f"process-{label}.lock", remove=True)
             return _FileLock(directory / f"{kind}.lock")
-        return _ServerLock(self.engine(), kind, name)
+        return _ServerLock(self.session(), kind, name)
 
     def take(
         self,
@@ -241,28 +258,31 @@ class ProcessLocks:
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
-        self._held: dict[str, tuple[HeldLock | None, int]] = {}
+        self._held: dict[str, tuple[LockSpace | None, HeldLock | None, int]] = {}
 
-    def hold(self, space: LockSpace) -> str:
-        key = space.url.render_as_string(hide_password=True)
+    def hold(self, url: URL) -> str:
+        key = url.render_as_string(hide_password=False)
         with self._mutex:
-            lock, count = self._held.get(key, (None, 0))
+            space, lock, count = self._held.get(key, (None, None, 0))
             if count == 0:
-                # None: held by another store of this very process (another thread):
-                # we are alive either way.
+                # Its own lock space (connection): it outlives the store that took it
+                # while another store of this process still runs.
+                space = LockSpace(url)
                 lock = space.try_take("process", process_name(*this_process()))
-            self._held[key] = (lock, count + 1)
+            self._held[key] = (space, lock, count + 1)
         return key
 
     def release(self, key: str) -> None:
         with self._mutex:
-            lock, count = self._held.get(key, (None, 0))
+            space, lock, count = self._held.get(key, (None, None, 0))
             if count <= 1:
                 self._held.pop(key, None)
                 if lock is not None:
                     lock.release()
+                if space is not None:
+                    space.close()
             else:
-                self._held[key] = (lock, count - 1)
+                self._held[key] = (space, lock, count - 1)
 
 
 PROCESS_LOCKS = ProcessLocks()
