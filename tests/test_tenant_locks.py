@@ -329,3 +329,28 @@ def test_erase_and_rotate_key_wait_for_a_tenant_being_swept(state, tmp_path, mon
     assert [t.scalar("SELECT count(*) FROM person") for t in targets] == [1, 1]
     assert run_cli("audit", "rotate-key", "-c", str(path)).exit_code == 0
     assert run_cli("audit", "verify", "-c", str(path)).exit_code == 0
+
+
+def test_many_tenant_locks_hold_one_connection(monkeypatch):
+    """150 tenants' advisory locks stack on one session (a connection each would
+    exhaust max_connections with 100 tenants); another session cannot take them."""
+    from gdpr_sweep.state.tenant_lock import LockSpace
+
+    url = postgresql_state_url(monkeypatch)
+    space, other = LockSpace(sa.engine.make_url(url)), LockSpace(sa.engine.make_url(url))
+    engine = sa.create_engine(url)
+    try:
+        locks = [space.take("tenant", f"kommune{i:03}") for i in range(150)]
+        with engine.connect() as connection:
+            held = connection.exec_driver_sql(
+                "SELECT count(*), count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).one()
+        assert tuple(held) == (150, 1)
+        assert other.try_take("tenant", "kommune007") is None
+        locks[7].release()
+        assert other.try_take("tenant", "kommune007") is not None
+    finally:
+        space.close()
+        other.close()
+        engine.dispose()
