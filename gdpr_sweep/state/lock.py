@@ -11,8 +11,8 @@ dies (however it dies), so a stale lock never blocks:
   processes (shards) while the same tenant never runs twice.
 
 Backends: SQLite state, an `flock` on `<state file>.lock` (tenant, process and
-migration locks in `<state file>.locks/`); PostgreSQL state, session advisory locks,
-each held on a dedicated connection (the server drops them when it ends);
+migration locks in `<state file>.locks/`); PostgreSQL state, session advisory locks on
+dedicated connections (the server drops them when the connection ends);
 MariaDB/MySQL state, `GET_LOCK` (no shared mode: there a sweep takes no state lock,
 and `rotate-key` takes every tenant's lock as well).
 A lock held by another does not wait: LockHeld (exit 4) at once — unless `wait` was
