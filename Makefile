@@ -34,9 +34,10 @@ typecheck: $(STAMP)
 docs: $(STAMP)  ## docs/cli.md, the CLI reference, from every command's --help (a test checks it)
 	$(BIN)/python -m gdpr_sweep.cli.reference > docs/cli.md
 
-bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
+bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows); 100 tenants
 	$(BIN)/python bench/bench.py --rows $(N)
 	$(BIN)/python bench/erase_bench.py --rows $(N)
+	$(BIN)/python bench/tenants_bench.py
 
 screenshot: $(STAMP)  ## docs/report-demo.png: the demo's `gdpr-sweep report` in headless chromium
 	$(BIN)/python docs/screenshots/make-report-screenshot.py

@@ -335,14 +335,23 @@ def open_targets(config: Config, names: list[str] | None = None) -> list[TargetD
     return [TargetDatabase(config, db) for db in config.databases if not names or db.name in names]
 
 
-def select_databases(config: Config, names: Iterable[str] | None) -> list[TargetDatabase]:
-    """Return the configured databases, or those named by `--database` (unknown: exit 2)."""
+def select_databases(
+    config: Config, names: Iterable[str] | None, shard: tuple[int, int] | None = None
+) -> list[TargetDatabase]:
+    """Return the configured databases, or those named by `--database` (unknown: exit 2);
+    with `shard` (I, N), only those of shard I of N (`shards.py`)."""
     wanted = list(names or [])
     known = {db.name for db in config.databases}
     for name in wanted:
         if name not in known:
             raise UsageError(f"--database: no database {name!r} in the config")
-    return open_targets(config, wanted)
+    targets = open_targets(config, wanted)
+    if shard is None:
+        return targets
+    from .shards import in_shard
+
+    mine = set(in_shard([t.name for t in targets], shard))
+    return [t for t in targets if t.name in mine]
 
 
 def read_each(

@@ -32,6 +32,7 @@ class DatabaseEvaluation:
     target: TargetDatabase
     rule_evaluations: list[RuleEvaluation] = field(default_factory=list)
     failure: DatabaseFailure | None = None
+    locked: bool = False  # another process holds its tenant lock: not evaluated
 
 
 def evaluate_databases(
@@ -42,14 +43,27 @@ def evaluate_databases(
     hmac_key: bytes | None,
     jobs: int = 1,
     guard: bool = False,
+    lock: Callable[[str], bool] | None = None,
+    shard: tuple[int, int] | None = None,
+    state_engine: sa.Engine | None = None,
 ) -> list[DatabaseEvaluation]:
-    """Evaluate every selected database as `plan` does (`hmac_key`: with due digests)."""
+    """Evaluate every selected database as `plan` does (`hmac_key`: with due digests).
+
+    `lock`: take the tenant's lock first (False: another process holds it; the
+    database is returned `locked`, not evaluated), then read its holds — under the
+    lock that `hold add` takes too (with `state_engine`, the open store's). `shard`:
+    only the databases of shard I of N."""
     rules = select_rules(config, rule_ids)
     guard_fraction = config.sweep.max_fraction if guard else None
-    holds = active_holds(config, local_date(as_of, config.sweep.tz))
+    day = local_date(as_of, config.sweep.tz)
+    all_holds = active_holds(config, day) if lock is None else None
 
     def evaluate(target: TargetDatabase) -> DatabaseEvaluation:
         evaluation = DatabaseEvaluation(target)
+        if lock is not None and not lock(target.name):
+            evaluation.locked = True
+            return evaluation
+        holds = all_holds if all_holds is not None else active_holds(config, day, state_engine)
         try:
             evaluation.rule_evaluations = evaluate_database(
                 target,
@@ -63,7 +77,7 @@ def evaluate_databases(
             evaluation.failure = database_failure(target, exc)
         return evaluation
 
-    return per_database(evaluate, select_databases(config, databases), jobs)
+    return per_database(evaluate, select_databases(config, databases, shard), jobs)
 
 
 def check_max_fraction(config: Config, evaluations: list[DatabaseEvaluation], force: bool) -> None:

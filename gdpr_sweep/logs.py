@@ -23,6 +23,8 @@ FIELDS = (
     "seconds",
     "exit_code",
     "head",
+    "lock_wait_seconds",
+    "append_seconds",
 )
 
 

@@ -269,6 +269,7 @@ def build_plan(
     databases: Iterable[str] | None = None,
     rule_ids: Iterable[str] | None = None,
     hmac_key: bytes | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Plan:
     """Return the plan for every selected database and rule; change nothing.
 
@@ -277,7 +278,7 @@ def build_plan(
     With `hmac_key`, each item carries a keyed digest of its due keys (for `apply`).
     """
     rules = select_rules(config, rule_ids)
-    targets = select_databases(config, databases)
+    targets = select_databases(config, databases, shard)
     holds = active_holds(config, local_date(as_of, config.sweep.tz))
     items: list[PlanItem] = []
     failures: list[DatabaseFailure] = []

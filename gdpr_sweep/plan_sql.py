@@ -384,11 +384,13 @@ def build_sql_plan(
     as_of: dt.datetime,
     databases: Iterable[str] | None = None,
     rule_ids: Iterable[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> SqlPlan:
-    """Every selected database's statements; a database that cannot be read is a failure."""
+    """Every selected database's statements (of shard I of N with `shard`); a database
+    that cannot be read is a failure."""
     select_rules(config, rule_ids)  # an unknown --rule is exit 2 before any database
     result = SqlPlan(as_of, config.sweep.timezone, config.digest)
-    for target in select_databases(config, databases):
+    for target in select_databases(config, databases, shard):
         try:
             result.items.extend(database_statements(target, config, rule_ids, as_of))
         except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:

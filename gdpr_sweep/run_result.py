@@ -44,6 +44,7 @@ class RunResult:
     items: list[RunItem] = field(default_factory=list)
     failures: list[DatabaseFailure] = field(default_factory=list)
     interrupted_runs: list[int] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)  # tenants another process was sweeping
     head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
     approval: Approval = field(default_factory=Approval)
     # `apply`: the reviewed plan's digest and the run that planned it (review_trail.py)
@@ -75,6 +76,7 @@ class RunResult:
             "items": [vars(item) for item in self.items],
             "failures": self.failures,
             "interrupted_runs": self.interrupted_runs,
+            "locked": self.locked,
             "rows_left": self.rows_left,
             "head": self.head,
             **self.approval.details(),

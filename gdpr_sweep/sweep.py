@@ -1,9 +1,12 @@
 """`run` and `apply`: evaluate, guard, execute, and audit — under the sweep lock.
 
-`run_sweep()` is the whole cron job: it takes the lock (exit 4 when held), marks runs
-a killed process left behind as interrupted, evaluates every rule exactly as `plan`
-does, refuses when a guard trips (exit 5), then executes database by database. A
-database that fails is recorded and the others complete (exit 3).
+`run_sweep()` is the whole cron job: it takes the state lock (shared; exit 4 while a
+key rotation holds it), marks runs a killed process left behind as interrupted, takes
+each tenant's lock as it reaches it (`run_locks.py`) and evaluates its rules exactly
+as `plan` does, refuses when a guard trips (exit 5), then executes database by
+database, letting each tenant's lock go once it is done. A database that fails, or
+that another process holds ("locked"), is recorded and the others complete (exit 3);
+when every selected database is locked, exit 4.
 
 `apply_plan()` is the same with a reviewed plan file: it re-evaluates at the plan's
 pinned as-of and refuses (exit 5) unless the config digest and every rule's due set
@@ -30,7 +33,7 @@ from typing import Any
 from .config import Config
 from .database_run import execute_database
 from .engines import DatabaseFailure
-from .errors import PartialFailure, Refused, StateUnavailable, UsageError
+from .errors import LockHeld, PartialFailure, Refused, StateUnavailable, UsageError
 from .evaluation import (
     DatabaseEvaluation,
     check_max_fraction,
@@ -44,6 +47,7 @@ from .formats import document_version
 from .keys import hash_key
 from .plan import Plan
 from .review_trail import checked_digest, reviewed_fields
+from .run_locks import RunLocks
 from .run_result import RunItem, RunResult
 from .state.lock import sweep_lock
 from .state.store import StateStore
@@ -57,9 +61,10 @@ def recount_only(
     as_of: dt.datetime,
     databases: Iterable[str] | None = None,
     jobs: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> RunResult:
     """Count what is still due, changing nothing (monitoring after the nightly run)."""
-    evaluations = evaluate_databases(config, as_of, databases, None, None, jobs)
+    evaluations = evaluate_databases(config, as_of, databases, None, None, jobs, shard=shard)
     result = RunResult(None, as_of, config.digest, "completed")
     for evaluation in evaluations:
         if evaluation.failure:
@@ -101,7 +106,8 @@ def run_sweep(
     hmac_key = hash_key(config)
     with (
         StateStore(config, hmac_key) as store,
-        sweep_lock(store.engine, store.url, wait=options.wait_lock, stop=options.stop),
+        sweep_lock(store.engine, store.url, wait=options.wait_lock, stop=options.stop, shared=True),
+        RunLocks(store, options.wait_lock, options.stop) as tenant_locks,
     ):
         interrupted = store.mark_interrupted()
         evaluations = evaluate_databases(
@@ -112,7 +118,21 @@ def run_sweep(
             hmac_key if reviewed is not None else None,
             options.jobs,
             guard=not options.force,
+            lock=tenant_locks.take,
+            shard=options.shard,
+            state_engine=store.engine,
         )
+        locked = [ev.target.name for ev in evaluations if ev.locked]
+        evaluations = [ev for ev in evaluations if not ev.locked]
+        if locked and (not evaluations or reviewed is not None):
+            # Every tenant is being swept by another process (or a reviewed plan
+            # cannot be applied in part): nothing was done, exit 4.
+            more = f" and {len(locked) - 5} more" if len(locked) > 5 else ""
+            names = ", ".join(locked[:5]) + more
+            raise LockHeld(
+                f"another gdpr-sweep is sweeping every selected database ({names}; tenant "
+                "locks)" + (f" after waiting {options.wait_lock:g} s" if options.wait_lock else "")
+            )
         command = "apply" if reviewed is not None else "run"
         try:
             if reviewed is not None:
@@ -147,13 +167,28 @@ def run_sweep(
             config.digest,
             "completed",
             interrupted_runs=interrupted,
+            locked=locked,
             approval=options.approval,
             review=review,
         )
+        for name in locked:
+            message = (
+                f"database {name}: locked: another gdpr-sweep is sweeping it; not swept by this run"
+            )
+            store.append(run_id, "database-locked", database=name)
+            result.failures.append(DatabaseFailure(database=name, error=message))
         window = SweepWindow(options.max_runtime, options.stop)
         try:
             _execute_and_finish(
-                config, store, hmac_key, evaluations, result, progress, options, window
+                config,
+                store,
+                hmac_key,
+                evaluations,
+                result,
+                progress,
+                options,
+                window,
+                tenant_locks,
             )
         except StateUnavailable as exc:
             # Batches may have committed before the state database failed: say so.
@@ -181,25 +216,29 @@ def _execute_and_finish(
     progress: Progress | None,
     options: SweepOptions,
     window: SweepWindow,
+    tenant_locks: RunLocks,
 ) -> None:
     """Execute every database's due rules, then record how the run ended."""
     run_id = result.run_id
     assert run_id is not None
-    try:
-        outcomes = per_database(
-            lambda ev: execute_database(
+
+    def execute(evaluation: DatabaseEvaluation) -> tuple[list[RunItem], DatabaseFailure | None]:
+        try:
+            return execute_database(
                 config,
                 store,
                 run_id,
                 hmac_key,
-                ev,
+                evaluation,
                 progress or NoProgress(),
                 options,
                 window,
-            ),
-            evaluations,
-            options.jobs,
-        )
+            )
+        finally:  # this tenant is done: another process may take it now
+            tenant_locks.release(evaluation.target.name)
+
+    try:
+        outcomes = per_database(execute, evaluations, options.jobs)
         for items, failure in outcomes:
             result.items.extend(items)
             if failure:
@@ -235,6 +274,10 @@ def _execute_and_finish(
             "status": result.status,
             "rows": sum(item.done for item in result.items),
             "head": result.head,
+            # Time spent on the state database: waiting for tenant locks, and in
+            # audit-trail transactions (the chain's lock wait included); `make bench`.
+            "lock_wait_seconds": round(store.locks.waited, 3),
+            "append_seconds": round(store.append_seconds, 3),
         },
     )
 

@@ -41,7 +41,8 @@ class SweepOptions:
     max_runtime: float | None = None  # seconds; stop cleanly between batches after it
     pause: float = 0.0  # seconds to sleep after each batch
     stop: StopRequest | None = None  # set from outside: stop between batches
-    wait_lock: float | None = None  # seconds to wait for the sweep lock (None: exit 4 at once)
+    wait_lock: float | None = None  # seconds to wait for each lock (None: exit 4 at once)
+    shard: tuple[int, int] | None = None  # --shard I/N: only the tenants of shard I of N
     # Called under the lock once the guards passed, before anything changes: the CLI
     # checks there that the files it will write can be written (exit 2 if not), so a
     # lock held (4) or a guard (5) is reported as such, and a bad path changes nothing.

@@ -70,6 +70,16 @@ DatabaseOption = Annotated[
         autocompletion=complete_databases,
     ),
 ]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Only the databases of shard I of N (I from 0): I/N, or auto/N to take I "
+        "from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). Each database is in "
+        "exactly one shard.",
+        show_default=False,
+    ),
+]
 SubjectOption = Annotated[
     str,
     typer.Option(

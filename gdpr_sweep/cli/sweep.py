@@ -32,6 +32,7 @@ from ..render.sweep import (
     print_scan,
 )
 from ..review_trail import plan_digest, plan_document, planned_summary
+from ..shards import parse_shard
 from ..state.store import StateStore
 from .completion import complete_rules
 from .errors import json_errors
@@ -42,6 +43,7 @@ from .options import (
     DatabaseOption,
     JsonPlanOption,
     JsonResultOption,
+    ShardOption,
     as_of_instant,
 )
 
@@ -130,6 +132,7 @@ def plan(
             "(a row per rule and database), for a sign-off document. Not with --json.",
         ),
     ] = "text",
+    shard: ShardOption = None,
 ) -> None:
     """Show what is due: per database and rule, the cutoff, rows due and rows held.
 
@@ -144,13 +147,14 @@ def plan(
         gdpr-sweep plan --format md > sign-off.md; gdpr-sweep plan --sql --rule cv-delete
     """
     chosen = _one_output(as_json, sql, output_format, out)
+    shard_of = parse_shard(shard)
     config = load_config(config_path)
     when = as_of_instant(config, as_of)
     if sql:
         from ..plan_sql import build_sql_plan
         from ..render.plan_sql import sql_text
 
-        shown = build_sql_plan(config, when, database, rule)
+        shown = build_sql_plan(config, when, database, rule, shard_of)
         typer.echo(sql_text(shown), nl=False)
         for failure in shown.failures:
             typer.echo(f"error: {failure['error']}", err=True)
@@ -158,7 +162,7 @@ def plan(
     # A plan file carries keyed digests of the due keys, so apply can prove the
     # due set is unchanged; they need the hash key.
     hmac_key = hash_key(config) if out is not None else None
-    result = build_plan(config, when, database, rule, hmac_key=hmac_key)
+    result = build_plan(config, when, database, rule, hmac_key=hmac_key, shard=shard_of)
     emit_plan(
         result,
         as_json,

@@ -26,6 +26,7 @@ from ..plan import Plan
 from ..render.console import RichProgress, dumps, make_console
 from ..render.sweep import print_plan, print_run
 from ..run_result import RunResult
+from ..shards import parse_shard
 from ..state.store import StateStore
 from ..sweep import apply_plan, load_plan, recount_only, run_sweep
 from ..sweep_options import StopRequest, SweepOptions
@@ -36,6 +37,7 @@ from .options import (
     AsOfOption,
     ConfigOption,
     DatabaseOption,
+    ShardOption,
     TicketOption,
     as_of_instant,
     duration,
@@ -101,8 +103,9 @@ RunWaitLockOption = Annotated[
     typer.Option(
         "--wait-lock",
         metavar="DURATION",
-        help="If another sweep holds the lock, wait this long for it (e.g. 10m) "
-        "instead of exiting 4 at once, like flock -w.",
+        help="If another sweep holds a lock (the state database's, or a database's "
+        "tenant lock), wait this long for each (e.g. 10m) instead of reporting it "
+        "locked at once, like flock -w.",
         show_default=False,
     ),
 ]
@@ -130,6 +133,7 @@ class RunOptions:
     wait_lock: str | None
     verify_only: bool
     ticket: str | None
+    shard: tuple[int, int] | None = None
 
     def sweep_options(self, stop: StopRequest) -> SweepOptions:
         metrics_file = self.metrics_file
@@ -141,6 +145,7 @@ class RunOptions:
             max_runtime=duration("--max-runtime", self.max_runtime),
             stop=stop,
             wait_lock=duration("--wait-lock", self.wait_lock),
+            shard=self.shard,
             preflight=(lambda: check_writable("--metrics-file", metrics_file))
             if metrics_file is not None
             else None,
@@ -161,11 +166,14 @@ def run(
     wait_lock: RunWaitLockOption = None,
     verify_only: VerifyOnlyOption = False,
     ticket: TicketOption = None,
+    shard: ShardOption = None,
 ) -> None:
     """Sweep: find what is due and anonymise or delete it, in batches, with an audit trail.
 
-    The nightly cron job. It takes the sweep lock (exit 4 if another sweep holds it),
-    marks runs a killed process left behind as interrupted, refuses a rule that would
+    The nightly cron job. It takes each database's tenant lock as it reaches it: a
+    database another sweep holds is reported "locked" and the others are swept (exit
+    3; exit 4 when all are locked). It marks runs a killed process left behind as
+    interrupted, refuses a rule that would
     touch more than sweep.max_fraction of its table (exit 5, unless --force), and
     completes every other database when one fails (exit 3). SIGTERM or Ctrl-C stop it
     after the current batch (run recorded `stopped`; exit 3, or 130 for Ctrl-C); the
@@ -175,7 +183,9 @@ def run(
     Example:
 
         gdpr-sweep run --quiet --jobs 4 --metrics-file /var/lib/node_exporter/gdpr.prom
+        gdpr-sweep run --quiet --shard auto/4    # pod I of a 4-pod Indexed Job
     """
+    shard_of = parse_shard(shard)
     options = RunOptions(
         as_of=as_of,
         databases=database,
@@ -187,6 +197,7 @@ def run(
         wait_lock=wait_lock,
         verify_only=verify_only,
         ticket=ticket,
+        shard=shard_of,
     )
     with json_errors(as_json, "run"):
         config = load_config(config_path)
@@ -207,7 +218,7 @@ def _sweep(config: Config, options: RunOptions, console: Any, stop: StopRequest)
     failure: BaseException | None = None
     try:
         if options.verify_only:
-            result = recount_only(config, when, options.databases, options.jobs)
+            result = recount_only(config, when, options.databases, options.jobs, options.shard)
         else:
             bars = None
             if console is not None and console.is_terminal:
@@ -258,7 +269,10 @@ def _write_run_metrics(
             last_success = store.last_success()
         names = [db.name for db in config.databases if not databases or db.name in databases]
         failpoint("before-metrics-write")
-        write_metrics(path, render_metrics(result, status, duration, last_success, names))
+        locked = result.locked if result is not None else None
+        write_metrics(
+            path, render_metrics(result, status, duration, last_success, names, locked=locked)
+        )
     except (OSError, GdprSweepError, sa.exc.DBAPIError) as exc:
         reason = (exc.strerror if isinstance(exc, OSError) else None) or type(exc).__name__
         message = f"--metrics-file: cannot write {str(path)!r} ({reason})"

@@ -1,4 +1,4 @@
-"""Holds in the state database: adding and releasing one (under the sweep lock, with
+"""Holds in the state database: adding and releasing one (under the tenant's lock, with
 audit entries), listing them, and the keys held on a day (`active_holds`), opened
 and ready to bind, for the sweep, plans and erasure.
 """
@@ -18,8 +18,9 @@ from ..config import Config, state_url
 from ..engines import select_databases
 from ..errors import ConfigError, DatabaseUnavailable, UsageError
 from ..keys import OLD_KEYS_ENV, hash_key, key_label, keyring
+from ..run_locks import writing
 from ..state.chain import key_check_value
-from ..state.lock import Stoppable, sweep_lock
+from ..state.lock import Stoppable
 from ..state.models import holds as holds_table
 from ..state.models import state_meta
 from ..state.stamps import utc_now, who_is_running
@@ -77,7 +78,8 @@ def add_hold(
     wait: float | None = None,
     stop: Stoppable | None = None,
 ) -> Hold:
-    """Record a hold on one existing row, under the sweep lock.
+    """Record a hold on one existing row, under its database's tenant lock (a sweep of
+    that database is not running, and none starts until the hold is recorded).
 
     Exit 2 if the row (or table, or database) is not there — checked first without the
     lock, so a typo is not made to wait, and again under it, since a sweep we waited
@@ -98,7 +100,7 @@ def add_hold(
         target.dispose()
     with StateStore(config, hmac_key) as store:
         store.check_key()  # before the hold is written, not only before the audit entry
-        with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
+        with writing(store, [database], wait=wait, stop=stop):
             try:
                 row = find_row(target, table, given)
             finally:
@@ -137,11 +139,12 @@ def add_hold(
 def release_hold(
     config: Config, hold_id: int, *, wait: float | None = None, stop: Stoppable | None = None
 ) -> Hold:
-    """End a hold, under the sweep lock (a running sweep keeps honouring it until done)."""
+    """End a hold, under its database's tenant lock (a running sweep of it keeps
+    honouring the hold until it is done)."""
     with StateStore(config, hash_key(config)) as store:
         store.check_key()
         _load(store, hold_id)  # exit 2 for an unknown id before waiting for the lock
-        with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
+        with writing(store, [_load(store, hold_id).database], wait=wait, stop=stop):
             hold = _load(store, hold_id)
             if hold.released_at is not None:
                 raise UsageError(f"ID: hold {hold_id} was already released")
@@ -202,7 +205,7 @@ def _hold(row: sa.RowMapping) -> Hold:
     )
 
 
-def active_holds(config: Config, day: dt.date) -> HeldKeys:
+def active_holds(config: Config, day: dt.date, engine: sa.Engine | None = None) -> HeldKeys:
     """Return the keys held on local date `day`, without creating a state database.
 
     `plan` reads holds too, and must not create or migrate anything: a state database
@@ -210,12 +213,17 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
     only integer ones). Sealed keys are opened here, so a command that honours holds
     needs the hash key once any hold is sealed; another key is refused (exit 2), never
     taken to mean "no holds".
+
+    `engine`: the open state store's (a sweep reads holds once per tenant, under its
+    lock: with the store's pool, not a connection each time).
     """
     url = state_url(config)
     is_file_db = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if is_file_db and not Path(str(url.database)).is_file():
+    if engine is None and is_file_db and not Path(str(url.database)).is_file():
         return {}
-    engine = sa.create_engine(url)
+    own = engine is None
+    if engine is None:
+        engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
@@ -252,7 +260,8 @@ def active_holds(config: Config, day: dt.date) -> HeldKeys:
             f"({type(exc.orig).__name__})"
         ) from None
     finally:
-        engine.dispose()
+        if own:
+            engine.dispose()
 
 
 def _opening_key(config: Config, connection: sa.Connection, has_meta: bool) -> bytes:

@@ -13,7 +13,9 @@ use. Nothing in it is a personal value: counts, keys, rule ids and keyed hashes 
 - `chain_verify.py`: verifying the chain (segments, heads, sealed runs);
 - `rotation.py`: `audit rotate-key`;
 - `engine.py`: the state engine and one-line failures; `stamps.py`: who and when;
-- `models.py` (the tables), `migrate.py` (Alembic), `lock.py` (the sweep lock).
+- `models.py` (the tables), `migrate.py` (Alembic, under a migration lock), `lock.py`
+  (the state lock: shared by sweeps, exclusive for a key rotation), `tenant_lock.py`
+  (the lock per tenant, per live process, and for migrating).
 
 Anything in gdpr_sweep may import from here (most only `store.StateStore`,
 `lock.sweep_lock` and `models`); nothing in state/ imports the modules that use it,

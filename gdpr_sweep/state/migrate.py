@@ -7,6 +7,9 @@ database is behind `HEAD` (a test keeps `HEAD` equal to the newest migration).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +53,23 @@ def current_revision(connection: sa.Connection) -> str | None:
     return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the state database to head (a no-op when it is already there)."""
+def upgrade(
+    engine: sa.Engine, lock: Callable[[], AbstractContextManager[None]] | None = None
+) -> None:
+    """Bring the state database to head (a no-op when it is already there).
+
+    `lock`: the migration lock (`LockSpace.migration`): processes starting at once on
+    a new state database migrate one at a time; the others, once they hold it, find
+    the database at head (read again under the lock) and do nothing.
+    """
     with engine.connect() as connection:
         if current_revision(connection) == HEAD:
             return
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    with lock() if lock is not None else contextlib.nullcontext():
+        with engine.connect() as connection:
+            if current_revision(connection) == HEAD:
+                return
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")

@@ -2,7 +2,8 @@
 
 The new key is `GDPR_SWEEP_KEY` (the config's `sweep.hash_key_env`); the key the state
 database was written with must be among `GDPR_SWEEP_OLD_KEYS` (its key check value
-tells which). Under the sweep lock, once the whole chain verified with the keyring,
+tells which). Under the state lock held exclusively (no sweep of any tenant runs) and
+every tenant's lock, once the whole chain verified with the keyring,
 one state transaction
 
 - re-seals every hold's key and every erased subject's root key under the new key
@@ -41,7 +42,7 @@ from .chain import (
     run_row_digest,
 )
 from .chain_verify import Segment
-from .lock import Stoppable, sweep_lock
+from .lock import Stoppable
 from .models import erased_subjects, runs, state_meta
 from .models import holds as holds_table
 from .runs import insert_run
@@ -96,7 +97,11 @@ def rotate_key(
         if old is None:  # a state database without a key check, written with this key
             store.check_key()
             return RotationResult(False, new_check)
-        with sweep_lock(store.engine, store.url, wait=wait, stop=stop):
+        from ..run_locks import writing
+
+        tenants = [db.name for db in config.databases]
+        with writing(store, tenants, wait=wait, stop=stop, exclusive=True):
+            store.hold_process_lock()
             if _recorded(store) != recorded:
                 raise ConfigError(
                     "sweep.hash_key_env: the state database's key changed while waiting for "

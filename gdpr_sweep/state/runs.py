@@ -2,6 +2,11 @@
 process left `running` as interrupted (with the batches it never confirmed), and
 reading them back.
 
+Many processes may share a state database (shards): a run is started only while its
+process holds its process lock (`tenant_lock.py`), and a `running` run is taken for
+interrupted only when the lock of the process that recorded it (its host and pid) is
+free — that process is gone — never merely because another process starts.
+
 Every change to a run's row is written with an audit entry that seals the row
 (`run_row`, see `chain.py`), in the same transaction. `StateStore` has them as a mixin.
 """
@@ -10,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ from ..times import parse_stored, stored
 from .chain import SELECT_LAST_ENTRY, chain_head, run_row_digest
 from .models import audit_entries, runs
 from .stamps import utc_now, who_is_running
+from .tenant_lock import LockSpace, process_name, this_process
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -37,6 +41,9 @@ class RunRecords:
 
     _ensure_key: Callable[[], None]
     _append: Callable[..., str]
+    _timed: Callable[[], Any]
+    hold_process_lock: Callable[[], None]
+    locks: LockSpace
 
     def start_run(
         self,
@@ -51,7 +58,8 @@ class RunRecords:
         `approval`: the ticket and approver given (`Approval.details()`), recorded in
         the chained `run-start` entry."""
         self._ensure_key()
-        with self.engine.begin() as connection:
+        self.hold_process_lock()
+        with self._timed(), self.engine.begin() as connection:
             run_id = insert_run(
                 connection,
                 command,
@@ -159,7 +167,7 @@ class RunRecords:
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> str:
         """Record how the run ended; return the chain's head after it (`N:digest`)."""
         self._ensure_key()
-        with self.engine.begin() as connection:
+        with self._timed(), self.engine.begin() as connection:
             this_run = runs.update().where(runs.c.id == run_id)
             connection.execute(
                 this_run.values(
@@ -179,46 +187,71 @@ class RunRecords:
         return chain_head(self.hmac_key, head, count)
 
     def mark_interrupted(self) -> list[int]:
-        """Mark runs left `running` by a killed process as `interrupted` (lock held)."""
+        """Mark runs left `running` by a process that is gone as `interrupted`.
+
+        Gone: its process lock is free (see the module's docstring). This process's
+        own runs, and those of processes still holding their lock (other shards,
+        other hosts), are left alone."""
         self._ensure_key()
-        with self.engine.begin() as connection:
-            stale = [
-                row.id
-                for row in connection.execute(
-                    sa.select(runs.c.id).where(runs.c.status == "running").order_by(runs.c.id)
-                )
-            ]
-            for run_id in stale:
-                pending = _unconfirmed_batches(connection, run_id)
-                for entry in pending:
-                    self._append(
-                        connection,
-                        run_id,
-                        "batch-unconfirmed",
-                        database=entry.database_name,
-                        rule=entry.rule_id,
-                        table=entry.table_name,
-                        action=entry.action,
-                        key_from=entry.key_from,
-                        key_to=entry.key_to,
-                        details={
-                            "note": "the process died during this batch; its "
-                            "transaction either committed or rolled back as a whole, "
-                            "and rows still due are processed by the next run"
-                        },
-                    )
-                connection.execute(
-                    runs.update()
-                    .where(runs.c.id == run_id)
-                    .values(status="interrupted", finished_at=utc_now())
-                )
+        with self.engine.connect() as connection:
+            running = connection.execute(
+                sa.select(runs.c.id, runs.c.host, runs.c.pid)
+                .where(runs.c.status == "running")
+                .order_by(runs.c.id)
+            ).all()
+        ours = this_process()
+        stale: list[int] = []
+        for run_id, host, pid in running:
+            if (host, pid) == ours:
+                continue
+            probe = self.locks.try_take("process", process_name(host, pid))
+            if probe is None:
+                continue  # its process still holds its lock: it is running
+            try:
+                if self._mark_one_interrupted(run_id):
+                    stale.append(run_id)
+            finally:
+                probe.release()
+        return stale
+
+    def _mark_one_interrupted(self, run_id: int) -> bool:
+        """Mark one run interrupted, if it is still `running` (read again under the
+        write): its process may have finished it since it was listed."""
+        with self._timed(), self.engine.begin() as connection:
+            status = connection.execute(
+                sa.select(runs.c.status).where(runs.c.id == run_id)
+            ).scalar()
+            if status != "running":
+                return False
+            for entry in _unconfirmed_batches(connection, run_id):
                 self._append(
                     connection,
                     run_id,
-                    "run-interrupted",
-                    details={"run_row": _seal(self, connection, run_id)},
+                    "batch-unconfirmed",
+                    database=entry.database_name,
+                    rule=entry.rule_id,
+                    table=entry.table_name,
+                    action=entry.action,
+                    key_from=entry.key_from,
+                    key_to=entry.key_to,
+                    details={
+                        "note": "the process died during this batch; its "
+                        "transaction either committed or rolled back as a whole, "
+                        "and rows still due are processed by the next run"
+                    },
                 )
-        return stale
+            connection.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status="interrupted", finished_at=utc_now())
+            )
+            self._append(
+                connection,
+                run_id,
+                "run-interrupted",
+                details={"run_row": _seal(self, connection, run_id)},
+            )
+        return True
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
@@ -259,8 +292,8 @@ def insert_run(
                 as_of=stored(as_of),
                 config_digest=config_digest,
                 user_name=who_is_running(),
-                host=socket.gethostname()[:255],
-                pid=os.getpid(),
+                host=this_process()[0],
+                pid=this_process()[1],
                 tool_version=__version__,
                 started_at=utc_now(),
                 status="running",

@@ -39,6 +39,13 @@ from .erased import ErasedSubjects
 from .models import audit_entries, state_meta
 from .runs import RunRecords
 from .stamps import utc_now
+from .tenant_lock import PROCESS_LOCKS, LockSpace, lock_key
+
+#: The advisory transaction lock that serialises appends to the one chain (PostgreSQL).
+CHAIN_LOCK_KEY = lock_key("chain", "audit")
+_PG_CHAIN_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+# MariaDB/MySQL: a locking read of the head row (with its next-key gap) until commit.
+_SELECT_LAST_FOR_UPDATE = SELECT_LAST_ENTRY.with_for_update()
 
 
 class StateStore(RunRecords, ErasedSubjects):
@@ -62,14 +69,32 @@ class StateStore(RunRecords, ErasedSubjects):
         # Threads of one process (run --jobs) append one at a time.
         self._write_lock = threading.Lock()
         self._key_checked = False
+        # The tenant, process and migration locks (`tenant_lock.py`).
+        self.locks = LockSpace(self.url)
+        self._process: str | None = None
+        #: Seconds spent in audit-trail transactions (lock wait and commit included).
+        self.append_seconds = 0.0
         try:
-            migrate.upgrade(self.engine)
+            migrate.upgrade(self.engine, self.locks.migration)
         except (sa.exc.DBAPIError, OSError) as exc:
             self.engine.dispose()
             raise state_failure(exc, "open") from None
 
     def close(self) -> None:
+        if self._process is not None:
+            PROCESS_LOCKS.release(self._process)
+            self._process = None
+        self.locks.close()
         self.engine.dispose()
+
+    def hold_process_lock(self) -> None:
+        """Hold this process's lock (once) before it records a run: while it is held, no
+        other process takes this process's runs for interrupted ones."""
+        if self._process is None:
+            self._process = PROCESS_LOCKS.hold(self.url)
+
+    def _timed(self) -> Any:
+        return _Timer(self)
 
     def __enter__(self) -> StateStore:
         return self
@@ -155,7 +180,7 @@ class StateStore(RunRecords, ErasedSubjects):
         self._ensure_key()
         for attempt in range(50):
             try:
-                with self._write_lock, self.engine.begin() as connection:
+                with self._timed(), self._write_lock, self.engine.begin() as connection:
                     head = ""
                     for kind, fields in entries:
                         head = self._append(connection, run_id, kind, **fields)
@@ -169,9 +194,10 @@ class StateStore(RunRecords, ErasedSubjects):
     def append(self, run_id: int, kind: str, **fields: Any) -> str:
         """Append one entry in its own transaction; return its hash.
 
-        Another process (a `hold add` beside a running sweep) may append at the same
-        moment; both read the same head, one insert fails on the entry id, and it is
-        retried on the new head — so the chain stays one line.
+        Other processes (other shards, a `hold add` beside a running sweep) append to
+        the same chain: the database serialises the appends (`_append`); should two
+        still read the same head, one insert fails on the entry id and is retried on
+        the new head — so the chain stays one line.
         """
         return self.append_many(run_id, [(kind, fields)])
 
@@ -192,10 +218,23 @@ class StateStore(RunRecords, ErasedSubjects):
         signing_key: bytes | None = None,
     ) -> str:
         """Append one entry, hashed with `signing_key` (only a rotation gives one) or
-        this store's key — which must still be the state database's."""
+        this store's key — which must still be the state database's.
+
+        One chain, many writers: the head is read and the entry inserted under a lock
+        the database holds until this transaction ends — PostgreSQL an advisory
+        transaction lock, MariaDB/MySQL a locking read of the head row, SQLite its
+        write lock from `BEGIN IMMEDIATE`. The id is the entry's position (head + 1),
+        never a sequence's: an append rolled back leaves no gap to mistake for a
+        deleted entry.
+        """
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            connection.execute(_PG_CHAIN_LOCK, {"key": CHAIN_LOCK_KEY})
         if signing_key is None:
             self._still_current(connection)
-        last = connection.execute(SELECT_LAST_ENTRY).first()
+        locking = dialect in ("mysql", "mariadb")
+        select_last = _SELECT_LAST_FOR_UPDATE if locking else SELECT_LAST_ENTRY
+        last = connection.execute(select_last).first()
         entry: dict[str, Any] = {
             "id": (last.id + 1) if last else 1,
             "run_id": run_id,
@@ -260,6 +299,19 @@ class StateStore(RunRecords, ErasedSubjects):
             return chain_head(self.hmac_key, last.entry_hash, last.id)
         hmac_key = next((k for k in self.keyring if key_check_value(k) == wanted), None)
         return None if hmac_key is None else chain_head(hmac_key, last.entry_hash, last.id)
+
+
+class _Timer:
+    """Adds the time of an audit-trail transaction to `StateStore.append_seconds`."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.append_seconds += time.perf_counter() - self.started
 
 
 _READERS = {

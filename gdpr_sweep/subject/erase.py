@@ -40,7 +40,7 @@ from ..holds.store import HeldKeys, active_holds
 from ..keys import hash_key
 from ..periods import local_date
 from ..rowkeys import RowKey, key_match
-from ..state.lock import sweep_lock
+from ..run_locks import writing
 from ..state.store import StateStore
 from .fingerprints import (
     ErasedRoot,
@@ -182,7 +182,7 @@ def erase_subject(
                 [_database(t, _Request(column, value, hmac_key, True, holds)) for t in targets],
                 approval.ticket,
             )
-        with sweep_lock(store.engine, store.url):
+        with writing(store, [t.name for t in targets]):
             if preflight is not None:
                 preflight()
             # Under the lock, which `hold add` takes too: a hold placed a moment ago

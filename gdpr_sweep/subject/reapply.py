@@ -39,7 +39,7 @@ from ..holds.store import active_holds
 from ..keys import OLD_KEYS_ENV, keyring
 from ..periods import local_date
 from ..rowkeys import RowKey
-from ..state.lock import sweep_lock
+from ..run_locks import writing
 from ..state.store import StateStore
 from .erase import _database, _Request
 from .receipts import DatabaseOutcome
@@ -138,7 +138,10 @@ def replay(
     hmac_key = ring[0]
     targets = select_databases(config, databases)
     column = config.subject.identifiers[0][1]
-    with StateStore(config, hmac_key) as store, sweep_lock(store.engine, store.url):
+    with (
+        StateStore(config, hmac_key) as store,
+        writing(store, [t.name for t in targets]),
+    ):
         recorded = store.erased_subjects_since(start.isoformat())
         fingerprinted = {r["run_id"] for r in recorded}
         legacy = store.erased_since(start.isoformat())
