@@ -129,7 +129,7 @@ def test_every_option_that_takes_a_value_names_it_in_a_word():
             continue
         metavar = getattr(param, "metavar", None)
         assert metavar, f"{path}: {param.opts} has no metavar"  # type: ignore[attr-defined]
-        assert re.fullmatch(r"[A-Z]+(=[A-Z]+)?|[a-z]+(\|[a-z]+)+", metavar), (path, metavar)
+        assert re.fullmatch(r"[A-Z]+([=/][A-Z]+)?|[a-z]+(\|[a-z]+)+", metavar), (path, metavar)
 
 
 @pytest.mark.parametrize("name", ["", *command_paths()])

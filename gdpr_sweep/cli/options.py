@@ -74,6 +74,7 @@ ShardOption = Annotated[
     str | None,
     typer.Option(
         "--shard",
+        metavar="I/N",
         help="Only the databases of shard I of N (I from 0): I/N, or auto/N to take I "
         "from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). Each database is in "
         "exactly one shard.",
