@@ -29,11 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .anonymise import anonymise_rows
-from .cascade import CascadeStep
+from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
 from .keys import key_label
-from .matching import in_select
 from .pinning import PinnedKeys
 from .rowkeys import RowKey
 from .rules import CompiledRule
@@ -230,10 +229,7 @@ class RuleExecutor:
         rule = self.compiled.rule
         if rule.action == "delete":
             # Children before parents: the deepest cascade table first.
-            cascade = tuple(
-                step.child.delete().where(self._children_of(step, rows))
-                for step in reversed(self.cascade)
-            )
+            cascade = cascade_deletes(self.cascade, table, rows, self.dialect)
             return _BatchStatements(upper, rows, cascade, table.delete().where(rows))
         if any(strategy == "hash" for _, strategy in rule.columns):
             return _BatchStatements(upper, rows, (), None)  # pseudonyms bound per batch
@@ -244,27 +240,6 @@ class RuleExecutor:
             for name, strategy in rule.columns
         }
         return _BatchStatements(upper, rows, (), table.update().where(rows).values(values))
-
-    def _children_of(self, step: CascadeStep, rows: ColumnElement[bool]) -> ColumnElement[bool]:
-        """The rows of `step.child` that refer to rows this batch deletes (recursively).
-
-        Through a foreign key the engine's own comparison decides what refers to what;
-        through a configured link the match is exact (matching.py).
-        """
-        parent = step.parent
-        if parent is self.compiled.table:
-            parent_rows = rows
-        else:
-            parent_rows = self._children_of(
-                next(s for s in self.cascade if s.child is parent), rows
-            )
-        columns = [step.child.columns[c] for c in step.columns]
-        referred = [parent.columns[c] for c in step.referred]
-        if step.is_link:
-            return in_select(columns[0], referred[0], parent_rows, self.dialect)
-        if len(columns) == 1:
-            return columns[0].in_(sa.select(referred[0]).where(parent_rows))
-        return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))
 
     def _anonymise_hashed(
         self, connection: sa.Connection, keys: dict[str, Any], rows: ColumnElement[bool]

@@ -30,6 +30,7 @@ from .errors import DatabaseUnavailable, UsageError
 from .holds.rows import hold_name
 from .holds.store import HeldKeys, active_holds
 from .keyset import Keyset
+from .partition_plan import PartitionChoice, choose_partitions, partitions_text
 from .periods import local_date
 from .rules import REFERENCED, CompiledRule, compile_rule
 
@@ -57,6 +58,9 @@ class PlanItem:
     # the guard needs (None: the table has more rows than would make it trip).
     table_rows: int | None = None
     count_seconds: float | None = None  # how long counting the due rows took
+    # Partitions of the table with due rows (partition_plan.py): those removed whole
+    # ("drop"/"truncate", their rows part of `due`) and those batched, with the reason.
+    partitions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,13 +119,22 @@ def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, 
     return due, held_by
 
 
-def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, hmac_key: bytes) -> str:
+def due_keys_digest(
+    connection: sa.Connection,
+    compiled: CompiledRule,
+    hmac_key: bytes,
+    partitions: list[dict[str, Any]] | None = None,
+) -> str:
     """Return a keyed digest of the due rows' primary keys, streamed in key order.
 
     A plan file carries it so `apply` can prove the due set is still the reviewed
     one; the keys themselves never leave the database, and the digest reveals none.
+    The partition list (names, bounds, rows, what is done and why) is part of it: a
+    plan whose partitions changed is stale.
     """
     mac = hmac.new(hmac_key, b"due-keys\x1f", hashlib.sha256)
+    if partitions:
+        mac.update(b"partitions\x1f" + partitions_text(partitions) + b"\x1f")
     keyset = Keyset(compiled.table, compiled.key_columns, connection.dialect.name)
     result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
         keyset.ordered_keys(compiled.due)
@@ -143,6 +156,11 @@ class RuleEvaluation:
     item: PlanItem
     compiled: CompiledRule
     position: int = 0  # when it runs in its database (dependencies.execution_order)
+    partitions: tuple[PartitionChoice, ...] = ()  # with due rows (partition_plan.py)
+
+    @property
+    def removed_partitions(self) -> list[PartitionChoice]:
+        return [p for p in self.partitions if p.removed]
 
 
 def evaluate_database(
@@ -166,6 +184,9 @@ def evaluate_database(
             due, held_by = count_rule(connection, compiled)
             count_seconds = round(time.perf_counter() - started, 4)
             held = held_by.pop("total", 0)
+            cascade = {qualified_name(t) for t in map(catalog.table, rule.cascade) if t is not None}
+            partitions = choose_partitions(catalog, compiled, cascade)
+            listed = [p.to_json() for p in partitions]
             item = PlanItem(
                 database=target.name,
                 rule=rule.id,
@@ -182,12 +203,13 @@ def evaluate_database(
                 basis=rule.basis,
                 controller=target.db.controller,
                 count_seconds=count_seconds,
-                due_digest=due_keys_digest(connection, compiled, hmac_key)
+                due_digest=due_keys_digest(connection, compiled, hmac_key, listed)
                 if hmac_key is not None
                 else None,
                 table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
+                partitions=listed,
             )
-            evaluated.append(RuleEvaluation(item, compiled, position[index]))
+            evaluated.append(RuleEvaluation(item, compiled, position[index], tuple(partitions)))
     return evaluated
 
 

@@ -31,6 +31,11 @@ class RunItem:
     longest_batch_seconds: float = 0.0
     seconds: float = 0.0  # time spent executing the rule's batches, audit appends included
     left: int = 0  # still due when the run ended (the recount after the run)
+    # Partitions removed whole (partition_drop.py): how many, their rows (part of
+    # `done`) and the time it took (not part of `seconds`, the batches' time).
+    partitions_removed: int = 0
+    partition_rows: int = 0
+    partition_seconds: float = 0.0
 
 
 @dataclass
@@ -46,6 +51,8 @@ class RunResult:
     interrupted_runs: list[int] = field(default_factory=list)
     head: str | None = None  # the audit chain's head after the run (keep it elsewhere)
     approval: Approval = field(default_factory=Approval)
+    # `analyze = true`: per database analyzed after the run, its tables and seconds
+    analyze: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -75,5 +82,6 @@ class RunResult:
             "interrupted_runs": self.interrupted_runs,
             "rows_left": self.rows_left,
             "head": self.head,
+            "analyze": self.analyze,
             **self.approval.details(),
         }

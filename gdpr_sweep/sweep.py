@@ -179,10 +179,12 @@ def _execute_and_finish(
             evaluations,
             options.jobs,
         )
-        for items, failure in outcomes:
+        for items, failure, analyzed in outcomes:
             result.items.extend(items)
             if failure:
                 result.failures.append(failure)
+            if analyzed:
+                result.analyze.append(analyzed)
     except BaseException:
         with contextlib.suppress(StateUnavailable):  # the error that follows says more
             store.finish_run(run_id, "failed", result.to_json())

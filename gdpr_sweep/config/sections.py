@@ -16,6 +16,7 @@ from ..periods import load_timezone, parse_duration, parse_fiscal_year_end, pars
 from .model import (
     ACTIONS,
     ERASE_ACTIONS,
+    PARTITION_MODES,
     REFERENCE_ACTIONS,
     SINCE_FORMATS,
     DatabaseConfig,
@@ -115,7 +116,7 @@ def parse_databases(node: Node) -> tuple[DatabaseConfig, ...]:
         if not _DB_NAME_RE.match(name):
             raise node.fail(name, "a database name is letters, digits, '_', '-' and '.'")
         entry = node.table(name, required=True)
-        entry.only_keys({"url", "url_env", "controller"})
+        entry.only_keys({"url", "url_env", "controller", "analyze"})
         url = entry.string("url")
         url_env = entry.string("url_env")
         if (url is None) == (url_env is None):
@@ -126,7 +127,15 @@ def parse_databases(node: Node) -> tuple[DatabaseConfig, ...]:
                 raise entry.fail("url", "holds a password; name an environment variable in url_env")
         if url_env is not None and not _ENV_RE.match(url_env):
             raise entry.fail("url_env", f"{url_env!r} is not an environment variable name")
-        result.append(DatabaseConfig(name, url, url_env, entry.string("controller")))
+        result.append(
+            DatabaseConfig(
+                name,
+                url,
+                url_env,
+                entry.string("controller"),
+                analyze=entry.boolean("analyze", False),
+            )
+        )
     return tuple(result)
 
 
@@ -148,6 +157,7 @@ _RULE_KEYS = {
     "columns",
     "cascade",
     "categories",
+    "partitions",
 }
 
 
@@ -211,6 +221,9 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
             raise node.fail("cascade", 'only applies to action "delete"')
         for i, child in enumerate(cascade):
             check_identifier(child, f"{node.key_path('cascade')}[{i}]")
+        partitions = choice(node, "partitions", PARTITION_MODES, "drop")
+        if "partitions" in node.value and action != "delete":
+            raise node.fail("partitions", 'only applies to action "delete"')
         unless_after = node.identifier("unless_after")
         unless_true = node.identifier("unless_true")
         for name, col in (("unless_after", unless_after), ("unless_true", unless_true)):
@@ -235,6 +248,7 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
                 columns=columns,
                 cascade=cascade,
                 categories=_categories(node),
+                partitions=partitions,
                 index=index,
             )
         )
