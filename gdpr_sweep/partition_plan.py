@@ -91,6 +91,10 @@ def choose_partitions(
     bound = day_start_bound(clock, catalog.dialect, compiled.cutoff_date, compiled.tz)
     wholly, starts_before = _compare_bounds(connection, partitions, bound)
     outside = _outside_references(catalog, table, cascade_tables)
+    # PostgreSQL refuses to TRUNCATE a table any foreign key refers to, rows or not.
+    no_truncate = compiled.rule.partitions == "truncate" and bool(
+        catalog.dialect == "postgresql" and catalog.references_to(table)
+    )
     choices = []
     for partition, whole, before in zip(partitions, wholly, starts_before, strict=True):
         if partition.default:
@@ -114,7 +118,10 @@ def choose_partitions(
                 )
                 choices.append(PartitionChoice(partition, rows, due, "batch", reason))
             continue
-        choices.append(_wholly_due(connection, compiled, partition, in_partition, outside))
+        choice = _wholly_due(connection, compiled, partition, in_partition, outside)
+        if choice.removed and no_truncate:
+            choice = PartitionChoice(partition, choice.rows, choice.due, "batch", "referenced")
+        choices.append(choice)
     return choices
 
 
