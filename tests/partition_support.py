@@ -161,7 +161,7 @@ def tables_now(target_db: TargetDb) -> set[str]:
 
 def contents(target_db: TargetDb) -> dict[str, list[tuple]]:
     """Every row of `event` (and `attachment`, `ticket` on PostgreSQL), in key order."""
-    names = ["event"] + (["attachment", "ticket"] if target_db.engine_name == "postgresql" else [])
+    names = ["event"] + sorted({"attachment", "ticket"} & tables_now(target_db))
     return {n: query_rows(target_db, f"SELECT * FROM {n} ORDER BY 1, 2") for n in names}
 
 
