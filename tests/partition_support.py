@@ -36,7 +36,10 @@ HELD, KEPT, REFERENCED, CASCADED = 314, 403, 525, 203
 def event_rows(engine_name: str) -> list[tuple[int, dt.datetime, str, bool]]:
     rows = [(i, dt.datetime(2023, 3, 10), "a", False) for i in (1, 2, 3)]
     if engine_name == "postgresql":  # the default partition's rows: one due, one not
-        rows += [(50, dt.datetime(2023, 9, 10), "a", False), (51, dt.datetime(2025, 6, 1), "a", False)]
+        rows += [
+            (50, dt.datetime(2023, 9, 10), "a", False),
+            (51, dt.datetime(2025, 6, 1), "a", False),
+        ]
     else:
         rows += [(51, dt.datetime(2025, 6, 1), "a", False)]
     for month in range(1, 13):
@@ -51,11 +54,12 @@ def pg_ddl(parent: str = "event") -> list[str]:
         f"CREATE TABLE {parent} (id bigint NOT NULL, created_at timestamp NOT NULL, "
         "kind text NOT NULL, keep boolean NOT NULL DEFAULT false, "
         "PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)",
-        f"CREATE TABLE {parent}_old PARTITION OF {parent} FOR VALUES FROM (MINVALUE) TO ('2023-06-01')",
+        f"CREATE TABLE {parent}_old PARTITION OF {parent} "
+        "FOR VALUES FROM (MINVALUE) TO ('2023-06-01')",
         f"CREATE TABLE {parent}_default PARTITION OF {parent} DEFAULT",
     ]
     for month in range(1, 13):
-        upper = f"2025-01-01" if month == 12 else f"2024-{month + 1:02d}-01"
+        upper = "2025-01-01" if month == 12 else f"2024-{month + 1:02d}-01"
         ddl.append(
             f"CREATE TABLE {parent}_2024_{month:02d} PARTITION OF {parent} "
             f"FOR VALUES FROM ('2024-{month:02d}-01') TO ('{upper}')"
@@ -77,7 +81,10 @@ def mariadb_ddl(kind: str = "columns") -> list[str]:
         method, value = "RANGE (TO_DAYS(created_at))", "TO_DAYS('{}')"
     bounds = ["2024-01-01"] + [f"2024-{m + 1:02d}-01" for m in range(1, 12)] + ["2025-01-01"]
     names = ["event_old", *MONTHS]
-    parts = [f"PARTITION {n} VALUES LESS THAN ({value.format(b)})" for n, b in zip(names, bounds)]
+    parts = [
+        f"PARTITION {n} VALUES LESS THAN ({value.format(b)})"
+        for n, b in zip(names, bounds, strict=True)
+    ]
     parts.append("PARTITION event_max VALUES LESS THAN (MAXVALUE)")
     return [
         "CREATE TABLE event (id bigint NOT NULL, created_at datetime NOT NULL, "
@@ -161,7 +168,7 @@ def tables_now(target_db: TargetDb) -> set[str]:
 
 def contents(target_db: TargetDb) -> dict[str, list[tuple]]:
     """Every row of `event` (and `attachment`, `ticket` on PostgreSQL), in key order."""
-    names = ["event"] + sorted({"attachment", "ticket"} & tables_now(target_db))
+    names = ["event", *sorted({"attachment", "ticket"} & tables_now(target_db))]
     return {n: query_rows(target_db, f"SELECT * FROM {n} ORDER BY 1, 2") for n in names}
 
 

@@ -117,7 +117,9 @@ def test_run_drops_wholly_due_partitions_and_leaves_what_the_row_path_leaves(
     assert not dropped & tables_now(target_db)  # detached and dropped, not left behind
     assert set(MONTHS) - dropped <= partitions_now(target_db)
     left = {r[0] for r in query_rows(target_db, "SELECT id FROM event")}
-    all_keys = {r[0] for r in query_rows(target_db, "SELECT id FROM event")} | due_by_hand(target_db)
+    all_keys = {r[0] for r in query_rows(target_db, "SELECT id FROM event")} | due_by_hand(
+        target_db
+    )
     assert left == all_keys - due_by_hand(target_db)
     entries = audit(tmp_path / "state.db", ("partition-drop",))
     assert {e["details"]["partition"] for e in entries} == dropped
@@ -226,7 +228,9 @@ def test_apply_refuses_a_plan_whose_partition_list_changed(
     assert "stale plan" in result.stdout + result.stderr
     assert contents(target_db) == before
     # A fresh plan applies, and the new empty partition goes with the others.
-    assert run_cli("plan", "-c", str(config), "--as-of", AS_OF, "--out", str(plan_file)).exit_code == 0
+    assert (
+        run_cli("plan", "-c", str(config), "--as-of", AS_OF, "--out", str(plan_file)).exit_code == 0
+    )
     result = run_cli("apply", str(plan_file), "-c", str(config), "--yes", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert len({*partitions_now(target_db)} & {"event_2023_12"}) == 0
