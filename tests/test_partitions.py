@@ -9,8 +9,13 @@ the data leaves exactly the same rows — and against the due set worked out by 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from gdpr_sweep.config import load_config
+from gdpr_sweep.sweep import run_sweep
+from gdpr_sweep.sweep_options import SweepOptions
 from tests.conftest import TargetDb, query_rows, run_cli
 from tests.partition_support import (
     AS_OF,
@@ -237,13 +242,7 @@ def test_apply_refuses_a_plan_whose_partition_list_changed(
 
 
 @SERVERS
-def test_a_hold_placed_after_the_plan_keeps_the_partition(
-    target_db: TargetDb, tmp_path, monkeypatch
-):
-    """The check under the lock sees what the evaluation could not: here a row of a
-    partition that stopped being due (simulated by a row of another kind inserted
-    between evaluation and removal, through the failpoint-free path: a second rule
-    would be too indirect, so the row goes in before the run and `only` excludes it)."""
+def test_a_held_row_keeps_its_partition(target_db: TargetDb, tmp_path, monkeypatch):
     build_events(target_db)
     config = events_config(tmp_path, target_db, monkeypatch)
     hold(config, HELD, "2024-03-14T09:30:00")
@@ -253,3 +252,37 @@ def test_a_hold_placed_after_the_plan_keeps_the_partition(
     assert run_cli("run", "-c", str(config), "--as-of", AS_OF).exit_code == 0
     assert "event_2024_01" in partitions_now(target_db)
     assert query_rows(target_db, "SELECT id FROM event WHERE id BETWEEN 100 AND 199") == [(103,)]
+
+
+@SERVERS
+def test_a_row_that_stopped_being_due_after_the_evaluation_keeps_its_partition(
+    target_db: TargetDb, tmp_path, monkeypatch
+):
+    """The check under the lock, just before the DDL, sees what the evaluation could
+    not: a row kept by the exception, written into a partition the plan would drop
+    after the run evaluated (between evaluation and execution, as the application
+    could). The partition stays; its other rows go by the row path."""
+    build_events(target_db)
+    config = events_config(tmp_path, target_db, monkeypatch)
+
+    def meanwhile() -> None:
+        engine = target_db.engine()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO event (id, created_at, kind, keep) "
+                "VALUES (190, '2024-01-20 10:00:00', 'a', true)"
+            )
+        engine.dispose()
+
+    loaded = load_config(config)
+    as_of = dt.datetime.fromisoformat(AS_OF)
+    result = run_sweep(loaded, as_of, options=SweepOptions(preflight=meanwhile))
+    assert result.status == "completed", result.failures
+    (item,) = result.items
+    assert "event_2024_01" in partitions_now(target_db)
+    assert query_rows(target_db, "SELECT id FROM event WHERE id BETWEEN 100 AND 199") == [(190,)]
+    skipped = audit(tmp_path / "state.db", ("partition-skipped",))
+    assert [e["details"]["partition"] for e in skipped] == ["event_2024_01"]
+    # No hold here, so March goes too: the expected drops, without January, with March.
+    expected = {n for n, (a, _) in EXPECTED[target_db.engine_name].items() if a == "drop"}
+    assert item.partitions_removed == len(expected - {"event_2024_01"} | {"event_2024_03"})
