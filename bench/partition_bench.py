@@ -170,7 +170,8 @@ def partman_drop(engine: sa.Engine) -> float:
         seconds = time.perf_counter() - started
     with engine.begin() as c:
         c.exec_driver_sql(
-            "UPDATE partman.part_config SET retention = NULL WHERE parent_table = 'public.event_log'"
+            "UPDATE partman.part_config SET retention = NULL "
+            "WHERE parent_table = 'public.event_log'"
         )
     gone = _missing_partitions(engine)
     expected = {name for name, _, upper in months() if upper <= dt.date.fromisoformat(CUTOFF)}
@@ -249,7 +250,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     base = sa.engine.make_url(
-        os.environ.get("GDPR_SWEEP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        os.environ.get(
+            "GDPR_SWEEP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
     )
     url = base.set(database=args.database)
     admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -271,8 +274,8 @@ def main() -> int:
     started = time.perf_counter()
     build_template(engine, args.rows)
     build_table(engine)
-    print(f"built {args.rows:,} rows in {MONTHS} partitions in {time.perf_counter() - started:.0f} s",
-          flush=True)  # fmt: skip
+    built = time.perf_counter() - started
+    print(f"built {args.rows:,} rows in {MONTHS} partitions in {built:.0f} s", flush=True)
     with engine.connect() as c:
         due = c.exec_driver_sql(
             f"SELECT count(*) FROM event_log WHERE created_at < '{CUTOFF}'"
@@ -298,7 +301,9 @@ def main() -> int:
             c.exec_driver_sql("DROP TABLE IF EXISTS event_log CASCADE")
             c.exec_driver_sql("DROP TABLE IF EXISTS event_log_template")
             if partman:
-                c.exec_driver_sql("DELETE FROM partman.part_config WHERE parent_table = 'public.event_log'")
+                c.exec_driver_sql(
+                    "DELETE FROM partman.part_config WHERE parent_table = 'public.event_log'"
+                )
                 c.exec_driver_sql("DROP TABLE IF EXISTS partman.template_public_event_log")
     engine.dispose()
     return report(args, samples, due, partman)
@@ -315,7 +320,7 @@ def report(args, samples: dict[str, list], due: int, partman: bool) -> int:
     print(f"  gdpr-sweep run, partitions = \"drop\"   {drop:8.2f} s   "
           f"(drop itself {dropping:.3f} s; batches of the cutoff's partition "
           f"{med(s['batch_seconds'] for s in samples['drop']):.2f} s)")  # fmt: skip
-    print(f"  gdpr-sweep run, partitions = \"off\"    {off:8.2f} s")
+    print(f'  gdpr-sweep run, partitions = "off"    {off:8.2f} s')
     print(f"  gdpr-sweep --version (start-up)      {boot:8.2f} s")
     ratio = off / drop
     net = (off - boot) / max(drop - boot, 1e-9)
@@ -328,8 +333,8 @@ def report(args, samples: dict[str, list], due: int, partman: bool) -> int:
         print(f"  pg_partman run_maintenance() retention {theirs:.3f} s")
         drop_ratio = dropping / theirs
         result["drop_over_partman"] = drop_ratio
-        print(f"  our drop / pg_partman's: {drop_ratio:.2f}x  "
-              f"{'PASS' if drop_ratio <= DROP_GOAL else 'FAIL'} (goal <= {DROP_GOAL:g}x)")  # fmt: skip
+        verdict = "PASS" if drop_ratio <= DROP_GOAL else "FAIL"
+        print(f"  our drop / pg_partman's: {drop_ratio:.2f}x  {verdict} (goal <= {DROP_GOAL:g}x)")
     else:
         print("  pg_partman: not installed, comparison skipped")
     load = os.getloadavg()[1]

@@ -125,20 +125,32 @@ class PartitionRemover:
 
     def run(self, should_stop: Any = lambda: False) -> PartitionOutcome:
         started = time.perf_counter()
+        # An outcome is written with the next partition's intent (one state commit per
+        # partition, as batches do); the last one after the loop, however it ends.
+        self._outcome: tuple[str, dict[str, Any]] | None = None
         try:
             for choice in self.evaluation.removed_partitions:
                 if should_stop():
                     break
                 self._remove(choice)
         finally:
+            if self._outcome is not None:
+                self.store.append_many(self.run_id, [self._outcome])
             self.outcome.seconds = round(time.perf_counter() - started, 3)
         return self.outcome
 
     def _audit(self, kind: str, choice: PartitionChoice, rows: int | None, **extra: Any) -> None:
+        entry = (kind, self._entry(choice, rows, **extra))
+        if kind == START:
+            entries = [*([self._outcome] if self._outcome else []), entry]
+            self._outcome = None
+            self.store.append_many(self.run_id, entries)
+        else:
+            self._outcome = entry
+
+    def _entry(self, choice: PartitionChoice, rows: int | None, **extra: Any) -> dict[str, Any]:
         p = choice.partition
-        self.store.append(
-            self.run_id,
-            kind,
+        return dict(
             database=self.database,
             rule=self.compiled.rule.id,
             table=qualified_name(self.compiled.table),
@@ -163,7 +175,10 @@ class PartitionRemover:
             for statement in [*self.timeouts, *locked]:
                 connection.exec_driver_sql(statement)
             rows = count(connection, table, in_partition)
-            due = count(connection, table, in_partition, self.compiled.due)
+            # Without `only` or exceptions every row in a wholly due partition is due by
+            # its bounds (a range partition holds no NULL key): nothing more to check.
+            plain = not self.compiled.exceptions and not self.compiled.rule.only
+            due = rows if plain else count(connection, table, in_partition, self.compiled.due)
             if due == rows:
                 for delete in cascade_deletes(self.cascade, table, in_partition, self.dialect):
                     connection.execute(delete)
