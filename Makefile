@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 N      ?= 1000000
+PARTITION_N ?= 10000000
 WORKERS ?= 2
 
 .PHONY: demo test lint fmt typecheck bench databases clean
@@ -31,9 +32,10 @@ fmt: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy gdpr_sweep
 
-bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows)
+bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows); partitions (PARTITION_N rows, PostgreSQL)
 	$(BIN)/python bench/bench.py --rows $(N)
 	$(BIN)/python bench/erase_bench.py --rows $(N)
+	$(BIN)/python bench/partition_bench.py --rows $(PARTITION_N)
 
 databases:  ## start local PostgreSQL and MariaDB test servers (as root)
 	bash .ci/start-databases

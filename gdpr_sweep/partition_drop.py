@@ -164,6 +164,10 @@ class PartitionRemover:
         connection, table = self.connection, self.compiled.table
         assert self.compiled.rule.since is not None
         in_partition = choice.partition.rows(table.columns[self.compiled.rule.since])
+        p = choice.partition
+        where = {"schema": p.schema, "name": p.name}
+        if _partition_state(connection, qualified_name(table), where) != "attached":
+            return  # another rule of this run removed it already (its rows were due here too)
         self._audit(START, choice, choice.rows)
         statements = partition_statements(
             connection.dialect, qualified_name(table), choice.to_json()
