@@ -181,12 +181,21 @@ def evaluate_database(
         position = {index: n for n, index in enumerate(order)}
         for index, (rule, compiled) in enumerate(zip(applicable, rules_compiled, strict=True)):
             started = time.perf_counter()
-            due, held_by = count_rule(connection, compiled)
-            count_seconds = round(time.perf_counter() - started, 4)
-            held = held_by.pop("total", 0)
             cascade = {qualified_name(t) for t in map(catalog.table, rule.cascade) if t is not None}
             partitions = choose_partitions(catalog, compiled, cascade)
             listed = [p.to_json() for p in partitions]
+            if (
+                partitions
+                and not compiled.exceptions
+                and all(p.due is not None for p in partitions)
+            ):
+                # Every partition with due rows is listed with its due count (and a rule
+                # without exceptions holds nothing back): one pass over the rows, not two.
+                due, held_by = sum(p.due or 0 for p in partitions), dict[str, int]()
+            else:
+                due, held_by = count_rule(connection, compiled)
+            count_seconds = round(time.perf_counter() - started, 4)
+            held = held_by.pop("total", 0)
             item = PlanItem(
                 database=target.name,
                 rule=rule.id,
@@ -206,7 +215,7 @@ def evaluate_database(
                 due_digest=due_keys_digest(connection, compiled, hmac_key, listed)
                 if hmac_key is not None
                 else None,
-                table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
+                table_rows=_rows_for_guard(connection, compiled, due, guard_fraction, partitions),
                 partitions=listed,
             )
             evaluated.append(RuleEvaluation(item, compiled, position[index], tuple(partitions)))
@@ -266,17 +275,36 @@ def compile_database(
 
 
 def _rows_for_guard(
-    connection: sa.Connection, table: sa.Table, due: int, fraction: float | None
+    connection: sa.Connection,
+    compiled: CompiledRule,
+    due: int,
+    fraction: float | None,
+    partitions: list[PartitionChoice] | None = None,
 ) -> int | None:
     """Return the table's row count if `due` rows could exceed `fraction` of it, else None.
 
     The guard trips when due / rows > fraction, i.e. when the table has fewer than
     due / fraction rows; reading stops just past that (one row of margin for float
-    rounding). A nightly run with a few rows due in a big table reads a few rows.
+    rounding). A nightly run with a few rows due in a big table reads a few rows. A
+    partitioned table's listed partitions were counted already: only the rows above
+    the last of them are read (a lower bound is enough to know it cannot trip).
     """
     if fraction is None or not due:
         return None
-    if has_at_least(connection, table, math.floor(due / fraction) + 2):
+    table = compiled.table
+    needed = math.floor(due / fraction) + 2
+    bounded = [
+        p for p in partitions or [] if not p.partition.default and p.partition.upper is not None
+    ]
+    if bounded and compiled.rule.since is not None:
+        top = bounded[-1].partition.upper
+        assert top is not None
+        known = sum(p.rows for p in bounded)
+        if has_at_least(
+            connection, table, needed - known, table.columns[compiled.rule.since] >= top
+        ):
+            return None
+    elif has_at_least(connection, table, needed):
         return None
     return count(connection, table)  # a table small enough to trip the guard
 

@@ -16,9 +16,11 @@ import pytest
 from gdpr_sweep.config import load_config
 from gdpr_sweep.sweep import run_sweep
 from gdpr_sweep.sweep_options import SweepOptions
+from tests.configs import rule_toml
 from tests.conftest import TargetDb, query_rows, run_cli
 from tests.partition_support import (
     AS_OF,
+    CUTOFF,
     HELD,
     MONTHS,
     audit,
@@ -286,3 +288,54 @@ def test_a_row_that_stopped_being_due_after_the_evaluation_keeps_its_partition(
     # No hold here, so March goes too: the expected drops, without January, with March.
     expected = {n for n, (a, _) in EXPECTED[target_db.engine_name].items() if a == "drop"}
     assert item.partitions_removed == len(expected - {"event_2024_01"} | {"event_2024_03"})
+
+
+@SERVERS
+def test_two_rules_on_one_table_remove_each_partition_once(
+    target_db: TargetDb, tmp_path, monkeypatch
+):
+    build_events(target_db)
+    second = rule_toml("events-older", "event", "delete", after="9 months", since="created_at")
+    config = events_config(tmp_path, target_db, monkeypatch, cascade=None, unless_true=None)
+    config.write_text(config.read_text(encoding="utf-8") + second, encoding="utf-8")
+    if target_db.engine_name == "postgresql":
+        engine = target_db.engine()
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE attachment, ticket")
+        engine.dispose()
+    plan = run_cli("plan", "-c", str(config), "--as-of", AS_OF, "--json")
+    assert plan.exit_code == 0, plan.stdout + plan.stderr
+    listed = {
+        i["rule"]: {p["name"] for p in i["partitions"] if p["action"] == "drop"}
+        for i in plan.json()["items"]
+    }
+    assert listed["events-older"] and listed["events-older"] <= listed["events"]
+    result = run_cli("run", "-c", str(config), "--as-of", AS_OF, "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    entries = audit(tmp_path / "state.db", ("partition-drop",))
+    names = [e["details"]["partition"] for e in entries]
+    assert sorted(names) == sorted(set(names)) == sorted(listed["events"])
+    left = {r[0] for r in query_rows(target_db, "SELECT id FROM event")}
+    assert not left & {k for k, c, _, _ in event_rows(target_db.engine_name) if c < CUTOFF}
+
+
+@SERVERS
+@pytest.mark.parametrize(("fraction", "exit_code"), [(0.3, 5), (0.7, 0)])
+def test_max_fraction_counts_a_partitioned_table_right(
+    target_db: TargetDb, tmp_path, monkeypatch, fraction, exit_code
+):
+    """The guard reads only the rows above the listed partitions (their rows are
+    counted already): it must still trip exactly as on the whole table."""
+    config = _setup(target_db, tmp_path, monkeypatch)
+    text = config.read_text(encoding="utf-8").replace(
+        "max_fraction = 1.0", f"max_fraction = {fraction}"
+    )
+    config.write_text(text, encoding="utf-8")
+    rows = len(event_rows(target_db.engine_name))
+    assert 0.3 < len(due_by_hand(target_db)) / rows < 0.7
+    before = contents(target_db)
+    result = run_cli("run", "-c", str(config), "--as-of", AS_OF)
+    assert result.exit_code == exit_code, result.stdout + result.stderr
+    if exit_code == 5:
+        assert "more than sweep.max_fraction" in result.stdout + result.stderr
+        assert contents(target_db) == before
