@@ -52,10 +52,13 @@ class Partition:
 def range_partitions(connection: sa.Connection, table: sa.Table, column: str) -> list[Partition]:
     """The range partitions of `table` on `column`, or [] when it is not so partitioned."""
     dialect = connection.dialect.name
-    if dialect == "postgresql":
-        return _postgresql(connection, table, column)
-    if dialect in ("mysql", "mariadb"):
-        return _mariadb(connection, table, column)
+    try:
+        if dialect == "postgresql":
+            return _postgresql(connection, table, column)
+        if dialect in ("mysql", "mariadb"):
+            return _mariadb(connection, table, column)
+    except ValueError:
+        return []  # a bound we do not read (not a literal): the row path, as always
     return []  # SQLite has no partitions
 
 
@@ -193,7 +196,7 @@ def _mariadb_bound(
             raise ValueError(f"unexpected partition bound {description!r}")
         text = quoted.group(1).replace("''", "'")
         return text, _typed(text, type_)
-    number = int(description)
+    number = int(description)  # ValueError: not a number (the row path)
     if kind == "to_days":
         upper = sa.func.from_days(sa.bindparam(None, number, type_=sa.Integer))
     else:
