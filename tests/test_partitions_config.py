@@ -177,3 +177,24 @@ def test_without_analyze_nothing_is_analyzed(target_db: TargetDb, tmp_path, monk
     assert result.json()["analyze"] == []
     if target_db.engine_name != "mariadb":
         assert _statistics(target_db) is None
+
+
+def test_partition_statements_quote_and_order_the_ddl():
+    """What `plan --sql` shows for a partition (partition_drop.partition_statements)."""
+    from gdpr_sweep.partition_drop import partition_statements
+
+    entry = {"name": "Log 2024_01", "schema": "hr", "action": "drop"}
+    assert partition_statements("postgresql", "hr.log", entry) == [
+        'ALTER TABLE hr.log DETACH PARTITION hr."Log 2024_01"',
+        'DROP TABLE hr."Log 2024_01"',
+    ]
+    assert partition_statements("postgresql", "log", entry | {"action": "truncate"}) == [
+        'TRUNCATE TABLE hr."Log 2024_01"'
+    ]
+    assert partition_statements("mariadb", "log", entry | {"schema": None}) == [
+        "ALTER TABLE log DROP PARTITION `Log 2024_01`"
+    ]
+    assert partition_statements("mariadb", "log", entry | {"action": "truncate"}) == [
+        "ALTER TABLE log TRUNCATE PARTITION `Log 2024_01`"
+    ]
+    assert partition_statements("postgresql", "log", entry | {"action": "batch"}) == []
