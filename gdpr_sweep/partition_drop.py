@@ -1,10 +1,10 @@
 """Remove a delete rule's wholly due partitions, each checked again, audited, crash-safe.
 
-Before a database's rules pin their keys (`pinning.py`), each partition the plan
-chose to remove (`partition_plan.py`) goes, one at a time:
+Before a database's rules pin their keys (`pinning.py`), the partitions the plan
+chose to remove (`partition_plan.py`) go:
 
-1. intent in the audit trail (`partition-drop-start`: rule, table, partition, bounds,
-   the rows planned);
+1. the intents in the audit trail, all in one commit (`partition-drop-start`: rule,
+   table, partition, bounds, the rows planned); then one partition at a time:
 2. one transaction: take the table's lock (PostgreSQL `LOCK TABLE … ACCESS EXCLUSIVE`
    for a drop, the partition's for a truncate; MariaDB `LOCK TABLES … WRITE`), check
    again that every row of the partition is due by the rule's whole predicate (holds,
@@ -12,7 +12,8 @@ chose to remove (`partition_plan.py`) goes, one at a time:
    tables that refer to its rows, then `DETACH PARTITION` (PostgreSQL drop),
    `TRUNCATE` (truncate) or `ALTER TABLE … DROP/TRUNCATE PARTITION` (MariaDB);
 3. PostgreSQL drop: `DROP TABLE` of the detached table, in its own transaction;
-4. outcome (`partition-drop`: partition, bounds, rows removed).
+4. the outcomes, all in one commit after the last (`partition-drop`: partition,
+   bounds, rows removed).
 
 When the check finds a row that is no longer due (a hold placed since the plan, say),
 the partition is left as it is (`partition-skipped`) and its due rows take the row
@@ -26,6 +27,7 @@ attached is recorded as abandoned, one whose table is gone as done.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -124,29 +126,36 @@ class PartitionRemover:
         self.outcome = PartitionOutcome()
 
     def run(self, should_stop: Any = lambda: False) -> PartitionOutcome:
+        """Remove the partitions; the audit trail gets every intent in one commit before
+        the first DDL and every outcome in one commit after the last (a partition not
+        reached gets `partition-skipped`), so the state database adds two commits, not
+        two per partition. One whose removal failed keeps its intent alone: the next run
+        finds out what became of it (`finish_pending`)."""
         started = time.perf_counter()
-        # An outcome is written with the next partition's intent (one state commit per
-        # partition, as batches do); the last one after the loop, however it ends.
-        self._outcome: tuple[str, dict[str, Any]] | None = None
+        table = qualified_name(self.compiled.table)
+        # Another rule of this run may have removed one already (its rows were due there
+        # too): only those still attached.
+        choices = [
+            c
+            for c in self.evaluation.removed_partitions
+            if _partition_state(self.connection, table, _where(c)) == "attached"
+        ]
+        if choices:
+            self.store.append_many(self.run_id, [(START, self._entry(c, c.rows)) for c in choices])
+        outcomes: list[tuple[str, dict[str, Any]]] = []
         try:
-            for choice in self.evaluation.removed_partitions:
+            for choice in choices:
                 if should_stop():
                     break
-                self._remove(choice)
+                outcomes.append(self._remove(choice))
         finally:
-            if self._outcome is not None:
-                self.store.append_many(self.run_id, [self._outcome])
+            failed = len(outcomes) < len(choices) and sys.exc_info()[0] is not None
+            for choice in choices[len(outcomes) + (1 if failed else 0) :]:
+                outcomes.append((SKIPPED, self._entry(choice, 0, reason="not reached")))
+            if outcomes:
+                self.store.append_many(self.run_id, outcomes)
             self.outcome.seconds = round(time.perf_counter() - started, 3)
         return self.outcome
-
-    def _audit(self, kind: str, choice: PartitionChoice, rows: int | None, **extra: Any) -> None:
-        entry = (kind, self._entry(choice, rows, **extra))
-        if kind == START:
-            entries = [*([self._outcome] if self._outcome else []), entry]
-            self._outcome = None
-            self.store.append_many(self.run_id, entries)
-        else:
-            self._outcome = entry
 
     def _entry(self, choice: PartitionChoice, rows: int | None, **extra: Any) -> dict[str, Any]:
         p = choice.partition
@@ -160,15 +169,11 @@ class PartitionRemover:
                      "to": p.upper_text} | extra,
         )  # fmt: skip
 
-    def _remove(self, choice: PartitionChoice) -> None:
+    def _remove(self, choice: PartitionChoice) -> tuple[str, dict[str, Any]]:
+        """Remove one partition (or find a row no longer due); return its outcome entry."""
         connection, table = self.connection, self.compiled.table
         assert self.compiled.rule.since is not None
         in_partition = choice.partition.rows(table.columns[self.compiled.rule.since])
-        p = choice.partition
-        where = {"schema": p.schema, "name": p.name}
-        if _partition_state(connection, qualified_name(table), where) != "attached":
-            return  # another rule of this run removed it already (its rows were due here too)
-        self._audit(START, choice, choice.rows)
         statements = partition_statements(
             connection.dialect, qualified_name(table), choice.to_json()
         )
@@ -199,8 +204,7 @@ class PartitionRemover:
                 connection.exec_driver_sql("UNLOCK TABLES")
                 connection.commit()
         if due != rows:
-            self._audit(SKIPPED, choice, rows - due, reason="a row is no longer due")
-            return
+            return SKIPPED, self._entry(choice, rows - due, reason="a row is no longer due")
         failpoint("after-partition-detach")
         for statement in statements[1:]:  # PostgreSQL: DROP TABLE of the detached table
             with connection.begin():
@@ -209,7 +213,7 @@ class PartitionRemover:
         self.outcome.removed += 1
         self.outcome.rows += rows
         self.outcome.longest_lock_seconds = max(self.outcome.longest_lock_seconds, elapsed)
-        self._audit(DONE, choice, rows, seconds=round(elapsed, 3))
+        return DONE, self._entry(choice, rows, seconds=round(elapsed, 3))
 
     def _lock_statements(self, choice: PartitionChoice) -> list[str]:
         """Lock what the check reads, so nothing changes between it and the DDL."""
@@ -288,6 +292,10 @@ SELECT 1 FROM information_schema.PARTITIONS
 WHERE TABLE_SCHEMA = COALESCE(%(schema)s, DATABASE()) AND TABLE_NAME = %(table)s
   AND PARTITION_NAME = %(name)s
 """
+
+
+def _where(choice: PartitionChoice) -> dict[str, Any]:
+    return {"schema": choice.partition.schema, "name": choice.partition.name}
 
 
 def _partition_state(connection: sa.Connection, table: str, where: dict[str, Any]) -> str:

@@ -147,9 +147,12 @@ def test_a_kill_between_detach_and_drop_is_finished_by_the_next_run(
     assert "event_2024_01" in tables_now(target_db)
     assert query_rows(target_db, "SELECT count(*) FROM event_2024_01") == [(3,)]
     state = tmp_path / "state.db"
-    starts = audit(state, ("partition-drop-start",))
-    assert [e["details"]["partition"] for e in starts] == ["event_2024_01"]
+    starts = audit(state, ("partition-drop-start",))  # every intent before the first DDL
+    assert [e["details"]["partition"] for e in starts] == [
+        "event_2024_01", "event_2024_02", "event_2024_06"
+    ]  # fmt: skip
     assert audit(state, ("partition-drop",)) == []
+    assert {"event_2024_02", "event_2024_06"} <= partitions_now(target_db)  # not reached
 
     result = run_cli("run", "-c", str(config), "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -160,6 +163,16 @@ def test_a_kill_between_detach_and_drop_is_finished_by_the_next_run(
     assert finished[0]["details"]["partition"] == "event_2024_01"
     assert finished[0]["details"]["intent_of_run"] == starts[0]["run_id"]
     assert result.json()["interrupted_runs"] == [starts[0]["run_id"]]
+    # The two the killed run never reached: still attached, so abandoned, then removed
+    # by this run under intents of its own.
+    abandoned = audit(state, ("partition-drop-abandoned",))
+    assert sorted(e["details"]["partition"] for e in abandoned) == [
+        "event_2024_02", "event_2024_06"
+    ]  # fmt: skip
+    again = [
+        e for e in done if e["run_id"] == result.json()["run_id"] and "finished" not in e["details"]
+    ]
+    assert sorted(e["details"]["partition"] for e in again) == ["event_2024_02", "event_2024_06"]
     left = {r[0] for r in contents(target_db)["event"]}
     assert not left & due_by_hand(target_db)
     assert contents(target_db) == row_path_result(target_db, tmp_path, monkeypatch)
