@@ -183,10 +183,13 @@ class PartitionRemover:
         try:
             for statement in [*self.timeouts, *locked]:
                 connection.exec_driver_sql(statement)
-            rows = count(connection, table, in_partition)
             # Without `only` or exceptions every row in a wholly due partition is due by
-            # its bounds (a range partition holds no NULL key): nothing more to check.
+            # its bounds (a range partition holds no NULL key): nothing to check, and a
+            # partition that is detached is counted afterwards, as its own table, while
+            # the application has its table back.
             plain = not self.compiled.exceptions and not self.compiled.rule.only
+            later = plain and len(statements) > 1
+            rows = 0 if later else count(connection, table, in_partition)
             due = rows if plain else count(connection, table, in_partition, self.compiled.due)
             if due == rows:
                 for delete in cascade_deletes(self.cascade, table, in_partition, self.dialect):
@@ -205,15 +208,26 @@ class PartitionRemover:
                 connection.commit()
         if due != rows:
             return SKIPPED, self._entry(choice, rows - due, reason="a row is no longer due")
+        locked_for = time.perf_counter() - started  # the table's lock: until here
         failpoint("after-partition-detach")
-        for statement in statements[1:]:  # PostgreSQL: DROP TABLE of the detached table
+        if len(statements) > 1:  # PostgreSQL: DROP TABLE of the detached table
+            p = choice.partition
+            own = sa.table(p.name, schema=p.schema)
             with connection.begin():
-                connection.exec_driver_sql(statement)
+                if later:  # locked by name first: nothing can change it before the DROP
+                    name = statements[1].removeprefix("DROP TABLE ")  # quoted, as in the DROP
+                    connection.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+                    rows = int(
+                        connection.execute(sa.select(sa.func.count()).select_from(own)).scalar_one()
+                    )
+                connection.exec_driver_sql(statements[1])
         elapsed = time.perf_counter() - started
         self.outcome.removed += 1
         self.outcome.rows += rows
-        self.outcome.longest_lock_seconds = max(self.outcome.longest_lock_seconds, elapsed)
-        return DONE, self._entry(choice, rows, seconds=round(elapsed, 3))
+        self.outcome.longest_lock_seconds = max(self.outcome.longest_lock_seconds, locked_for)
+        return DONE, self._entry(
+            choice, rows, seconds=round(elapsed, 3), lock_seconds=round(locked_for, 3)
+        )
 
     def _lock_statements(self, choice: PartitionChoice) -> list[str]:
         """Lock what the check reads, so nothing changes between it and the DDL."""

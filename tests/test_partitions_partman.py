@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -36,8 +37,22 @@ from tests.partition_support import (
 POSTGRESQL = pytest.mark.parametrize("target_db", ["postgresql"], indirect=True)
 
 
-def _partman(target_db: TargetDb) -> None:
-    """pg_partman in schema partman of the test database, fresh (its config emptied)."""
+@pytest.fixture
+def partman(target_db: TargetDb) -> Iterator[None]:
+    """pg_partman in schema partman of the test database, fresh (its config emptied),
+    and gone afterwards: other tests list every schema of the database."""
+    _install_partman(target_db)
+    yield
+    engine = target_db.engine()
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP EXTENSION IF EXISTS pg_partman CASCADE")
+            connection.exec_driver_sql("DROP SCHEMA IF EXISTS partman CASCADE")
+    finally:
+        engine.dispose()
+
+
+def _install_partman(target_db: TargetDb) -> None:
     engine = target_db.engine()
     try:
         with engine.begin() as connection:
@@ -90,9 +105,8 @@ def _partman_set(target_db: TargetDb) -> list[int]:
 
 @POSTGRESQL
 def test_a_pg_partman_set_loses_its_expired_children_and_partman_still_maintains_it(
-    target_db: TargetDb, tmp_path, monkeypatch
+    target_db: TargetDb, partman: None, tmp_path, monkeypatch
 ):
-    _partman(target_db)
     keys = _partman_set(target_db)
     config = write_config(tmp_path, event_rule(), target_db.url, monkeypatch,
                           extra_sweep=WHOLE_TABLE)  # fmt: skip
