@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 N      ?= 1000000
+PARTITION_N ?= 10000000
 WORKERS ?= 2
 
 .PHONY: demo test lint fmt typecheck docs bench databases screenshot clean
@@ -34,10 +35,11 @@ typecheck: $(STAMP)
 docs: $(STAMP)  ## docs/cli.md, the CLI reference, from every command's --help (a test checks it)
 	$(BIN)/python -m gdpr_sweep.cli.reference > docs/cli.md
 
-bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows); 100 tenants
+bench: $(STAMP)  ## gdpr-sweep vs hand-written SQL on every reachable engine (N rows); 100 tenants; partitions (PARTITION_N rows, PostgreSQL)
 	$(BIN)/python bench/bench.py --rows $(N)
 	$(BIN)/python bench/erase_bench.py --rows $(N)
 	$(BIN)/python bench/tenants_bench.py
+	$(BIN)/python bench/partition_bench.py --rows $(PARTITION_N)
 
 screenshot: $(STAMP)  ## docs/report-demo.png: the demo's `gdpr-sweep report` in headless chromium
 	$(BIN)/python docs/screenshots/make-report-screenshot.py

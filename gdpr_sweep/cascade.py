@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
 from .catalog import Catalog, qualified_name
 from .config import Config, Rule
+from .matching import in_select
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,41 @@ def _link_to_placed(
                 child, (link.column,), linked, (link.references_column,), is_link=True
             )
     return None
+
+
+def cascade_deletes(
+    steps: list[CascadeStep], table: sa.Table, rows: ColumnElement[bool], dialect: str
+) -> tuple[sa.Delete, ...]:
+    """The DELETEs of the cascade tables' rows that refer to `rows` of `table`
+    (recursively), the deepest table first: run them before deleting `rows`."""
+    return tuple(
+        step.child.delete().where(children_of(steps, step, table, rows, dialect))
+        for step in reversed(steps)
+    )
+
+
+def children_of(
+    steps: list[CascadeStep],
+    step: CascadeStep,
+    table: sa.Table,
+    rows: ColumnElement[bool],
+    dialect: str,
+) -> ColumnElement[bool]:
+    """The rows of `step.child` that refer to `rows` of `table` (recursively).
+
+    Through a foreign key the engine's own comparison decides what refers to what;
+    through a configured link the match is exact (matching.py).
+    """
+    parent = step.parent
+    if parent is table:
+        parent_rows = rows
+    else:
+        above = next(s for s in steps if s.child is parent)
+        parent_rows = children_of(steps, above, table, rows, dialect)
+    columns = [step.child.columns[c] for c in step.columns]
+    referred = [parent.columns[c] for c in step.referred]
+    if step.is_link:
+        return in_select(columns[0], referred[0], parent_rows, dialect)
+    if len(columns) == 1:
+        return columns[0].in_(sa.select(referred[0]).where(parent_rows))
+    return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))

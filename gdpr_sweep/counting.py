@@ -34,14 +34,18 @@ def count(connection: sa.Connection, table: sa.Table, *where: sa.ColumnElement[b
     return int(connection.execute(count_statement(table, *where)).scalar_one())
 
 
-def has_at_least(connection: sa.Connection, table: sa.Table, rows: int) -> bool:
+def has_at_least(
+    connection: sa.Connection, table: sa.Table, rows: int, *where: sa.ColumnElement[bool]
+) -> bool:
     """Return whether the table has `rows` rows or more, reading at most that many.
 
     `LIMIT 1 OFFSET n-1`, not a count over a `LIMIT`ed subquery: MariaDB materialises
     such a subquery into a temporary table (1.5 s for 2.9M rows, against 0.23 s for a
     whole `count(*)`), while an offset is skipped in the scan on every engine.
     """
-    probe = sa.select(sa.literal(1)).select_from(table).limit(1).offset(rows - 1)
+    if rows <= 0:
+        return True
+    probe = sa.select(sa.literal(1)).select_from(table).where(*where).limit(1).offset(rows - 1)
     return connection.execute(probe).first() is not None
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
+from .analyze import analyze_tables
 from .cascade import CascadeStep, cascade_steps
 from .catalog import Catalog
 from .config import Config, SweepSettings
@@ -20,6 +22,7 @@ from .engines import DatabaseFailure, database_failure, describe_write_failure
 from .errors import DatabaseUnavailable
 from .evaluation import DatabaseEvaluation
 from .execute import Progress, RuleExecutor, session_timeouts
+from .partition_drop import PartitionRemover, finish_pending
 from .pinning import PinnedKeys, pinned_rules
 from .plan import RuleEvaluation
 from .run_result import RunItem
@@ -40,11 +43,12 @@ def execute_database(
     progress: Progress,
     options: SweepOptions,
     window: SweepWindow,
-) -> tuple[list[RunItem], DatabaseFailure | None]:
-    """Execute one database's due rules, then recount; return its items and any failure."""
+) -> tuple[list[RunItem], DatabaseFailure | None, dict[str, Any] | None]:
+    """Execute one database's due rules, then recount; return its items, any failure
+    and, with `analyze = true`, what refreshing the statistics took."""
     target = evaluation.target
     if evaluation.failure:
-        return [], _database_failed(store, run_id, evaluation.failure)
+        return [], _database_failed(store, run_id, evaluation.failure), None
     items = [
         RunItem(
             database=e.item.database,
@@ -68,11 +72,25 @@ def execute_database(
                 for e in evaluation.rule_evaluations
             }
             connection.rollback()  # end the reflection's transaction before pinning
+            failed: list[str] = finish_pending(connection, store, run_id, target.name)
             pairs = list(zip(evaluation.rule_evaluations, items, strict=True))
+            timeouts = session_timeouts(
+                target.engine.dialect.name, settings.lock_timeout, settings.statement_timeout
+            )
+            # Wholly due partitions go first, before the keys are pinned: the row path
+            # then pins and batches only the rows left (partition_drop.py).
+            for index in sorted(range(len(pairs)), key=lambda i: pairs[i][0].position):
+                rule_evaluation, item = pairs[index]
+                if rule_evaluation.removed_partitions and not window.is_up():
+                    error = _remove_partitions(
+                        connection, rule_evaluation, item, steps[item.rule], store, run_id,
+                        target.name, timeouts, window,
+                    )  # fmt: skip
+                    if error is not None:
+                        failed.append(error)
             compiled = [e.compiled for e in evaluation.rule_evaluations]
             lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
             with pinned_rules(connection, compiled, lock_wait) as pins:
-                failed: list[str] = []
                 # Dependency order: a rule before the deletes that would take its rows.
                 for index in sorted(range(len(pairs)), key=lambda i: pairs[i][0].position):
                     rule_evaluation, item = pairs[index]
@@ -96,12 +114,22 @@ def execute_database(
                     if error is not None:
                         failed.append(error)
                 recounted = _recount(connection, pins, store, run_id, evaluation, items, window)
+            analyzed = None
+            if target.db.analyze and any(item.done for item in items):
+                changed = [
+                    table
+                    for e, item in pairs
+                    if item.done
+                    for table in (e.compiled.table, *(s.child for s in steps[item.rule]))
+                ]
+                analyzed = {"database": target.name} | analyze_tables(connection, changed)
         if failed:
             message = f"database {target.name}: " + "; ".join(failed)
-            return items, DatabaseFailure(database=target.name, error=message)
-        return items, recounted
+            return items, DatabaseFailure(database=target.name, error=message), analyzed
+        return items, recounted, analyzed
     except (DatabaseUnavailable, sa.exc.DBAPIError) as exc:
-        return items, _database_failed(store, run_id, database_failure(target, exc, writing=True))
+        failure = database_failure(target, exc, writing=True)
+        return items, _database_failed(store, run_id, failure), None
     finally:
         target.dispose()
 
@@ -159,8 +187,10 @@ def _execute_rule(
         error = f"rule {item.rule}: {describe_write_failure(exc)}"
     finally:
         outcome = executor.result  # the committed batches, however it ended
-        item.done, item.batches = outcome.rows, outcome.batches
-        item.longest_batch_seconds = round(outcome.longest_batch_seconds, 3)
+        item.done, item.batches = item.partition_rows + outcome.rows, outcome.batches
+        item.longest_batch_seconds = round(
+            max(item.longest_batch_seconds, outcome.longest_batch_seconds), 3
+        )
         item.seconds = round(time.perf_counter() - started, 3)
     store.append(
         run_id,
@@ -183,6 +213,44 @@ def _execute_rule(
         extra={"event": "rule-done", "database": database, "rule": item.rule, "rows": item.done},
     )
     return None
+
+
+def _remove_partitions(
+    connection: sa.Connection,
+    rule_evaluation: RuleEvaluation,
+    item: RunItem,
+    cascade: list[CascadeStep],
+    store: StateStore,
+    run_id: int,
+    database: str,
+    timeouts: list[str],
+    window: SweepWindow,
+) -> str | None:
+    """Remove one rule's wholly due partitions; return its failure, if any."""
+    remover = PartitionRemover(
+        connection, rule_evaluation, cascade, database=database, store=store, run_id=run_id,
+        timeouts=timeouts,
+    )  # fmt: skip
+    error = None
+    try:
+        remover.run(window.is_up)
+    except sa.exc.DBAPIError as exc:
+        if _connection_lost(exc):
+            raise
+        if connection.in_transaction():
+            connection.rollback()
+        error = f"rule {item.rule}: removing a partition: {describe_write_failure(exc)}"
+        store.append(
+            run_id, "rule-failed", database=database, rule=item.rule, table=item.table,
+            action=item.action, rows=remover.outcome.rows, details={"error": error},
+        )  # fmt: skip
+    finally:
+        outcome = remover.outcome
+        item.partitions_removed, item.partition_rows = outcome.removed, outcome.rows
+        item.partition_seconds = outcome.seconds
+        item.done = outcome.rows
+        item.longest_batch_seconds = round(outcome.longest_lock_seconds, 3)
+    return error
 
 
 def _connection_lost(exc: sa.exc.DBAPIError) -> bool:

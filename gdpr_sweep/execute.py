@@ -29,11 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .anonymise import anonymise_rows
-from .cascade import CascadeStep
+from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
 from .keys import key_label
-from .matching import in_select
 from .pinning import PinnedKeys
 from .rowkeys import RowKey
 from .rules import CompiledRule
@@ -259,10 +258,7 @@ def batch_statements(
     rule = compiled.rule
     if rule.action == "delete":
         # Children before parents: the deepest cascade table first.
-        children = tuple(
-            step.child.delete().where(children_of(step, rows, table, cascade, dialect))
-            for step in reversed(cascade)
-        )
+        children = cascade_deletes(cascade, table, rows, dialect)
         return BatchStatements(upper, rows, children, table.delete().where(rows))
     if any(strategy == "hash" for _, strategy in rule.columns):
         return BatchStatements(upper, rows, (), None)  # pseudonyms bound per batch
@@ -271,34 +267,6 @@ def batch_statements(
         for name, strategy in rule.columns
     }
     return BatchStatements(upper, rows, (), table.update().where(rows).values(values))
-
-
-def children_of(
-    step: CascadeStep,
-    rows: ColumnElement[bool],
-    table: sa.Table,
-    cascade: list[CascadeStep],
-    dialect: str,
-) -> ColumnElement[bool]:
-    """The rows of `step.child` that refer to the rows of `table` a batch deletes
-    (`rows`), recursively through the cascade.
-
-    Through a foreign key the engine's own comparison decides what refers to what;
-    through a configured link the match is exact (matching.py).
-    """
-    parent = step.parent
-    if parent is table:
-        parent_rows = rows
-    else:
-        up = next(s for s in cascade if s.child is parent)
-        parent_rows = children_of(up, rows, table, cascade, dialect)
-    columns = [step.child.columns[c] for c in step.columns]
-    referred = [parent.columns[c] for c in step.referred]
-    if step.is_link:
-        return in_select(columns[0], referred[0], parent_rows, dialect)
-    if len(columns) == 1:
-        return columns[0].in_(sa.select(referred[0]).where(parent_rows))
-    return sa.tuple_(*columns).in_(sa.select(*referred).where(parent_rows))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ always, in production — a failpoint costs one dictionary lookup. Points:
 `after-batch-intent` (intent audited, statement not yet run), `after-target-commit`
 (batch committed, outcome not yet audited), `after-batch` (both written),
 `during-migration` (inside the state database's migration transaction),
-`waiting-for-lock` (each time `--wait-lock` finds the lock held); and where an output
+`waiting-for-lock` (each time `--wait-lock` finds the lock held),
+`after-partition-detach` (a wholly due partition detached and committed, its table not
+yet dropped: `partition_drop.py`); and where an output
 file is written, after its path passed the checks made before anything changed:
 `before-metrics-write` (`run --metrics-file`), `before-receipt-write` (`erase
 --receipt`, after the erasure committed), `before-export-write` (`export --out`, the

@@ -31,6 +31,7 @@ from .formats import format_name
 from .holds.rows import hold_name
 from .holds.store import HeldKeys, active_holds
 from .keyset import Keyset
+from .partition_plan import PartitionChoice, choose_partitions, partitions_text
 from .periods import local_date
 from .rules import REFERENCED, CompiledRule, compile_rule
 
@@ -58,6 +59,9 @@ class PlanItem:
     # the guard needs (None: the table has more rows than would make it trip).
     table_rows: int | None = None
     count_seconds: float | None = None  # how long counting the due rows took
+    # Partitions of the table with due rows (partition_plan.py): those removed whole
+    # ("drop"/"truncate", their rows part of `due`) and those batched, with the reason.
+    partitions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -119,13 +123,22 @@ def count_rule(connection: sa.Connection, compiled: CompiledRule) -> tuple[int, 
     return due, held_by
 
 
-def due_keys_digest(connection: sa.Connection, compiled: CompiledRule, hmac_key: bytes) -> str:
+def due_keys_digest(
+    connection: sa.Connection,
+    compiled: CompiledRule,
+    hmac_key: bytes,
+    partitions: list[dict[str, Any]] | None = None,
+) -> str:
     """Return a keyed digest of the due rows' primary keys, streamed in key order.
 
     A plan file carries it so `apply` can prove the due set is still the reviewed
     one; the keys themselves never leave the database, and the digest reveals none.
+    The partition list (names, bounds, rows, what is done and why) is part of it: a
+    plan whose partitions changed is stale.
     """
     mac = hmac.new(hmac_key, b"due-keys\x1f", hashlib.sha256)
+    if partitions:
+        mac.update(b"partitions\x1f" + partitions_text(partitions) + b"\x1f")
     keyset = Keyset(compiled.table, compiled.key_columns, connection.dialect.name)
     result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
         keyset.ordered_keys(compiled.due)
@@ -147,6 +160,11 @@ class RuleEvaluation:
     item: PlanItem
     compiled: CompiledRule
     position: int = 0  # when it runs in its database (dependencies.execution_order)
+    partitions: tuple[PartitionChoice, ...] = ()  # with due rows (partition_plan.py)
+
+    @property
+    def removed_partitions(self) -> list[PartitionChoice]:
+        return [p for p in self.partitions if p.removed]
 
 
 def evaluate_database(
@@ -167,7 +185,19 @@ def evaluate_database(
         position = {index: n for n, index in enumerate(order)}
         for index, (rule, compiled) in enumerate(zip(applicable, rules_compiled, strict=True)):
             started = time.perf_counter()
-            due, held_by = count_rule(connection, compiled)
+            cascade = {qualified_name(t) for t in map(catalog.table, rule.cascade) if t is not None}
+            partitions = choose_partitions(catalog, compiled, cascade)
+            listed = [p.to_json() for p in partitions]
+            if (
+                partitions
+                and not compiled.exceptions
+                and all(p.due is not None for p in partitions)
+            ):
+                # Every partition with due rows is listed with its due count (and a rule
+                # without exceptions holds nothing back): one pass over the rows, not two.
+                due, held_by = sum(p.due or 0 for p in partitions), dict[str, int]()
+            else:
+                due, held_by = count_rule(connection, compiled)
             count_seconds = round(time.perf_counter() - started, 4)
             held = held_by.pop("total", 0)
             item = PlanItem(
@@ -186,12 +216,13 @@ def evaluate_database(
                 basis=rule.basis,
                 controller=target.db.controller,
                 count_seconds=count_seconds,
-                due_digest=due_keys_digest(connection, compiled, hmac_key)
+                due_digest=due_keys_digest(connection, compiled, hmac_key, listed)
                 if hmac_key is not None
                 else None,
-                table_rows=_rows_for_guard(connection, compiled.table, due, guard_fraction),
+                table_rows=_rows_for_guard(connection, compiled, due, guard_fraction, partitions),
+                partitions=listed,
             )
-            evaluated.append(RuleEvaluation(item, compiled, position[index]))
+            evaluated.append(RuleEvaluation(item, compiled, position[index], tuple(partitions)))
     return evaluated
 
 
@@ -248,17 +279,36 @@ def compile_database(
 
 
 def _rows_for_guard(
-    connection: sa.Connection, table: sa.Table, due: int, fraction: float | None
+    connection: sa.Connection,
+    compiled: CompiledRule,
+    due: int,
+    fraction: float | None,
+    partitions: list[PartitionChoice] | None = None,
 ) -> int | None:
     """Return the table's row count if `due` rows could exceed `fraction` of it, else None.
 
     The guard trips when due / rows > fraction, i.e. when the table has fewer than
     due / fraction rows; reading stops just past that (one row of margin for float
-    rounding). A nightly run with a few rows due in a big table reads a few rows.
+    rounding). A nightly run with a few rows due in a big table reads a few rows. A
+    partitioned table's listed partitions were counted already: only the rows above
+    the last of them are read (a lower bound is enough to know it cannot trip).
     """
     if fraction is None or not due:
         return None
-    if has_at_least(connection, table, math.floor(due / fraction) + 2):
+    table = compiled.table
+    needed = math.floor(due / fraction) + 2
+    bounded = [
+        p for p in partitions or [] if not p.partition.default and p.partition.upper is not None
+    ]
+    if bounded and compiled.rule.since is not None:
+        top = bounded[-1].partition.upper
+        assert top is not None
+        known = sum(p.rows for p in bounded)
+        if has_at_least(
+            connection, table, needed - known, table.columns[compiled.rule.since] >= top
+        ):
+            return None
+    elif has_at_least(connection, table, needed):
         return None
     return count(connection, table)  # a table small enough to trip the guard
 

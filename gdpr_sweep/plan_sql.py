@@ -14,8 +14,8 @@ bound at run time and may be personal — the batch's key range, a held row's ke
 row's pseudonym — is only ever a placeholder. Nothing is written: each database is read
 in a read-only transaction, rolled back.
 
-Partition drops (another issue) extend `ITEM_STEPS`: each step returns the statements
-of one item (a rule in a database), in the order they run.
+`ITEM_STEPS` are the steps of one item (a rule in a database), in the order they run:
+partitions removed whole, the pins, the batches, the recount.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class ItemContext:
     cascade: list[CascadeStep]
     config: Config
     as_of: dt.datetime
+    catalog: Catalog | None = None  # for the partition step (partition_plan.py)
 
     @property
     def dialect(self) -> str:
@@ -193,10 +194,34 @@ def recount_statements(context: ItemContext) -> list[Statement]:
     return [*shown, Statement("at the end of the database's run", drop)]
 
 
-#: The steps that make one item's statements, in the order they run. A later feature
-#: (partition drops) adds its step here, e.g. before the batches:
-#: `ITEM_STEPS.insert(ITEM_STEPS.index(batch_statements_shown), partition_drops)`.
+def partition_drops(context: ItemContext) -> list[Statement]:
+    """Before the pins: each partition removed whole (partition_drop.py), in its own
+    transaction under the table's lock, after the cascade rows that refer to it."""
+    if context.catalog is None:
+        return []
+    from .partition_drop import partition_statements
+    from .partition_plan import choose_partitions
+
+    rule, catalog = context.compiled.rule, context.catalog
+    cascade = {qualified_name(t) for t in map(catalog.table, rule.cascade) if t is not None}
+    shown = []
+    for choice in choose_partitions(catalog, context.compiled, cascade):
+        entry = choice.to_json()
+        bounds = f"[{entry['from'] or '-inf'}, {entry['to'] or '+inf'})"
+        when = (
+            f"partition {entry['name']} {bounds}, {entry['rows']:,} rows, removed whole "
+            "(the cascade tables' rows that refer to it are deleted first, in the same "
+            "transaction)"
+        )
+        shown += [Statement(when, sql) for sql in partition_statements(
+            context.connection.dialect, rule.table, entry
+        )]  # fmt: skip
+    return shown
+
+
+#: The steps that make one item's statements, in the order they run.
 ITEM_STEPS: list[Callable[[ItemContext], list[Statement]]] = [
+    partition_drops,
     pin_statements,
     batch_statements_shown,
     recount_statements,
@@ -361,6 +386,7 @@ def database_statements(
                 cascade_steps(catalog, rule.rule, rule.table, config),
                 config,
                 as_of,
+                catalog,
             )
             items.append(
                 ItemStatements(

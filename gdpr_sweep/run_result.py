@@ -31,6 +31,11 @@ class RunItem:
     longest_batch_seconds: float = 0.0
     seconds: float = 0.0  # time spent executing the rule's batches, audit appends included
     left: int = 0  # still due when the run ended (the recount after the run)
+    # Partitions removed whole (partition_drop.py): how many, their rows (part of
+    # `done`) and the time it took (not part of `seconds`, the batches' time).
+    partitions_removed: int = 0
+    partition_rows: int = 0
+    partition_seconds: float = 0.0
 
 
 @dataclass
@@ -49,6 +54,8 @@ class RunResult:
     approval: Approval = field(default_factory=Approval)
     # `apply`: the reviewed plan's digest and the run that planned it (review_trail.py)
     review: dict[str, Any] = field(default_factory=dict)
+    # `analyze = true`: per database analyzed after the run, its tables and seconds
+    analyze: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -79,6 +86,7 @@ class RunResult:
             "locked": self.locked,
             "rows_left": self.rows_left,
             "head": self.head,
+            "analyze": self.analyze,
             **self.approval.details(),
             **self.review,
         }

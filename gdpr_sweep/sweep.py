@@ -222,7 +222,9 @@ def _execute_and_finish(
     run_id = result.run_id
     assert run_id is not None
 
-    def execute(evaluation: DatabaseEvaluation) -> tuple[list[RunItem], DatabaseFailure | None]:
+    def execute(
+        evaluation: DatabaseEvaluation,
+    ) -> tuple[list[RunItem], DatabaseFailure | None, dict[str, Any] | None]:
         try:
             return execute_database(
                 config,
@@ -239,10 +241,12 @@ def _execute_and_finish(
 
     try:
         outcomes = per_database(execute, evaluations, options.jobs)
-        for items, failure in outcomes:
+        for items, failure, analyzed in outcomes:
             result.items.extend(items)
             if failure:
                 result.failures.append(failure)
+            if analyzed:
+                result.analyze.append(analyzed)
     except BaseException:
         with contextlib.suppress(StateUnavailable):  # the error that follows says more
             store.finish_run(run_id, "failed", result.to_json())

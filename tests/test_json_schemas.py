@@ -152,7 +152,8 @@ def test_the_schemas_catch_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         {**document, "as_of": document["as_of"][:19]},
         {**document, "items": [{**item, "action": "truncate"}]},
         {**document, "items": [{**item, "due": "1"}]},
-        {**document, "items": [{**item, "partitions": []}]},
+        {**document, "items": [{**item, "partition_list": []}]},
+        {**document, "items": [{**item, "partitions": [{"name": "p1", "action": "drop"}]}]},
     ):
         assert not validator.is_valid(changed), changed
 

@@ -91,10 +91,15 @@ def config_digest(config: Config) -> str:
     for db in body["databases"]:
         del db["origin"]
     body["databases"] = sorted(body["databases"], key=lambda db: db["name"])
+    for db in body["databases"]:
+        if not db["analyze"]:  # configs without it keep their digest
+            del db["analyze"]
     for rule in body["rules"]:
         for added in ("since_format", "categories"):  # configs without them keep their digest
             if rule[added] in (None, ()):
                 del rule[added]
+        if rule["partitions"] == "drop":  # the default: configs without it keep their digest
+            del rule["partitions"]
     if body["subject"]:
         body["subject"]["identifiers"] = sorted(body["subject"]["identifiers"])
         body["subject"]["erase"] = sorted(body["subject"]["erase"], key=lambda e: e["table"])

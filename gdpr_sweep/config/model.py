@@ -25,6 +25,8 @@ ACTIONS = ("anonymise", "delete")
 SINCE_FORMATS = ("unixepoch", "unixepoch-ms", "julianday")
 ERASE_ACTIONS = ("delete", "anonymise", "keep")
 REFERENCE_ACTIONS = ("null", "keep", "refuse")
+#: How a delete rule's wholly due partitions go (`partitions`; "off": the row path).
+PARTITION_MODES = ("drop", "truncate", "off")
 
 Scalar = str | int | float | bool | dt.date | dt.datetime
 Action = Literal["anonymise", "delete"]
@@ -62,6 +64,7 @@ class DatabaseConfig:
     url: str | None = None
     url_env: str | None = None
     controller: str | None = None
+    analyze: bool = False  # refresh planner statistics after a run that changed rows
     #: Where a `[tenants]` row came from ("/etc/gdpr-sweep/tenants.csv line 7"), for
     #: messages; None for a written-out entry. Not part of the config digest.
     origin: str | None = field(default=None, compare=False)
@@ -102,6 +105,7 @@ class Rule:
     columns: tuple[tuple[str, str], ...] = ()
     cascade: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()  # data categories (contact, health, ...): documentation
+    partitions: str = "drop"  # PARTITION_MODES: wholly due partitions of a delete rule
     index: int = 0  # position in the file, for key paths in messages
 
     @property

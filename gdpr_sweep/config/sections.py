@@ -16,6 +16,7 @@ from ..periods import load_timezone, parse_duration, parse_fiscal_year_end, pars
 from .model import (
     ACTIONS,
     ERASE_ACTIONS,
+    PARTITION_MODES,
     REFERENCE_ACTIONS,
     SINCE_FORMATS,
     DatabaseConfig,
@@ -108,7 +109,7 @@ def _regexes(node: Node, name: str) -> tuple[str, ...]:
 
 
 #: The keys of a `[databases.NAME]` entry (a `[tenants]` row's columns are some of them).
-DATABASE_KEYS = frozenset({"url", "url_env", "controller"})
+DATABASE_KEYS = frozenset({"url", "url_env", "controller", "analyze"})
 
 
 def parse_databases(node: Node) -> tuple[DatabaseConfig, ...]:
@@ -142,7 +143,14 @@ def parse_database_entry(entry: Node, name: str, origin: str | None = None) -> D
             raise entry.fail("url", "holds a password; name an environment variable in url_env")
     if url_env is not None and not _ENV_RE.match(url_env):
         raise entry.fail("url_env", f"{url_env!r} is not an environment variable name")
-    return DatabaseConfig(name, url, url_env, entry.string("controller"), origin)
+    return DatabaseConfig(
+        name,
+        url,
+        url_env,
+        entry.string("controller"),
+        analyze=entry.boolean("analyze", False),
+        origin=origin,
+    )
 
 
 _RULE_KEYS = {
@@ -163,6 +171,7 @@ _RULE_KEYS = {
     "columns",
     "cascade",
     "categories",
+    "partitions",
 }
 
 
@@ -226,6 +235,9 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
             raise node.fail("cascade", 'only applies to action "delete"')
         for i, child in enumerate(cascade):
             check_identifier(child, f"{node.key_path('cascade')}[{i}]")
+        partitions = choice(node, "partitions", PARTITION_MODES, "drop")
+        if "partitions" in node.value and action != "delete":
+            raise node.fail("partitions", 'only applies to action "delete"')
         unless_after = node.identifier("unless_after")
         unless_true = node.identifier("unless_true")
         for name, col in (("unless_after", unless_after), ("unless_true", unless_true)):
@@ -250,6 +262,7 @@ def parse_rules(nodes: list[Node], database_names: set[str]) -> tuple[Rule, ...]
                 columns=columns,
                 cascade=cascade,
                 categories=_categories(node),
+                partitions=partitions,
                 index=index,
             )
         )

@@ -176,6 +176,8 @@ def print_audit_run(
         table.add_column(header, no_wrap=header != "keys")
     for e in entries:
         keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
+        if e["kind"].startswith("partition") and e.get("details"):
+            keys = _partition_text(e["details"])
         table.add_row(
             str(e["id"]),
             shown_utc(e["recorded_at"], "milliseconds"),
@@ -188,6 +190,14 @@ def print_audit_run(
             keys,
         )
     console.print(table)
+
+
+def _partition_text(details: Any) -> str:
+    """`partition event_2024_01 [2024-01-01, 2024-02-01)`: a partition entry's keys column."""
+    if isinstance(details, str):
+        details = json.loads(details)
+    bounds = f"[{details.get('from') or '-inf'}, {details.get('to') or '+inf'})"
+    return f"partition {details.get('partition')} {bounds}"
 
 
 def print_holds(console: Console, holds: list[Hold], today: dt.date) -> None:

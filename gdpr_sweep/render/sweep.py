@@ -22,6 +22,32 @@ if TYPE_CHECKING:  # Rich is imported when something is drawn: `run --quiet` nev
     from ..scan import ScanResult
 
 
+def partition_lines(plan: Plan) -> list[str]:
+    """Per rule with partitions: each partition removed whole (bounds, rows) or batched
+    (why). Bounds are the partition's own: from (inclusive) to (exclusive)."""
+    lines = []
+    for item in plan.items:
+        if not item.partitions:
+            continue
+        removed = [p for p in item.partitions if p["action"] != "batch"]
+        rows = sum(p["rows"] for p in removed)
+        where = f"{item.database}: " if len({i.database for i in plan.items}) > 1 else ""
+        lines.append(
+            f"{where}rule {item.rule}: {len(removed)} partition(s) of {item.table} to "
+            f"{removed[0]['action'] if removed else 'drop'} whole ({rows:,} rows), "
+            f"{len(item.partitions) - len(removed)} batched"
+        )
+        for p in item.partitions:
+            bounds = "default" if p["default"] else f"[{p['from'] or '-inf'}, {p['to'] or '+inf'})"
+            if p["action"] == "batch":
+                due = f", {p['due']:,} due" if p["due"] is not None else ""
+                what = f"batch ({p['reason']}{due})"
+            else:
+                what = p["action"]
+            lines.append(f"  {what:<28} {p['name']}  {bounds}  {p['rows']:,} rows")
+    return lines
+
+
 def print_plan(console: Console, plan: Plan, *, reviewing: bool = False) -> None:
     """Print the plan and what it counts: `plan` says it changed nothing; `apply`,
     reviewing the plan before it asks, says what applying it would change."""
@@ -37,6 +63,8 @@ def print_plan(console: Console, plan: Plan, *, reviewing: bool = False) -> None
         f"{rows:,} rows due under {rules} rule(s) in "
         f"{len({i.database for i in plan.items})} database(s)"
     )
+    for line in partition_lines(plan):
+        console.print(markup_escape(line), highlight=False, soft_wrap=True)
     if reviewing:
         console.print(f"Applying this plan would change {counted}.")
     else:
@@ -192,6 +220,19 @@ def print_run(console: Console, result: RunResult) -> None:
             f"{item.longest_batch_seconds:.2f} s",
         )
     console.print(table)
+    for item in result.items:
+        if item.partitions_removed:
+            console.print(
+                f"rule {markup_escape(item.rule)}: {item.partitions_removed} partition(s) "
+                f"removed whole ({item.partition_rows:,} rows, {item.partition_seconds:.2f} s)",
+                highlight=False,
+            )
+    for analyzed in result.analyze:
+        console.print(
+            f"analyze: database {markup_escape(analyzed['database'])}, "
+            f"{analyzed['tables']} table(s), {analyzed['seconds']:.2f} s",
+            highlight=False,
+        )
     done = sum(item.done for item in result.items)
     trail = f"; audit trail: gdpr-sweep audit show {result.run_id}" if result.run_id else ""
     console.print(f"{done:,} rows done{trail}")

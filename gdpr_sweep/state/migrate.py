@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 #: The newest revision in migrations/versions (checked by a test).
-HEAD = "0007"
+HEAD = "0009"
 
 
 def script_location() -> Path:

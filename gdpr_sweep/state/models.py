@@ -47,6 +47,7 @@ audit_entries = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
     sa.Index("ix_audit_entries_run_id", "run_id"),
+    sa.Index("ix_audit_entries_kind", "kind", "database_name"),
 )
 
 holds = sa.Table(
