@@ -54,6 +54,10 @@ def newcomer_environment(**extra: str) -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith(("GDPR_SWEEP_", "PYTEST_", "PIPX_", "UV_", "_GDPR_SWEEP"))
         and name not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "COV_CORE_SOURCE")
+        # Under `make test` (CI), a nested `make demo` would see it is a sub-make and
+        # print "make[1]: Entering directory": a newcomer's shell has no make of its own.
+        and name
+        not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
     }
     venv_bin = str(Path(sys.prefix) / "bin")
     env["PATH"] = os.pathsep.join(
