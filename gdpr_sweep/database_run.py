@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from .pinning import PinnedKeys, pinned_rules
 from .plan import RuleEvaluation
 from .run_result import RunItem
 from .state.store import StateStore
-from .sweep_options import SweepOptions, SweepWindow
+from .sweep_options import SweepOptions, SweepWindow, TenantWindow
 
 # The JSON log names the logger: these records keep the name they had before the
 # sweep was split into modules.
@@ -43,12 +44,22 @@ def execute_database(
     progress: Progress,
     options: SweepOptions,
     window: SweepWindow,
+    lock_held: Callable[[], bool] | None = None,
 ) -> tuple[list[RunItem], DatabaseFailure | None, dict[str, Any] | None]:
     """Execute one database's due rules, then recount; return its items, any failure
-    and, with `analyze = true`, what refreshing the statistics took."""
+    and, with `analyze = true`, what refreshing the statistics took.
+
+    `lock_held` says whether the run still holds the tenant's lock; asked before the
+    database is touched and before every batch: a lost lock stops it there (failed)."""
     target = evaluation.target
     if evaluation.failure:
         return [], _database_failed(store, run_id, evaluation.failure), None
+    if lock_held is not None:
+        window = TenantWindow(window, lock_held)
+        if not lock_held():
+            lost = f"database {target.name}: {_lost_lock(0)}"
+            failure = DatabaseFailure(database=target.name, error=lost)
+            return [], _database_failed(store, run_id, failure), None
     items = [
         RunItem(
             database=e.item.database,
@@ -123,6 +134,8 @@ def execute_database(
                     for table in (e.compiled.table, *(s.child for s in steps[item.rule]))
                 ]
                 analyzed = {"database": target.name} | analyze_tables(connection, changed)
+        if isinstance(window, TenantWindow) and window.lock_lost:
+            failed.append(_lost_lock(sum(item.done for item in items)))
         if failed:
             message = f"database {target.name}: " + "; ".join(failed)
             return items, DatabaseFailure(database=target.name, error=message), analyzed
@@ -132,6 +145,13 @@ def execute_database(
         return items, _database_failed(store, run_id, failure), None
     finally:
         target.dispose()
+
+
+def _lost_lock(rows: int) -> str:
+    return (
+        "its tenant lock was lost (the lock connection to the state database ended): "
+        f"stopped before the next batch after {rows} row(s); run again"
+    )
 
 
 def _database_failed(store: StateStore, run_id: int, failure: DatabaseFailure) -> DatabaseFailure:

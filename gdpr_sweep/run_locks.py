@@ -50,6 +50,13 @@ class RunLocks:
         if lock is not None:
             lock.release()
 
+    def still_held(self, name: str) -> bool:
+        """Whether this run still holds `name`'s lock (False when the lock connection
+        to the state database dropped: another process may have taken it since)."""
+        with self._mutex:
+            lock = self._held.get(name)
+        return lock is not None and lock.still_held()
+
     def release_all(self) -> None:
         for name in list(self._held):
             self.release(name)

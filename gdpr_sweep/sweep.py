@@ -235,6 +235,7 @@ def _execute_and_finish(
                 progress or NoProgress(),
                 options,
                 window,
+                lock_held=lambda: tenant_locks.still_held(evaluation.target.name),
             )
         finally:  # this tenant is done: another process may take it now
             tenant_locks.release(evaluation.target.name)

@@ -68,3 +68,22 @@ class SweepWindow:
     @property
     def signalled(self) -> bool:
         return self.stop is not None and self.stop.is_set()
+
+
+class TenantWindow(SweepWindow):
+    """One tenant's view of the sweep's window: also up when this run no longer holds
+    the tenant's lock (its lock connection to the state database dropped, so the server
+    freed the lock and another process may take the tenant): stop before the next batch.
+    It shares the run's deadline and stop."""
+
+    def __init__(self, window: SweepWindow, lock_held: Callable[[], bool]) -> None:
+        self.deadline, self.stopped, self.stop = window.deadline, window.stopped, window.stop
+        self.lock_held = lock_held
+        self.lock_lost = False
+
+    def is_up(self) -> bool:
+        if super().is_up():
+            return True
+        if not self.lock_lost and not self.lock_held():
+            self.lock_lost = True
+        return self.lock_lost

@@ -354,3 +354,47 @@ def test_many_tenant_locks_hold_one_connection(monkeypatch):
         space.close()
         other.close()
         engine.dispose()
+
+
+def test_a_run_whose_lock_connection_drops_stops_before_the_next_batch(tmp_path, monkeypatch):
+    """The server frees a session's advisory locks when its connection ends, and another
+    process may then take the tenant: the run must not go on sweeping it. Here the lock
+    session is terminated after the first batch; the run stops before the second, says
+    so (the database failed, exit 3), and the next run finishes the work."""
+    from gdpr_sweep.config import load_config
+    from gdpr_sweep.execute import NoProgress
+    from gdpr_sweep.sweep import run_sweep
+
+    url = postgresql_state_url(monkeypatch)
+    path, (target,) = tenants_config(tmp_path, 1, url)
+    path.write_text(path.read_text().replace("batch_size = 20", "batch_size = 3"))
+    key = lock_key("tenant", "t0")
+    killer = sa.create_engine(url)
+
+    class TerminateLockSession(NoProgress):
+        batches = 0
+
+        def advanced(self, token: object, rows: int) -> None:
+            self.batches += 1
+            if self.batches == 1:
+                with killer.begin() as connection:
+                    ended = connection.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "
+                            "locktype = 'advisory' AND classid = :high AND objid = :low"
+                        ),
+                        {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+                    ).all()
+                assert ended == [(True,)]
+
+    config = load_config(path)
+    as_of = dt.datetime.fromisoformat(AS_OF).replace(tzinfo=config.sweep.tz)
+    result = run_sweep(config, as_of, progress=TerminateLockSession())
+    killer.dispose()
+    (failure,) = result.failures
+    assert "tenant lock was lost" in failure["error"] and "after 3 row(s)" in failure["error"]
+    assert [item.done for item in result.items] == [3]
+    assert target.scalar("SELECT COUNT(*) FROM mail") == 7
+    again = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
+    assert again.exit_code == 0, again.stdout + again.stderr
+    assert target.scalar("SELECT COUNT(*) FROM mail") == 0

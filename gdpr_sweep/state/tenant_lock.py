@@ -59,6 +59,8 @@ def mysql_lock_name(kind: str, name: str) -> str:
 class HeldLock(Protocol):
     def try_once(self) -> bool: ...
 
+    def still_held(self) -> bool: ...
+
     def release(self) -> None: ...
 
 
@@ -66,6 +68,9 @@ class _NoLock:
     """An in-memory state database: one process only, nothing to exclude."""
 
     def try_once(self) -> bool:
+        return True
+
+    def still_held(self) -> bool:
         return True
 
     def release(self) -> None:
@@ -80,6 +85,9 @@ class _FileLock:
     def try_once(self) -> bool:
         assert self.fd is not None
         return try_flock(self.fd)
+
+    def still_held(self) -> bool:
+        return self.fd is not None  # an flock lasts while this process keeps the file open
 
     def release(self) -> None:
         if self.fd is None:
@@ -105,14 +113,39 @@ class _LockSession:
         self.mutex = threading.Lock()
         self.connection: sa.Connection | None = None
         self.held = 0
+        self.backend: object = None  # the server session the locks are held on
 
     def execute(self, statement: sa.TextClause, params: dict[str, object]) -> bool:
         with self.mutex:
             if self.connection is None:
                 self.connection = self.engine.connect()
+                self.backend = self._backend()
             got = self.connection.execute(statement, params).scalar()
             self.connection.commit()
             return bool(got)
+
+    def _backend(self) -> object:
+        assert self.connection is not None
+        ask = (
+            "SELECT pg_backend_pid()"
+            if self.engine.dialect.name == "postgresql"
+            else ("SELECT CONNECTION_ID()")
+        )
+        backend = self.connection.execute(sa.text(ask)).scalar()
+        self.connection.commit()
+        return backend
+
+    def alive(self) -> bool:
+        """Whether the session that took the locks is still the one connected: when the
+        connection dropped, the server freed its locks (SQLAlchemy would quietly
+        reconnect, to a session that holds none)."""
+        with self.mutex:
+            if self.connection is None:
+                return False
+            try:
+                return self._backend() == self.backend
+            except sa.exc.SQLAlchemyError:  # a dropped connection, or one left invalid
+                return False
 
     def close(self) -> None:
         with self.mutex:
@@ -140,13 +173,16 @@ class _ServerLock:
         self.held = self.session.execute(self.take, self.params)
         return self.held
 
+    def still_held(self) -> bool:
+        return self.held and self.session.alive()
+
     def release(self) -> None:
         if not self.held:
             return
         self.held = False
         try:
             freed = self.session.execute(self.free, self.params)
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:  # a dropped connection, or one left invalid
             freed = False
         if not freed:
             # Not surely unlocked (the connection failed): end the session, which
