@@ -28,10 +28,15 @@ from tests.conftest import run_cli
 from tests.test_state_faults import AS_OF, config, postgresql_state, small_filesystem, target
 
 
-@contextlib.contextmanager
-def held_file_lock(state_db: Path) -> Iterator[None]:
+def held_file_lock(state_db: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the sweep lock of a SQLite state database, as a running sweep would."""
-    fd = os.open(str(state_db) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    return held_flock(Path(str(state_db) + ".lock"))
+
+
+@contextlib.contextmanager
+def held_flock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (made if missing), as another process would."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 from gdpr_sweep.state.tenant_lock import lock_key, process_name
 from tests.configs import rule_toml
 from tests.conftest import TargetDb, postgresql_state_url, run_cli
+from tests.test_outcomes import held_flock
 
 AS_OF = "2026-11-01"
 RULE = rule_toml("purge", "mail", "delete", after="6 months", since="sent_at")
@@ -86,18 +86,11 @@ def trail(path: Path) -> list[dict]:
         return list(store.entries())
 
 
-@contextlib.contextmanager
-def held_tenant_file_lock(state_db: Path, name: str) -> Iterator[None]:
+def held_tenant_file_lock(state_db: Path, name: str) -> contextlib.AbstractContextManager[None]:
     """Hold tenant `name`'s lock of a SQLite state database, as a running sweep would."""
     path = Path(str(state_db) + ".locks") / f"tenant-{name}.lock"
     path.parent.mkdir(exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return held_flock(path)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from gdpr_sweep.config import load_config
 from tests.conftest import TargetDb, run_cli
 from tests.test_apply import AS_OF, RULES, seed
+from tests.test_tenants import anonymised
 
 SWEEP = '[sweep]\nstate_url = "sqlite:///state.db"\nbatch_size = 4\nmax_fraction = 0.9\n'
 SUBJECT = '\n[subject]\nroot = "counselling_case"\nidentifiers = { email = "email" }\n'
@@ -83,16 +83,6 @@ def without_timings(document: dict) -> dict:
     """A plan document without its measured times (`count_seconds`): what it says."""
     items = [{k: v for k, v in i.items() if not k.endswith("_seconds")} for i in document["items"]]
     return {**document, "items": items}
-
-
-def anonymised(url: str) -> int:
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        count = connection.exec_driver_sql(
-            "SELECT count(*) FROM counselling_case WHERE name IS NULL"
-        ).scalar_one()
-    engine.dispose()
-    return count
 
 
 def test_a_tenants_file_is_the_written_out_config_for_every_command(tmp_path, monkeypatch):
