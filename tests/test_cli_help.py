@@ -14,6 +14,7 @@ import typer.core
 
 from gdpr_sweep import __version__
 from gdpr_sweep.cli import app
+from gdpr_sweep.cli.root import subcommands
 from tests.conftest import run_cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -25,7 +26,7 @@ def command_paths() -> list[str]:
     def walk(command: object, path: tuple[str, ...]) -> list[tuple[str, ...]]:
         found = [path] if path else []
         if isinstance(command, typer.core.TyperGroup):
-            for name, sub in command.commands.items():
+            for name, sub in subcommands(command).items():
                 found += walk(sub, (*path, name))
         return found
 

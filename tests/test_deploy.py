@@ -30,6 +30,7 @@ import typer
 import yaml
 
 from gdpr_sweep.cli import app
+from gdpr_sweep.cli.root import subcommands
 from gdpr_sweep.config import load_config
 from gdpr_sweep.metrics import render_metrics
 from gdpr_sweep.run_result import RunItem, RunResult
@@ -174,7 +175,7 @@ def _options(tokens: list[str]) -> tuple[list[str], str, list[str]]:
 
 def _known(command: str) -> tuple[set[str], set[str]]:
     group = typer.main.get_command(app)
-    cli = group.commands[command]  # type: ignore[attr-defined]
+    cli = subcommands(group)[command]
     return {o for p in group.params for o in p.opts}, {o for p in cli.params for o in p.opts}
 
 

@@ -19,6 +19,7 @@ import typer
 import typer.core
 
 from gdpr_sweep.cli import app
+from gdpr_sweep.cli.root import subcommands
 from gdpr_sweep.formats import VERSIONS, format_name, schema, schema_file
 from tests.conftest import TargetDb
 from tests.every_output import Scenario, every_output, sweep_outputs
@@ -49,7 +50,7 @@ JSON_FILES = {"plan --out": "plan", "erase --receipt": "erase", "export --out": 
 
 def _commands(group: typer.core.TyperGroup, prefix: str = "") -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for name, command in group.commands.items():
+    for name, command in subcommands(group).items():
         path = f"{prefix}{name}"
         if isinstance(command, typer.core.TyperGroup):
             found |= _commands(command, path + " ")

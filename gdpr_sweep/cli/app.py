@@ -1,7 +1,7 @@
 """The `gdpr-sweep` app: its root options (--version, logging) and every command registered.
 
-The command modules never import this one; it imports them and registers their
-commands in the order `--help` lists them.
+The command modules never import this one; `root.COMMANDS` names them, and each is
+imported when its command is called (`root.LazyCommands`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import typer
 from .. import __version__
 from ..errors import ExitCode
 from ..logs import setup_logging
-from . import audit, hold, init, report, subject, sweep, sweep_run
 from .completion import complete_log_format, complete_log_level
-from .errors import Commands, OneLineErrors
+from .root import LazyCommands
 
-app = Commands(
-    cls=OneLineErrors,
+app = typer.Typer(
+    cls=LazyCommands,
     name="gdpr-sweep",
     help="Retention and erasure sweeper for relational databases.\n\n"
     "Rules in a TOML file say when rows are due; `plan` shows what is due, `run` and "
@@ -73,25 +72,6 @@ def main_callback(
             typer.echo(f"error: {option}: use {' or '.join(allowed)}", err=True)
             raise typer.Exit(ExitCode.USAGE)
     setup_logging(log_format, log_level)
-
-
-for name, command in (
-    ("check", sweep.check),
-    ("plan", sweep.plan),
-    ("demo", sweep.demo),
-    ("run", sweep_run.run),
-    ("apply", sweep_run.apply),
-    ("migrate", sweep.migrate),
-    ("erase", subject.erase),
-    ("export", subject.export),
-    ("scan", sweep.scan),
-    ("report", report.report),
-    ("replay", subject.replay_command),
-    ("init", init.init),
-):
-    app.command(name)(command)
-app.add_typer(hold.hold_app, name="hold")
-app.add_typer(audit.audit_app, name="audit")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from ..state.chain import parse_head
 from ..state.chain_verify import ChainVerification
 from ..state.store import StateStore
 from ..sweep_options import StopRequest
-from .errors import Commands, OneLineErrors
+from .errors import Commands
 from .options import (
     ConfigOption,
     JsonOption,
@@ -33,6 +33,7 @@ from .options import (
     WaitLockOption,
     duration,
 )
+from .root import OneLineErrors
 from .signals import stop_on_signals
 
 audit_app = Commands(

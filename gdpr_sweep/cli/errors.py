@@ -2,9 +2,9 @@
 
 `Commands` is the Typer app every command group is made of: each of its commands gets
 `--debug` (as its last option) and runs inside `errors_to_exit_codes`, registered here
-once rather than in every command. `OneLineErrors` reduces Click's usage errors to one
-line; `json_errors` keeps a failed `--json` run's output one JSON document. `--debug`
-shows the traceback of internal errors.
+once rather than in every command. `json_errors` keeps a failed `--json` run's output
+one JSON document. `--debug` shows the traceback of internal errors. (The root group,
+which reduces Click's usage errors to one line, is in `root`.)
 """
 
 from __future__ import annotations
@@ -12,22 +12,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import sys
 import traceback
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import typer
-from typer.core import TyperGroup
 
 from ..errors import ExitCode, GdprSweepError, Stopped
 from ..formats import format_name
 from ..logs import report_fatal
 from ..render.console import dumps
-from .metavars import WordsCommand, WordsOnly
+from .metavars import WordsCommand
 from .options import DebugOption
+from .root import is_click_error
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 
@@ -67,38 +65,6 @@ def _handling_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     handled.__annotations__ = {**command.__annotations__, "debug": DebugOption}
     return handled
-
-
-class OneLineErrors(WordsOnly, TyperGroup):
-    """Report Click's usage errors as one line and exit 2, like our own errors (and name
-    option values in words in help: `metavars`)."""
-
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        # Library warnings (e.g. SQLAlchemy on an odd URL argument) would add lines to
-        # an output whose errors are one line each; --debug shows tracebacks instead.
-        warnings.filterwarnings("ignore", category=sa.exc.SAWarning)
-        try:
-            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
-        except typer.Abort:
-            typer.echo("error: aborted", err=True)
-            result = 1
-        except Exception as exc:
-            if not is_click_error(exc):
-                raise
-            message = exc.format_message().replace("\n", " ")  # type: ignore[attr-defined]
-            ctx = getattr(exc, "ctx", None)
-            if ctx is not None:
-                message = f"{message} (see {ctx.command_path} --help)"
-            typer.echo(f"error: {message}", err=True)
-            result = exc.exit_code  # type: ignore[attr-defined]
-        if not standalone_mode:
-            return result
-        sys.exit(result if isinstance(result, int) else 0)
-
-
-def is_click_error(exc: BaseException) -> bool:
-    """Click's usage errors (Typer vendors Click in recent versions, so match by shape)."""
-    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
 @contextlib.contextmanager

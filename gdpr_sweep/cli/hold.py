@@ -13,8 +13,9 @@ from ..render.audit import hold_added, holds_document, print_holds
 from ..render.console import dumps, make_console
 from ..sweep_options import StopRequest
 from .completion import complete_databases, complete_tables
-from .errors import Commands, OneLineErrors
+from .errors import Commands
 from .options import ConfigOption, JsonOption, WaitLockOption, duration
+from .root import OneLineErrors
 from .signals import stop_on_signals
 
 hold_app = Commands(

@@ -18,6 +18,7 @@ import typer.rich_utils
 from typer.testing import CliRunner
 
 from .app import app
+from .root import subcommands
 
 WIDTH = 100
 REGENERATE = "python -m gdpr_sweep.cli.reference > docs/cli.md"
@@ -28,7 +29,7 @@ def command_paths() -> list[tuple[str, ...]]:
 
     def walk(command: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
         found = [path]
-        for name, sub in getattr(command, "commands", {}).items():
+        for name, sub in (subcommands(command) if hasattr(command, "commands") else {}).items():
             found += walk(sub, (*path, name))
         return found
 
