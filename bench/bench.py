@@ -40,6 +40,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import ptarchiver
+import summary
 from dbapi import (
     ENGINES,
     REDACTED,
@@ -58,11 +60,10 @@ SERVER_URLS = {
 URL_ENV = "GDPR_SWEEP_BENCH_URL"  # the config's url_env for the measured database
 KEY = "gdpr-sweep-benchmark-key-0123456789"  # GDPR_SWEEP_KEY for the runs (16+ chars)
 
-# The goals of the issue.
-MAX_RUN_RATIO = 1.15  # run vs the hand-written baseline (b)
-MAX_RSS_MB = 150.0  # peak RSS of a gdpr-sweep process
-MAX_BATCH_SECONDS = 1.0  # longest single batch (transaction)
+# The goal of the plan rows (issue 22's goals are in summary.py).
 MAX_PLAN_RATIO = 1.1  # plan vs a plain COUNT(*)
+#: The hand-written loop and pt-archiver stay at a fixed batch, whatever gdpr-sweep's.
+BASELINE_BATCH_SIZE = 5000
 
 RULE_HEAD = """[[rules]]
 id = "candidate-{action}"
@@ -95,6 +96,8 @@ COUNT = "plain COUNT(*) (d)"
 COUNT_PENDING = "plain COUNT(*), anonymise predicate (d)"
 NOOP = "driver-only process: connect, SELECT 1"
 HASH_RUN = "gdpr-sweep run, phone = hash"
+PT_RUN = "pt-archiver --purge --limit {limit} --commit-each"
+PT_BULK_RUN = PT_RUN + " --bulk-delete"
 
 #: A due row's birth date is the first day of its year after the anonymise rule.
 FIRST_OF_YEAR = {
@@ -222,34 +225,22 @@ class Measurement:
         }
 
 
-@dataclass
-class Goal:
-    engine: str
-    goal: str
-    value: float | None
-    limit: float
-    unit: str
-    net: float | None = None  # a ratio with each side's process start-up taken off
-    loop: float | None = None  # gdpr-sweep's batches alone / the baseline's work
-
-    @property
-    def passed(self) -> bool:
-        return self.value is not None and self.value <= self.limit
-
-
 # --- one engine -----------------------------------------------------------------------
 
 
 class EngineBench:
     """Generate, restore, run and verify on one engine."""
 
-    def __init__(self, target: Target, args: argparse.Namespace, workdir: Path) -> None:
+    def __init__(
+        self, target: Target, args: argparse.Namespace, workdir: Path, rows: int, repeat: int
+    ) -> None:
         self.target = target
         self.engine = target.engine
         self.args = args
         self.workdir = workdir
-        self.rows = args.rows
-        self.due = expected_due(args.rows)
+        self.rows = rows
+        self.repeat = repeat
+        self.due = expected_due(rows)
         self.cutoff = cutoff_param(self.engine, CUTOFF)
         self.env = {k: v for k, v in os.environ.items() if k != "GDPR_SWEEP_CONFIG"}
         self.env.update({"GDPR_SWEEP_KEY": KEY, URL_ENV: target.tool_url})
@@ -282,7 +273,13 @@ class EngineBench:
             # the same (empty) audit trail and pays no migration.
             migrated = self.tool(["migrate", "-c", str(directory / "gdpr-sweep.toml")])
             if migrated.returncode != 0:
-                raise BenchError(f"gdpr-sweep migrate failed: {migrated.stderr.strip()}")
+                message = migrated.stderr.strip()
+                if self.args.batch_size == "auto" and "batch_size" in message:
+                    message = (
+                        f'{self.args.gdpr_sweep} does not accept batch_size = "auto" '
+                        f"(issue 22's adaptive batch size); use --batch-size N: {message}"
+                    )
+                raise BenchError(f"gdpr-sweep migrate failed: {message}")
             shutil.copyfile(directory / "state.db", directory / "state.fresh.db")
         self.setup_seconds = time.perf_counter() - started
         self.log(f"set-up took {self.setup_seconds:.1f} s; {self.due:,} of {self.rows:,} due")
@@ -293,7 +290,7 @@ class EngineBench:
             'state_url = "sqlite:///state.db"\n'
             'hash_key_env = "GDPR_SWEEP_KEY"\n'
             'timezone = "Europe/Copenhagen"\n'
-            f"batch_size = {self.args.batch_size}\n"
+            f"batch_size = {toml_batch_size(self.args.batch_size)}\n"
             "max_fraction = 0.9\n\n"
             "[databases.bench]\n"
             f'url_env = "{URL_ENV}"\n'
@@ -363,7 +360,7 @@ class EngineBench:
             "connect": self.target.params,
             "op": op,
             "cutoff": CUTOFF,
-            "batch_size": self.args.batch_size,
+            "batch_size": self.args.baseline_batch_size,
         }
         finished = run_process(
             [sys.executable, str(HERE / "baseline.py"), json.dumps(spec)],
@@ -383,6 +380,19 @@ class EngineBench:
             batches=result.get("batches"),
             longest_batch=result.get("longest_batch_seconds"),
         )
+
+    def pt_archiver(self, bulk: bool) -> Sample:
+        """pt-archiver --purge of the due rows (MariaDB, delete), a whole process too."""
+        limit = self.args.baseline_batch_size
+        argv = ptarchiver.argv(self.target.params, CUTOFF, limit, bulk)
+        finished = run_process(argv, self.env, self.workdir, self.args.timeout)
+        what = f"pt-archiver{' --bulk-delete' if bulk else ''} ({self.engine})"
+        if finished.returncode != 0:
+            raise BenchError(f"{what} exited {finished.returncode}: {finished.stderr.strip()}")
+        deleted = ptarchiver.deleted(finished.stdout)
+        if deleted != self.due:
+            raise BenchError(f"{what}: reports {deleted} rows deleted, expected {self.due:,}")
+        return Sample(wall=finished.wall, work=None, rss_kib=finished.rss_kib, rows=deleted)
 
     @staticmethod
     def tool_work_seconds(state: Path, run_id: int | None) -> float | None:
@@ -484,18 +494,34 @@ class EngineBench:
                 "plan", PLAN.format(rule="anonymise"), "tool", partial(self.plan_tool, "anonymise")
             ),
             step("plan", COUNT_PENDING, "count", partial(self.baseline, "count-pending")),
-            step("start-up", NOOP, "startup", partial(self.baseline, "noop")),
+            step("start-up", NOOP, "noop", partial(self.baseline, "noop")),
         ]
         for action in ("delete", "anonymise"):
             steps += [
                 write(action, RUN, "tool", partial(self.run_tool, action)),
                 write(action, BASELINE, "baseline", partial(self.baseline, f"{action}-batched")),
-                write(action, ONE, "one", partial(self.baseline, f"{action}-one")),
             ]
+            if action == "delete" and self.engine == "mariadb" and self.args.pt_archiver:
+                limit = self.args.baseline_batch_size
+                steps += [
+                    write(
+                        action,
+                        PT_RUN.format(limit=limit),
+                        summary.PT,
+                        partial(self.pt_archiver, False),
+                    ),
+                    write(
+                        action,
+                        PT_BULK_RUN.format(limit=limit),
+                        summary.PT_BULK,
+                        partial(self.pt_archiver, True),
+                    ),
+                ]
+            steps.append(write(action, ONE, "one", partial(self.baseline, f"{action}-one")))
         if self.args.hash:
             steps.append(write("anonymise+hash", HASH_RUN, "tool", partial(self.run_tool, "hash")))
 
-        for repetition in range(1, self.args.repeat + 1):
+        for repetition in range(1, self.repeat + 1):
             self.restore()
             self.warm_up()
             fresh = True  # the read-only steps and the first writing step share a restore
@@ -508,7 +534,8 @@ class EngineBench:
                     fresh = False
                 current.measurement.samples.append(sample)
                 self.log(
-                    f"repetition {repetition}/{self.args.repeat}: {current.measurement.group} "
+                    f"{self.rows:,} rows, repetition {repetition}/{self.repeat}: "
+                    f"{current.measurement.group} "
                     f"{current.measurement.operation}: {sample.wall:.2f} s, "
                     f"RSS {sample.rss_kib / 1024:.0f} MB"
                 )
@@ -531,77 +558,23 @@ class Step:
 # --- report ---------------------------------------------------------------------------
 
 
-def _ratio_goal(
-    found: dict[tuple[str, str, str], Measurement],
-    engine: str,
-    goal: str,
-    ours: tuple[str, str],
-    theirs: tuple[str, str],
-    limit: float,
-    by_work: bool = False,
-) -> Goal:
-    """A goal `ours <= limit x theirs`, also computed with each side's start-up taken off.
-
-    `by_work` compares the in-process time of the work itself (the query's time, as
-    gdpr-sweep reports it and as the baseline measures it) instead of whole processes.
-    """
-    tool, base = found.get((engine, *ours)), found.get((engine, *theirs))
-    if tool is None or base is None:
-        return Goal(engine, goal, None, limit, "x")
-    if by_work:
-        ours_work, theirs_work = tool.median("work"), base.median("work")
-        if not ours_work or not theirs_work:
-            return Goal(engine, goal, None, limit, "x")
-        return Goal(engine, goal, ours_work / theirs_work, limit, "x", tool.seconds / base.seconds)
-    tool_startup = found.get(("-", "start-up", "gdpr-sweep --version"))
-    base_startup = found.get((engine, "start-up", NOOP))
-    net = None
-    if tool_startup and base_startup and base.seconds > base_startup.seconds:
-        net_tool = tool.seconds - tool_startup.seconds
-        net = net_tool / (base.seconds - base_startup.seconds)
-    loop, base_work = tool.median("loop"), base.median("work")
-    loop_ratio = loop / base_work if loop and base_work else None
-    return Goal(engine, goal, tool.seconds / base.seconds, limit, "x", net, loop_ratio)
-
-
-def goals(measurements: list[Measurement], engines: list[str]) -> list[Goal]:
-    """The issue's goals, per engine."""
-    found = {(m.engine, m.group, m.operation): m for m in measurements}
+def plan_goals(measurements: list[Measurement]) -> list[summary.Goal]:
+    """The plan rows' goal (`--details`): the plan's due-count query against COUNT(*)."""
+    found = {(m.engine, m.rows_total, m.group, m.operation): m for m in measurements}
     result = []
-    for engine in engines:
-        for action in ("delete", "anonymise"):
-            result.append(
-                _ratio_goal(
-                    found,
-                    engine,
-                    f"{action}: run <= {MAX_RUN_RATIO}x baseline (b)",
-                    (action, RUN),
-                    (action, BASELINE),
-                    MAX_RUN_RATIO,
-                )
-            )
-        ours = [m for m in measurements if m.engine == engine and m.kind == "tool"]
-        rss = max((m.peak_rss_mb for m in ours), default=None)
-        result.append(
-            Goal(engine, f"peak RSS of gdpr-sweep <= {MAX_RSS_MB:g} MB", rss, MAX_RSS_MB, " MB")
-        )
-        batch = max((m.longest_batch for m in ours if m.longest_batch is not None), default=None)
-        result.append(
-            Goal(
-                engine, f"longest batch <= {MAX_BATCH_SECONDS:g} s", batch, MAX_BATCH_SECONDS, " s"
-            )
-        )
+    for engine, rows in sorted({(m.engine, m.rows_total) for m in measurements if m.rows_total}):
         for rule in ("delete", "anonymise"):
+            tool = found.get((engine, rows, "plan", PLAN.format(rule=rule)))
+            base = found.get((engine, rows, "plan", COUNT if rule == "delete" else COUNT_PENDING))
+            goal = f"plan ({rule} rule) query <= {MAX_PLAN_RATIO}x COUNT(*) query"
+            ours = tool.median("work") if tool else None
+            theirs = base.median("work") if base else None
+            if not ours or not theirs or tool is None or base is None:
+                result.append(summary.Goal(engine, rows, goal, None, MAX_PLAN_RATIO, "x"))
+                continue
+            whole = f"whole processes {tool.seconds / base.seconds:.2f}x"
             result.append(
-                _ratio_goal(
-                    found,
-                    engine,
-                    f"plan ({rule} rule) query <= {MAX_PLAN_RATIO}x COUNT(*) query",
-                    ("plan", PLAN.format(rule=rule)),
-                    ("plan", COUNT if rule == "delete" else COUNT_PENDING),
-                    MAX_PLAN_RATIO,
-                    by_work=True,
-                )
+                summary.Goal(engine, rows, goal, ours / theirs, MAX_PLAN_RATIO, "x", whole)
             )
     return result
 
@@ -610,16 +583,16 @@ def references(
     measurements: list[Measurement],
 ) -> dict[int, tuple[Measurement | None, Measurement | None]]:
     """For each row: the measurement its ratio columns divide by, (b) and (c)."""
-    by_key = {(m.engine, m.group, m.kind): m for m in measurements}
+    by_key = {(m.engine, m.rows_total, m.group, m.kind): m for m in measurements}
     refs = {}
     for m in measurements:
         group = "anonymise" if m.group == "anonymise+hash" else m.group
         if m.group == "plan":
-            refs[id(m)] = (by_key.get((m.engine, "plan", "count")), None)
+            refs[id(m)] = (by_key.get((m.engine, m.rows_total, "plan", "count")), None)
         elif m.group in ("delete", "anonymise", "anonymise+hash"):
             refs[id(m)] = (
-                by_key.get((m.engine, group, "baseline")),
-                by_key.get((m.engine, group, "one")),
+                by_key.get((m.engine, m.rows_total, group, "baseline")),
+                by_key.get((m.engine, m.rows_total, group, "one")),
             )
         else:
             refs[id(m)] = (None, None)
@@ -630,7 +603,8 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def render_table(measurements: list[Measurement]) -> str:
+def render_details(measurements: list[Measurement]) -> str:
+    """`--details`: every measured operation as its own row (plans, driver-only, hash)."""
     refs = references(measurements)
     header = (
         "engine",
@@ -677,42 +651,59 @@ def render_table(measurements: list[Measurement]) -> str:
     out = [line(header), line(tuple("-" * w for w in widths))]
     previous = None
     for m, cells in zip(measurements, lines, strict=True):
-        if previous is not None and m.engine != previous:
+        if previous is not None and (m.engine, m.rows_total) != previous:
             out.append("")
-        previous = m.engine
+        previous = (m.engine, m.rows_total)
         out.append(line(cells))
     return "\n".join(out)
-
-
-def render_goals(result: list[Goal]) -> str:
-    width = max(len(g.goal) for g in result)
-    rows = []
-    for goal in result:
-        status = "PASS" if goal.passed else ("n/a " if goal.value is None else "FAIL")
-        value = _fmt(
-            goal.value,
-            ".3f" if goal.unit == " s" else ".2f" if goal.unit == "x" else ".0f",
-            goal.unit,
-        )
-        what = "whole processes" if " query <= " in goal.goal else "net of start-up"
-        net = f"   ({what}: {goal.net:.2f}x" if goal.net is not None else ""
-        if net and goal.loop is not None:
-            net += f"; batches alone: {goal.loop:.2f}x"
-        net += ")" if net else ""
-        rows.append(f"  {status}  {goal.engine:<10}  {goal.goal:<{width}}  {value:>8}{net}")
-    return "\n".join(rows)
 
 
 # --- main -----------------------------------------------------------------------------
 
 
+def parse_rows(text: str) -> list[int]:
+    """`--rows 1000000,10000000` (underscores allowed): the sizes, ascending, no repeats."""
+    try:
+        sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+    if not sizes or sizes[0] < 100:
+        raise argparse.ArgumentTypeError("every N must be at least 100")
+    return sizes
+
+
+def parse_batch_size(text: str) -> int | str:
+    """`--batch-size auto` or a positive integer."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'auto' or a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'auto' or a positive integer, not {text!r}")
+    return value
+
+
+def toml_batch_size(value: int | str) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark gdpr-sweep run/plan against hand-written SQL.",
+        description="Benchmark gdpr-sweep run against hand-written SQL and pt-archiver.",
         epilog="See bench/README.md for how to read the output.",
     )
     parser.add_argument(
-        "--rows", "-n", type=int, default=1_000_000, help="rows in candidate (default 1,000,000)"
+        "--rows",
+        "-n",
+        type=parse_rows,
+        default=[1_000_000],
+        metavar="N[,N...]",
+        help="rows in candidate; several sizes comma-separated, e.g. 1000000,10000000 "
+        "(default 1,000,000)",
     )
     parser.add_argument(
         "--engines",
@@ -725,10 +716,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="timed runs per operation; the median is reported (default 3)",
     )
     parser.add_argument(
-        "--batch-size",
+        "--repeat-large",
         type=int,
+        default=1,
+        metavar="K",
+        help=f"timed runs per operation for N >= {summary.LARGE_ROWS:,} (default 1; the "
+        "table's `runs` column says how many)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=parse_batch_size,
         default=None,
-        help="rows per batch (default: gdpr-sweep's default)",
+        metavar="auto|N",
+        help="gdpr-sweep's batch_size (default: gdpr-sweep's default); the loop (b) and "
+        "pt-archiver stay at --baseline-batch-size",
+    )
+    parser.add_argument(
+        "--baseline-batch-size",
+        type=int,
+        default=BASELINE_BATCH_SIZE,
+        metavar="N",
+        help=f"rows per batch of the loop (b) and pt-archiver's --limit "
+        f"(default {BASELINE_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--no-pt-archiver",
+        dest="pt_archiver",
+        action="store_false",
+        help="do not run pt-archiver on MariaDB",
+    )
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="also print every operation as its own row (plans, COUNT(*), driver-only, hash) "
+        "and the plan goals",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
@@ -762,8 +783,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--strict", action="store_true", help="exit 4 when a goal fails")
     args = parser.parse_args(argv)
-    if args.rows < 100 or args.repeat < 1:
-        parser.error("--rows must be at least 100 and --repeat at least 1")
+    if args.repeat < 1 or args.repeat_large < 1 or args.baseline_batch_size < 1:
+        parser.error("--repeat, --repeat-large and --baseline-batch-size must be at least 1")
     if args.profile and importlib.util.find_spec("pyinstrument") is None:
         parser.error("--profile needs pyinstrument: .venv/bin/pip install pyinstrument")
     if args.batch_size is None:
@@ -771,13 +792,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def default_batch_size() -> int:
+def default_batch_size() -> int | str:
     try:
         from gdpr_sweep.config import SweepSettings
 
-        return int(SweepSettings.batch_size)
+        value = SweepSettings.batch_size
     except (ImportError, AttributeError):
-        return 5000
+        return BASELINE_BATCH_SIZE
+    return value if isinstance(value, str) else int(value)
+
+
+def repeat_for(args: argparse.Namespace, rows: int) -> int:
+    return args.repeat_large if rows >= summary.LARGE_ROWS else args.repeat
 
 
 def select_engines(requested: str | None) -> list[tuple[str, str | None]]:
@@ -810,8 +836,8 @@ def select_engines(requested: str | None) -> list[tuple[str, str | None]]:
 
 def startup_measurement(args: argparse.Namespace, workdir: Path) -> Measurement:
     """`gdpr-sweep --version`: the fixed cost of starting the tool (imports)."""
-    measurement = Measurement("-", 0, "start-up", "gdpr-sweep --version", "startup")
-    for _ in range(args.repeat):
+    measurement = Measurement("-", 0, "start-up", "gdpr-sweep --version", summary.STARTUP)
+    for _ in range(max(args.repeat, 3)):
         finished = run_process([args.gdpr_sweep, "--version"], dict(os.environ), workdir, 60)
         if finished.returncode != 0:
             raise BenchError(f"{args.gdpr_sweep} --version failed: {finished.stderr.strip()}")
@@ -827,11 +853,20 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     measurements: list[Measurement] = []
     engines_meta: dict[str, Any] = {}
+    skipped: list[str] = []
     try:
         selected = select_engines(args.engines)
+        if args.pt_archiver and any(e == "mariadb" for e, _ in selected):
+            reason = ptarchiver.missing()
+            if reason:
+                skipped.append(f"pt-archiver skipped: {reason}")
+                log(skipped[-1])
+                args.pt_archiver = False
+        sizes = ", ".join(f"{n:,} (repeat {repeat_for(args, n)})" for n in args.rows)
         log(
-            f"{args.rows:,} rows, batch size {args.batch_size}, repeat {args.repeat}, "
-            f"engines {', '.join(e for e, _ in selected)}; work dir {workdir}"
+            f"rows {sizes}, batch size {args.batch_size} (loop (b) and pt-archiver "
+            f"{args.baseline_batch_size}), engines {', '.join(e for e, _ in selected)}; "
+            f"work dir {workdir}"
         )
         startup = startup_measurement(args, workdir)
         version = run_process([args.gdpr_sweep, "--version"], dict(os.environ), workdir, 60)
@@ -839,21 +874,25 @@ def main(argv: list[str] | None = None) -> int:
             target = make_target(
                 engine, lambda m, e=engine: log(f"{e}: {m}"), workdir / engine, url, args.database
             )
-            (workdir / engine).mkdir(exist_ok=True)
-            bench = EngineBench(target, args, workdir / engine)
-            engine_started = time.perf_counter()
             try:
-                bench.setup()
-                measurements += bench.measure()
-                if args.profile:
-                    bench.profile(args.profile)
-                engines_meta[engine] = {
-                    "server": target.server_version(),
-                    "due": bench.due,
-                    "setup_seconds": round(bench.setup_seconds, 1),
-                    "restore_seconds_total": round(bench.restore_seconds, 1),
-                    "seconds_total": round(time.perf_counter() - engine_started, 1),
-                }
+                for rows in args.rows:
+                    directory = workdir / engine / str(rows)
+                    directory.mkdir(parents=True, exist_ok=True)
+                    bench = EngineBench(target, args, directory, rows, repeat_for(args, rows))
+                    engine_started = time.perf_counter()
+                    bench.setup()
+                    measurements += bench.measure()
+                    if args.profile:
+                        bench.profile(args.profile / f"{rows}")
+                    engines_meta[f"{engine} {rows}"] = {
+                        "engine": engine,
+                        "rows": rows,
+                        "server": target.server_version(),
+                        "due": bench.due,
+                        "setup_seconds": round(bench.setup_seconds, 1),
+                        "restore_seconds_total": round(bench.restore_seconds, 1),
+                        "seconds_total": round(time.perf_counter() - engine_started, 1),
+                    }
             finally:
                 if not args.keep:
                     with contextlib.suppress(Exception):
@@ -867,23 +906,42 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    engines = [e for e, _ in selected]
-    result = goals(measurements, engines)
+    result = summary.goals(measurements)
     duration = time.perf_counter() - started
+    runs = ", ".join(f"{n:,}: median of {repeat_for(args, n)}" for n in args.rows)
     print()
-    print(render_table(measurements))
+    print(
+        f"gdpr-sweep run against the hand-written loop (b), pt-archiver and one statement (c); "
+        f"whole processes, seconds; batch size {args.batch_size} (loop (b) and pt-archiver "
+        f"{args.baseline_batch_size}); {runs}"
+    )
+    print(summary.render_table(measurements))
+    for line in skipped:
+        print(line)
     print()
-    print(f"Goals (N = {args.rows:,}, batch size {args.batch_size}, median of {args.repeat}):")
-    print(render_goals(result))
+    print("Goals (issue 22):")
+    print(summary.render_goals(result))
+    details = plan_goals(measurements)
+    if args.details:
+        print()
+        print("Every operation:")
+        print(render_details(measurements))
+        print()
+        print("Plan goals:")
+        print(summary.render_goals(details))
     print()
-    for engine, meta in engines_meta.items():
+    for meta in engines_meta.values():
         print(
-            f"{engine}: {meta['server']}; set-up {meta['setup_seconds']} s, restores "
-            f"{meta['restore_seconds_total']} s (untimed), engine total {meta['seconds_total']} s"
+            f"{meta['engine']} {meta['rows']:,}: {meta['server']}; set-up {meta['setup_seconds']}"
+            f" s, restores {meta['restore_seconds_total']} s (untimed), total "
+            f"{meta['seconds_total']} s"
         )
+    if args.pt_archiver and any(e == "mariadb" for e, _ in selected):
+        print(ptarchiver.version())
     print(
         f"{version.stdout.strip()} ({args.gdpr_sweep}); Python {platform.python_version()}; "
-        f"{os.cpu_count()} CPUs; 5-min load average {os.getloadavg()[1]:.2f}; "
+        f"{os.cpu_count()} CPUs; load average at the end (1/5/15 min) "
+        f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}; "
         f"benchmark took {duration / 60:.1f} min"
     )
     if args.json:
@@ -891,12 +949,15 @@ def main(argv: list[str] | None = None) -> int:
             "started_at": started_at.isoformat(timespec="seconds"),
             "seconds": round(duration, 1),
             "rows": args.rows,
+            "repeat": {str(n): repeat_for(args, n) for n in args.rows},
             "batch_size": args.batch_size,
-            "repeat": args.repeat,
+            "baseline_batch_size": args.baseline_batch_size,
             "as_of": AS_OF,
             "cutoff": CUTOFF,
             "gdpr_sweep_version": version.stdout.strip(),
             "gdpr_sweep_command": args.gdpr_sweep,
+            "pt_archiver": ptarchiver.version() if args.pt_archiver else None,
+            "skipped": skipped,
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
@@ -904,6 +965,7 @@ def main(argv: list[str] | None = None) -> int:
             "engines": engines_meta,
             "measurements": [m.to_json() for m in measurements],
             "goals": [{**asdict(g), "passed": g.passed} for g in result],
+            "plan_goals": [{**asdict(g), "passed": g.passed} for g in details],
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         log(f"results written to {args.json}")
