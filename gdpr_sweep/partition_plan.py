@@ -5,7 +5,9 @@ row it can hold is due by the same day rule as the row path — its upper bound 
 or before the cutoff bound the row path compares with (the engine compares them) —
 and every row it holds now is due by the rule's whole predicate: no `only` filter
 leaves one out and no `unless_*` exception, legal hold or referencing row keeps one
-(else it is batched, reason `exception`, `held` or `referenced`), and no foreign key
+(else it is batched, reason `exception`, `held` or `referenced`; `clock` when only
+the row's clock keeps it: MariaDB stores partial zero dates such as '2024-02-00' inside
+a bounded partition, which the row path never calls due), and no foreign key
 from outside the rule's `cascade` points at one of its rows (`referenced`: a drop
 would break it; the row path lets the engine apply the key's ON DELETE per row).
 
@@ -150,8 +152,12 @@ def _wholly_due(
             reason = "held"
         elif kept.get(REFERENCED):
             reason = "referenced"
-        else:
+        elif any(kept.values()) or compiled.rule.only:
             reason = "exception"  # an `only` filter or an `unless_*` exception
+        else:
+            # Nothing keeps the row but its clock: inside the bounds, yet not a point in
+            # time the row path calls due (MariaDB's partial zero date '2024-02-00').
+            reason = "clock"
         return PartitionChoice(partition, rows, due, "batch", reason)
     for child, refers in outside:
         parents = sa.select(one).select_from(table).where(in_partition, refers)
