@@ -43,7 +43,7 @@ from .catalog import qualified_name, split_name
 from .counting import count
 from .faults import failpoint
 from .partition_catalog import attached_partitions
-from .partition_plan import PartitionChoice
+from .partition_plan import PartitionChoice, bounds_prove_due
 from .plan import RuleEvaluation
 from .state.partition_intents import pending_partition_drops
 from .state.store import StateStore
@@ -221,22 +221,6 @@ class PartitionRemover:
                      "to": p.upper_text} | extra,
         )  # fmt: skip
 
-    def _bounds_prove_due(self) -> bool:
-        """Is every row of a wholly due partition due by its bounds alone?
-
-        Only on PostgreSQL, for a rule with no `only` and no exception (holds included):
-        a bounded range partition there holds no NULL clock (NULL goes to the default
-        partition) and every value it can hold is a point in time below its upper bound.
-        On MariaDB a partial zero date ('2024-02-00', stored unless NO_ZERO_IN_DATE) sits
-        inside a bounded partition and is never due on the row path, so every row is
-        checked there.
-        """
-        return (
-            self.dialect == "postgresql"
-            and not self.compiled.exceptions
-            and not self.compiled.rule.only
-        )
-
     def _remove(
         self, index: int, choice: PartitionChoice
     ) -> tuple[str, dict[str, Any]] | _Detached:
@@ -252,7 +236,7 @@ class PartitionRemover:
         locked = self._lock_statements(choice)
         # A PostgreSQL drop whose rows are all due by the bounds is counted after the
         # DETACH, as its own table, while the application has the parent back.
-        later = self._bounds_prove_due() and len(statements) > 1
+        later = bounds_prove_due(self.dialect, self.compiled) and len(statements) > 1
         rows = due = 0
         transaction = connection.begin()
         try:
