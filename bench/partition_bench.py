@@ -199,8 +199,13 @@ def command(args: argparse.Namespace) -> list[str]:
     return [str(installed)] if installed.exists() else [sys.executable, "-m", "gdpr_sweep"]
 
 
-def config_text(url_env: str, partitions: str, batch_size: int | None) -> str:
-    batch = f"batch_size = {batch_size}\n" if batch_size else ""
+def config_text(url_env: str, partitions: str, batch_size: str | None) -> str:
+    """`batch_size`: `--batch-size` as given, a number or a word such as "auto" (written
+    as a TOML string), None: gdpr-sweep's default."""
+    batch = ""
+    if batch_size:
+        value = batch_size if batch_size.isdigit() else json.dumps(batch_size)
+        batch = f"batch_size = {value}\n"
     return (
         '[sweep]\nstate_url = "sqlite:///state.db"\ntimezone = "UTC"\nmax_fraction = 0.9\n'
         f'{batch}\n[databases.bench]\nurl_env = "{url_env}"\n\n'
@@ -215,9 +220,15 @@ def timed_run(args, workdir: Path, partitions: str, env: dict[str, str], due: in
     directory.mkdir(exist_ok=True)
     (directory / "sweep.toml").write_text(config_text("BENCH_URL", partitions, args.batch_size))
     shutil.copy(workdir / "state.db", directory / "state.db")
+    phases = directory / "phases.json"
+    phases.unlink(missing_ok=True)
+    runner = command(args)
+    if args.phases:  # the same CLI in the same interpreter, with a stopwatch on its phases
+        runner = [sys.executable, str(HERE / "run_phases.py"), str(phases)]
+    spawned = time.time()
     started = time.perf_counter()
     finished = subprocess.run(
-        [*command(args), "run", "-c", "sweep.toml", "--as-of", AS_OF, "--json", "--quiet"],
+        [*runner, "run", "-c", "sweep.toml", "--as-of", AS_OF, "--json", "--quiet"],
         cwd=directory, env=env, capture_output=True, text=True, timeout=7200, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - started
@@ -229,8 +240,33 @@ def timed_run(args, workdir: Path, partitions: str, env: dict[str, str], due: in
     removed = WHOLLY_DUE if partitions == "drop" else 0
     if item["partitions_removed"] != removed:
         raise SystemExit(f"run ({partitions}): {item['partitions_removed']} partitions removed")
-    return {"wall": wall, "partition_seconds": item["partition_seconds"],
-            "batch_seconds": item["seconds"], "batches": item["batches"]}  # fmt: skip
+    sample = {"wall": wall, "partition_seconds": item["partition_seconds"],
+              "batch_seconds": item["seconds"], "batches": item["batches"]}  # fmt: skip
+    if args.phases and phases.exists():
+        sample["phases"] = decompose(json.loads(phases.read_text()), spawned, wall)
+    return sample
+
+
+def decompose(recorded: dict, spawned: float, wall: float) -> dict[str, float]:
+    """A run's wall time by phase (bench/run_phases.py); they add up to `wall`."""
+    marks, spans = recorded["marks"], recorded["spans"]
+    get = spans.get
+    evaluate, execute = get("evaluate", 0.0), get("execute", 0.0)
+    inside = sum(get(k, 0.0) for k in ("remove_partitions", "pin", "batches", "recount"))
+    phases = {
+        "start-up (interpreter, imports)": marks["imported"] - spawned,
+        "evaluate: connect, reflect, row counts": evaluate - get("partition_counts", 0.0),
+        "evaluate: partition counts": get("partition_counts", 0.0),
+        "execute: connect, reflect, finish pending": execute - inside,
+        "execute: partition drops": get("remove_partitions", 0.0),
+        "execute: pin the row path's keys": get("pin", 0.0),
+        "execute: batches (cutoff partition)": get("batches", 0.0),
+        "execute: recount": get("recount", 0.0),
+    }
+    library = get("run_sweep", evaluate + execute)
+    phases["run_sweep: state db, locks, trail"] = library - evaluate - execute
+    phases["rest: CLI (config, summary), exit"] = wall - sum(phases.values())
+    return {k: round(v, 4) for k, v in phases.items()}
 
 
 def startup(args, env: dict[str, str]) -> float:
@@ -244,11 +280,17 @@ def main() -> int:
     parser.add_argument("--rows", "-n", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database", default="gdpr_sweep_partition_bench")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--batch-size", default=None, help='gdpr-sweep\'s sweep.batch_size: a number, or "auto"'
+    )
+    parser.add_argument("--no-phases", dest="phases", action="store_false",
+                        help="do not time the run's phases (bench/run_phases.py)")  # fmt: skip
     parser.add_argument("--gdpr-sweep", default=None, help="the gdpr-sweep command to measure")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    if args.gdpr_sweep:
+        args.phases = False  # another command: no stopwatch inside it
     base = sa.engine.make_url(
         os.environ.get(
             "GDPR_SWEEP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -275,7 +317,8 @@ def main() -> int:
     build_template(engine, args.rows)
     build_table(engine)
     built = time.perf_counter() - started
-    print(f"built {args.rows:,} rows in {MONTHS} partitions in {built:.0f} s", flush=True)
+    print(f"built {args.rows:,} rows in {MONTHS} partitions in {built:.0f} s; load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)  # fmt: skip
     with engine.connect() as c:
         due = c.exec_driver_sql(
             f"SELECT count(*) FROM event_log WHERE created_at < '{CUTOFF}'"
@@ -337,6 +380,12 @@ def report(args, samples: dict[str, list], due: int, partman: bool) -> int:
         print(f"  our drop / pg_partman's: {drop_ratio:.2f}x  {verdict} (goal <= {DROP_GOAL:g}x)")
     else:
         print("  pg_partman: not installed, comparison skipped")
+    for mode in ("drop", "off"):
+        timed = [s["phases"] for s in samples[mode] if "phases" in s]
+        if timed:
+            print(f'  run, partitions = "{mode}", by phase (median of {len(timed)}):')
+            for name in timed[0]:
+                print(f"    {name:<48} {med(t[name] for t in timed):8.3f} s")
     load = os.getloadavg()[1]
     print(f"  load average (5 min) at the end: {load:.2f}")
     if args.json:

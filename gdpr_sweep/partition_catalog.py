@@ -214,3 +214,14 @@ def connection_free_text(kind: str, number: int) -> str:
     # TO_DAYS('0000-01-01') is 1 in MariaDB's proleptic calendar; date.fromordinal(1)
     # is 0001-01-01, whose TO_DAYS is 366.
     return dt.date.fromordinal(number - 365).isoformat()
+
+
+def attached_partitions(connection: sa.Connection, table: sa.Table) -> set[tuple[str | None, str]]:
+    """(schema, name) of every partition attached to `table` now, in one catalog query
+    (MariaDB: schema None, as `range_partitions` gives it)."""
+    params = {"schema": table.schema, "name": table.name}
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(_PG_CHILDREN, params).all()
+        return {(schema, name) for schema, name, _, _ in rows}
+    rows = connection.exec_driver_sql(_MARIADB_PARTITIONS, params).all()
+    return {(None, row[0]) for row in rows}

@@ -6,12 +6,16 @@ chose to remove (`partition_plan.py`) go:
 1. the intents in the audit trail, all in one commit (`partition-drop-start`: rule,
    table, partition, bounds, the rows planned); then one partition at a time:
 2. one transaction: take the table's lock (PostgreSQL `LOCK TABLE … ACCESS EXCLUSIVE`
-   for a drop, the partition's for a truncate; MariaDB `LOCK TABLES … WRITE`), check
-   again that every row of the partition is due by the rule's whole predicate (holds,
-   exceptions, rows still referencing it), delete the rows of the rule's `cascade`
-   tables that refer to its rows, then `DETACH PARTITION` (PostgreSQL drop),
-   `TRUNCATE` (truncate) or `ALTER TABLE … DROP/TRUNCATE PARTITION` (MariaDB);
-3. PostgreSQL drop: `DROP TABLE` of the detached table, in its own transaction;
+   for a drop, the partition's for a truncate; MariaDB `LOCK TABLES … WRITE`), count
+   the partition's rows and, in the same pass, those due by the rule's whole predicate
+   (holds, exceptions, rows still referencing it, a NULL or unreadable clock: the row
+   path's own predicate), delete the rows of the rule's `cascade` tables that refer to
+   its rows, then `DETACH PARTITION` (PostgreSQL drop), `TRUNCATE` (truncate) or
+   `ALTER TABLE … DROP/TRUNCATE PARTITION` (MariaDB). On PostgreSQL, for a rule with no
+   `only` and no exception, the bounds alone prove every row due (a bounded range
+   partition holds no NULL clock), so nothing is read under the parent's lock;
+3. PostgreSQL drop: `DROP TABLE` of the detached tables, all in one transaction after
+   the last DETACH; a table not counted yet is locked by name and counted first;
 4. the outcomes, all in one commit after the last (`partition-drop`: partition,
    bounds, rows removed).
 
@@ -27,7 +31,6 @@ attached is recorded as abandoned, one whose table is gone as done.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +42,8 @@ from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name, split_name
 from .counting import count
 from .faults import failpoint
-from .partition_plan import PartitionChoice
+from .partition_catalog import attached_partitions
+from .partition_plan import PartitionChoice, bounds_prove_due
 from .plan import RuleEvaluation
 from .state.partition_intents import pending_partition_drops
 from .state.store import StateStore
@@ -50,6 +54,39 @@ START, DONE, SKIPPED, ABANDONED = (
     "partition-skipped",
     "partition-drop-abandoned",
 )
+
+
+#: Detached tables dropped per transaction: one commit for many, within the lock table.
+DROP_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class _Detached:
+    """A PostgreSQL partition detached and not yet dropped."""
+
+    index: int  # its place in the run's list
+    choice: PartitionChoice
+    rows: int | None  # None: counted after the DETACH, as its own table
+    drop: str  # its DROP TABLE
+    seconds: float  # so far
+    lock_seconds: float
+
+
+def _tally(
+    connection: sa.Connection,
+    table: sa.Table,
+    in_partition: sa.ColumnElement[bool],
+    due: sa.ColumnElement[bool],
+) -> tuple[int, int]:
+    """(rows, rows due) of one partition in one pass. `CASE WHEN due` counts a row only
+    where `due` is true, never where it is NULL: the same rows as `WHERE due`."""
+    one = sa.literal(1)
+    row = connection.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((due, one), else_=0)), 0))
+        .select_from(table)
+        .where(in_partition)
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 @dataclass
@@ -132,28 +169,43 @@ class PartitionRemover:
         two per partition. One whose removal failed keeps its intent alone: the next run
         finds out what became of it (`finish_pending`)."""
         started = time.perf_counter()
-        table = qualified_name(self.compiled.table)
         # Another rule of this run may have removed one already (its rows were due there
-        # too): only those still attached.
+        # too): only those still attached (one catalog query for all of them).
+        with self.connection.begin():
+            attached = attached_partitions(self.connection, self.compiled.table)
         choices = [
             c
             for c in self.evaluation.removed_partitions
-            if _partition_state(self.connection, table, _where(c)) == "attached"
+            if (c.partition.schema, c.partition.name) in attached
         ]
         if choices:
             self.store.append_many(self.run_id, [(START, self._entry(c, c.rows)) for c in choices])
-        outcomes: list[tuple[str, dict[str, Any]]] = []
+        outcomes: dict[int, tuple[str, dict[str, Any]]] = {}
+        reached = 0
         try:
-            for choice in choices:
-                if should_stop():
-                    break
-                outcomes.append(self._remove(choice))
+            detached: list[_Detached] = []
+            try:
+                for index, choice in enumerate(choices):
+                    if should_stop():
+                        break
+                    reached = index + 1
+                    done = self._remove(index, choice)
+                    if isinstance(done, _Detached):
+                        detached.append(done)
+                    else:
+                        outcomes[index] = done
+            finally:
+                # What was detached is dropped even when a later partition failed (its
+                # lock timed out, say), unless the connection itself is gone.
+                if detached and not self.connection.invalidated:
+                    self._drop_detached(detached, outcomes)
         finally:
-            failed = len(outcomes) < len(choices) and sys.exc_info()[0] is not None
-            for choice in choices[len(outcomes) + (1 if failed else 0) :]:
-                outcomes.append((SKIPPED, self._entry(choice, 0, reason="not reached")))
+            # The one that failed, and any detached whose DROP failed, keep their intent
+            # alone; those not reached are recorded as skipped.
+            for index in range(reached, len(choices)):
+                outcomes[index] = (SKIPPED, self._entry(choices[index], 0, reason="not reached"))
             if outcomes:
-                self.store.append_many(self.run_id, outcomes)
+                self.store.append_many(self.run_id, [outcomes[i] for i in sorted(outcomes)])
             self.outcome.seconds = round(time.perf_counter() - started, 3)
         return self.outcome
 
@@ -169,8 +221,11 @@ class PartitionRemover:
                      "to": p.upper_text} | extra,
         )  # fmt: skip
 
-    def _remove(self, choice: PartitionChoice) -> tuple[str, dict[str, Any]]:
-        """Remove one partition (or find a row no longer due); return its outcome entry."""
+    def _remove(
+        self, index: int, choice: PartitionChoice
+    ) -> tuple[str, dict[str, Any]] | _Detached:
+        """Remove one partition, or find a row no longer due: its outcome entry; or, for a
+        PostgreSQL drop, detach it and return what `_drop_detached` needs to finish."""
         connection, table = self.connection, self.compiled.table
         assert self.compiled.rule.since is not None
         in_partition = choice.partition.rows(table.columns[self.compiled.rule.since])
@@ -179,18 +234,19 @@ class PartitionRemover:
         )
         started = time.perf_counter()
         locked = self._lock_statements(choice)
+        # A PostgreSQL drop whose rows are all due by the bounds is counted after the
+        # DETACH, as its own table, while the application has the parent back.
+        later = bounds_prove_due(self.dialect, self.compiled) and len(statements) > 1
+        rows = due = 0
         transaction = connection.begin()
         try:
             for statement in [*self.timeouts, *locked]:
                 connection.exec_driver_sql(statement)
-            # Without `only` or exceptions every row in a wholly due partition is due by
-            # its bounds (a range partition holds no NULL key): nothing to check, and a
-            # partition that is detached is counted afterwards, as its own table, while
-            # the application has its table back.
-            plain = not self.compiled.exceptions and not self.compiled.rule.only
-            later = plain and len(statements) > 1
-            rows = 0 if later else count(connection, table, in_partition)
-            due = rows if plain else count(connection, table, in_partition, self.compiled.due)
+            if not later:
+                # One pass under the lock the DDL takes: the rows, and how many of them
+                # are due by the rule's whole predicate (the row path's: a NULL or
+                # unreadable clock, a hold, an exception or a `only` is not due).
+                rows, due = _tally(connection, table, in_partition, self.compiled.due)
             if due == rows:
                 for delete in cascade_deletes(self.cascade, table, in_partition, self.dialect):
                     connection.execute(delete)
@@ -210,24 +266,52 @@ class PartitionRemover:
             return SKIPPED, self._entry(choice, rows - due, reason="a row is no longer due")
         locked_for = time.perf_counter() - started  # the table's lock: until here
         failpoint("after-partition-detach")
-        if len(statements) > 1:  # PostgreSQL: DROP TABLE of the detached table
-            p = choice.partition
-            own = sa.table(p.name, schema=p.schema)
-            with connection.begin():
-                if later:  # locked by name first: nothing can change it before the DROP
-                    name = statements[1].removeprefix("DROP TABLE ")  # quoted, as in the DROP
-                    connection.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
-                    rows = int(
-                        connection.execute(sa.select(sa.func.count()).select_from(own)).scalar_one()
-                    )
-                connection.exec_driver_sql(statements[1])
-        elapsed = time.perf_counter() - started
+        if len(statements) > 1:  # PostgreSQL: DROP TABLE of the detached table, later
+            return _Detached(
+                index=index, choice=choice, rows=None if later else rows, drop=statements[1],
+                seconds=time.perf_counter() - started, lock_seconds=locked_for,
+            )  # fmt: skip
+        return self._done(choice, rows, time.perf_counter() - started, locked_for)
+
+    def _done(
+        self, choice: PartitionChoice, rows: int, elapsed: float, locked_for: float
+    ) -> tuple[str, dict[str, Any]]:
         self.outcome.removed += 1
         self.outcome.rows += rows
         self.outcome.longest_lock_seconds = max(self.outcome.longest_lock_seconds, locked_for)
         return DONE, self._entry(
             choice, rows, seconds=round(elapsed, 3), lock_seconds=round(locked_for, 3)
         )
+
+    def _drop_detached(
+        self, detached: list[_Detached], outcomes: dict[int, tuple[str, dict[str, Any]]]
+    ) -> None:
+        """DROP TABLE of the detached partitions, in one transaction per `DROP_CHUNK` (one
+        commit, not one per partition); one not yet counted is locked by name and counted
+        first, so nothing can change it between the count and the DROP. Each committed
+        chunk's outcomes go into `outcomes`; a failure leaves its chunk's intents alone
+        (the next run drops those tables: `finish_pending`)."""
+        connection = self.connection
+        for first in range(0, len(detached), DROP_CHUNK):
+            finished = []
+            with connection.begin():
+                for statement in self.timeouts:
+                    connection.exec_driver_sql(statement)
+                for entry in detached[first : first + DROP_CHUNK]:
+                    started = time.perf_counter()
+                    rows = entry.rows
+                    if rows is None:
+                        name = entry.drop.removeprefix("DROP TABLE ")  # quoted, as there
+                        connection.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+                        p = entry.choice.partition
+                        own = sa.table(p.name, schema=p.schema)
+                        rows = count(connection, own)  # type: ignore[arg-type]
+                    connection.exec_driver_sql(entry.drop)
+                    finished.append((entry, rows, time.perf_counter() - started))
+            for entry, rows, seconds in finished:
+                outcomes[entry.index] = self._done(
+                    entry.choice, rows, entry.seconds + seconds, entry.lock_seconds
+                )
 
     def _lock_statements(self, choice: PartitionChoice) -> list[str]:
         """Lock what the check reads, so nothing changes between it and the DDL."""
@@ -306,10 +390,6 @@ SELECT 1 FROM information_schema.PARTITIONS
 WHERE TABLE_SCHEMA = COALESCE(%(schema)s, DATABASE()) AND TABLE_NAME = %(table)s
   AND PARTITION_NAME = %(name)s
 """
-
-
-def _where(choice: PartitionChoice) -> dict[str, Any]:
-    return {"schema": choice.partition.schema, "name": choice.partition.name}
 
 
 def _partition_state(connection: sa.Connection, table: str, where: dict[str, Any]) -> str:

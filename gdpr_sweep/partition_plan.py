@@ -5,7 +5,9 @@ row it can hold is due by the same day rule as the row path — its upper bound 
 or before the cutoff bound the row path compares with (the engine compares them) —
 and every row it holds now is due by the rule's whole predicate: no `only` filter
 leaves one out and no `unless_*` exception, legal hold or referencing row keeps one
-(else it is batched, reason `exception`, `held` or `referenced`), and no foreign key
+(else it is batched, reason `exception`, `held` or `referenced`; `clock` when only
+the row's clock keeps it: MariaDB stores partial zero dates such as '2024-02-00' inside
+a bounded partition, which the row path never calls due), and no foreign key
 from outside the rule's `cascade` points at one of its rows (`referenced`: a drop
 would break it; the row path lets the engine apply the key's ON DELETE per row).
 
@@ -134,7 +136,9 @@ def _wholly_due(
 ) -> PartitionChoice:
     table = compiled.table
     one = sa.literal(1)
-    sums = [sa.func.coalesce(sa.func.sum(sa.case((compiled.due, one), else_=0)), 0)]
+    sums = []
+    if not bounds_prove_due(connection.dialect.name, compiled):
+        sums.append(sa.func.coalesce(sa.func.sum(sa.case((compiled.due, one), else_=0)), 0))
     sums += [
         sa.func.coalesce(sa.func.sum(sa.case((e.keeps, one), else_=0)), 0)
         for e in compiled.exceptions
@@ -142,7 +146,8 @@ def _wholly_due(
     row = connection.execute(
         sa.select(sa.func.count(), *sums).select_from(table).where(in_partition)
     ).one()
-    rows, due = int(row[0]), int(row[1])
+    rows = int(row[0])
+    due = int(row[1]) if sums else rows  # the bounds prove every row due: only count
     kept = {e.reason: int(n) for e, n in zip(compiled.exceptions, row[2:], strict=True)}
     mode = compiled.rule.partitions
     if due < rows:
@@ -150,8 +155,12 @@ def _wholly_due(
             reason = "held"
         elif kept.get(REFERENCED):
             reason = "referenced"
-        else:
+        elif any(kept.values()) or compiled.rule.only:
             reason = "exception"  # an `only` filter or an `unless_*` exception
+        else:
+            # Nothing keeps the row but its clock: inside the bounds, yet not a point in
+            # time the row path calls due (MariaDB's partial zero date '2024-02-00').
+            reason = "clock"
         return PartitionChoice(partition, rows, due, "batch", reason)
     for child, refers in outside:
         parents = sa.select(one).select_from(table).where(in_partition, refers)
@@ -159,6 +168,19 @@ def _wholly_due(
         if connection.execute(referring.limit(1)).first() is not None:
             return PartitionChoice(partition, rows, due, "batch", "referenced")
     return PartitionChoice(partition, rows, due, mode)
+
+
+def bounds_prove_due(dialect: str, compiled: CompiledRule) -> bool:
+    """Is every row of a wholly due partition due by its bounds alone?
+
+    Only on PostgreSQL, for a rule with no `only` and no exception (holds included): a
+    bounded range partition there holds no NULL clock (NULL goes to the default
+    partition) and every value it can hold is a point in time below its upper bound,
+    so the row path's `clock < cutoff` is true for each. On MariaDB a partial zero date
+    ('2024-02-00', stored unless the sql_mode has NO_ZERO_IN_DATE) sits inside a bounded
+    partition and is never due on the row path: every row is checked there.
+    """
+    return dialect == "postgresql" and not compiled.exceptions and not compiled.rule.only
 
 
 def _compare_bounds(
