@@ -109,7 +109,7 @@ def execute_database(
             ranged: dict[int, RuleResult] = {
                 i: RuleResult()
                 for i in range(len(compiled))
-                if checked_by_range(compiled, written, i)
+                if checked_by_range(compiled, written, i, target.engine.dialect.name)
             }
             lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
             with pinned_rules(connection, compiled, lock_wait) as pins:
