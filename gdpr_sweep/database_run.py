@@ -16,19 +16,20 @@ import sqlalchemy as sa
 
 from .analyze import analyze_tables
 from .cascade import CascadeStep, cascade_steps
-from .catalog import Catalog
+from .catalog import Catalog, qualified_name
 from .config import Config, SweepSettings
 from .counting import count, count_due
 from .engines import DatabaseFailure, database_failure, describe_write_failure
 from .errors import DatabaseUnavailable
 from .evaluation import DatabaseEvaluation
-from .execute import Progress, RuleExecutor, session_timeouts
+from .execute import Progress, RuleExecutor, RuleResult, session_timeouts
 from .partition_drop import PartitionRemover, finish_pending
 from .pinning import PinnedKeys, pinned_rules
 from .plan import RuleEvaluation
 from .run_result import RunItem
 from .state.store import StateStore
 from .sweep_options import SweepOptions, SweepWindow, TenantWindow
+from .verification import checked_by_range, tail_count
 
 # The JSON log names the logger: these records keep the name they had before the
 # sweep was split into modules.
@@ -100,6 +101,16 @@ def execute_database(
                     if error is not None:
                         failed.append(error)
             compiled = [e.compiled for e in evaluation.rule_evaluations]
+            written = [
+                {qualified_name(c.table), *(qualified_name(s.child) for s in steps[c.rule.id])}
+                for c in compiled
+            ]
+            # Rules verified by their batches' key ranges: what each batch left (verification.py).
+            ranged: dict[int, RuleResult] = {
+                i: RuleResult()
+                for i in range(len(compiled))
+                if checked_by_range(compiled, written, i, target.engine.dialect.name)
+            }
             lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
             with pinned_rules(connection, compiled, lock_wait) as pins:
                 # Dependency order: a rule before the deletes that would take its rows.
@@ -121,10 +132,13 @@ def execute_database(
                         progress,
                         options,
                         window,
+                        ranged.get(index),
                     )
                     if error is not None:
                         failed.append(error)
-                recounted = _recount(connection, pins, store, run_id, evaluation, items, window)
+                recounted = _recount(
+                    connection, pins, store, run_id, evaluation, items, window, ranged
+                )
             analyzed = None
             if target.db.analyze and any(item.done for item in items):
                 changed = [
@@ -176,8 +190,11 @@ def _execute_rule(
     progress: Progress,
     options: SweepOptions,
     window: SweepWindow,
+    checked: RuleResult | None = None,
 ) -> str | None:
-    """Run one rule over its pinned keys; record it; return its failure, if any."""
+    """Run one rule over its pinned keys; record it; return its failure, if any.
+
+    With `checked`, each batch verifies its key range; what they left goes there."""
     started = time.perf_counter()
     executor = RuleExecutor(
         connection,
@@ -195,6 +212,7 @@ def _execute_rule(
         pause=options.pause,
         lock_timeout=settings.lock_timeout,
         statement_timeout=settings.statement_timeout,
+        verify=checked is not None,
     )
     error = None
     try:
@@ -212,6 +230,8 @@ def _execute_rule(
             max(item.longest_batch_seconds, outcome.longest_batch_seconds), 3
         )
         item.seconds = round(time.perf_counter() - started, 3)
+        if checked is not None:
+            checked.left, checked.last = outcome.left, outcome.last
     store.append(
         run_id,
         "rule-done" if error is None else "rule-failed",
@@ -286,6 +306,7 @@ def _recount(
     evaluation: DatabaseEvaluation,
     items: list[RunItem],
     window: SweepWindow,
+    ranged: dict[int, RuleResult],
 ) -> DatabaseFailure | None:
     """Count, same as-of, what each rule should have done and did not: reported (exit 3).
 
@@ -294,15 +315,19 @@ def _recount(
     because its children's rule failed). A `since_latest` rule: its pinned rows still
     there and still due by what the batches re-check — its unpinned rows are not
     counted, as their clock may have moved because this run deleted their activity;
-    the next run judges them. When the nightly window ran out, rows left are expected:
-    recorded, not a failure.
+    the next run judges them. A rule in `ranged` (`verification.checked_by_range`): what
+    its batches left in their key ranges, plus the rows above its last batch. When the
+    nightly window ran out, rows left are expected: recorded, not a failure.
     """
     with connection.begin():
-        for rule_evaluation, item, pinned in zip(
-            evaluation.rule_evaluations, items, pins, strict=True
+        for index, (rule_evaluation, item, pinned) in enumerate(
+            zip(evaluation.rule_evaluations, items, pins, strict=True)
         ):
             compiled = rule_evaluation.compiled
-            if compiled.rule.since_latest is None:
+            if index in ranged:
+                checked = ranged[index]
+                item.left = checked.left + tail_count(connection, pinned, checked.last)
+            elif compiled.rule.since_latest is None:
                 item.left = count_due(connection, compiled)
             else:
                 item.left = count(connection, compiled.table, pinned.rows(), compiled.still_due)

@@ -38,6 +38,7 @@ from .rowkeys import RowKey
 from .rules import CompiledRule
 from .state.store import StateStore
 from .strategies import replacement
+from .verification import range_count
 
 
 class Progress(Protocol):
@@ -70,6 +71,10 @@ class RuleResult:
     rows: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0
+    # With `verify`: rows of the committed batches' key ranges still due after them
+    # (verification.py), and the last committed batch's upper key.
+    left: int = 0
+    last: RowKey | None = None
 
 
 def session_timeouts(
@@ -123,6 +128,7 @@ class RuleExecutor:
         pause: float = 0.0,
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
+        verify: bool = False,
     ) -> None:
         self.connection = connection
         self.pinned = pinned
@@ -148,6 +154,10 @@ class RuleExecutor:
         self.result = RuleResult()
         self._first_batch = self._statements(first=True)
         self._next_batch = self._statements(first=False)
+        # Verification inside each batch: its key range of the table still due after it.
+        self._verify = (
+            (range_count(pinned, first=True), range_count(pinned, first=False)) if verify else None
+        )
 
     def label(self, value: RowKey | None) -> str | None:
         if value is None:
@@ -205,14 +215,19 @@ class RuleExecutor:
                     for cascade in statements.cascade:
                         connection.execute(cascade, keys)
                     rows = connection.execute(statements.act, keys).rowcount
+                left = 0
+                if self._verify is not None:
+                    check = self._verify[0 if last is None else 1]
+                    left = int(connection.execute(check, keys).scalar_one())
             elapsed = time.perf_counter() - started  # how long the batch held its locks
             failpoint("after-target-commit")
             outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+            result.left += left
             self.progress.advanced(token, rows)
-            last = upper
+            last = result.last = upper
             if self.pause:
                 time.sleep(self.pause)  # let the application beside us breathe
         if outcome:
