@@ -195,6 +195,7 @@ def _execute_rule(
         pause=options.pause,
         lock_timeout=settings.lock_timeout,
         statement_timeout=settings.statement_timeout,
+        batch_time=settings.batch_time,
     )
     error = None
     try:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .anonymise import anonymise_rows
+from .batch_sizing import BatchSizer, first_batch_size
 from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
@@ -113,7 +114,7 @@ class RuleExecutor:
         cascade: list[CascadeStep],
         *,
         database: str,
-        batch_size: int,
+        batch_size: int | Literal["auto"],
         hmac_key: bytes,
         store: StateStore,
         run_id: int,
@@ -123,13 +124,16 @@ class RuleExecutor:
         pause: float = 0.0,
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
+        batch_time: float = 0.5,
     ) -> None:
         self.connection = connection
         self.pinned = pinned
         self.compiled = compiled
         self.cascade = cascade
         self.database = database
-        self.batch_size = batch_size
+        self.batch_size = first_batch_size(batch_size)
+        self.batch_time = batch_time
+        self.adaptive = batch_size == "auto"
         self.hmac_key = hmac_key
         self.store = store
         self.run_id = run_id
@@ -148,6 +152,16 @@ class RuleExecutor:
         self.result = RuleResult()
         self._first_batch = self._statements(first=True)
         self._next_batch = self._statements(first=False)
+        # Adaptive sizes: one boundary query per size (sizes have two significant digits).
+        self._uppers: dict[tuple[int, bool], sa.Select] = {}
+
+    def _upper(self, size: int, first: bool) -> sa.Select:
+        if size == self.batch_size:
+            return (self._first_batch if first else self._next_batch).upper
+        upper = self._uppers.get((size, first))
+        if upper is None:
+            upper = self._uppers[size, first] = self.pinned.upper_query(size, first)
+        return upper
 
     def label(self, value: RowKey | None) -> str | None:
         if value is None:
@@ -172,12 +186,15 @@ class RuleExecutor:
         outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
         connection = self.connection
+        sizer = BatchSizer("auto" if self.adaptive else self.batch_size, self.batch_time)
         while not self.should_stop():
             with connection.begin():
                 for statement in self.timeouts:
                     connection.exec_driver_sql(statement)
                 statements = self._first_batch if last is None else self._next_batch
-                found = connection.execute(statements.upper, self.keyset.params(last, None)).first()
+                size = sizer.size
+                upper_query = self._upper(size, last is None)
+                found = connection.execute(upper_query, self.keyset.params(last, None)).first()
                 if found is None:
                     break
                 upper = tuple(found)
@@ -207,10 +224,14 @@ class RuleExecutor:
                     rows = connection.execute(statements.act, keys).rowcount
             elapsed = time.perf_counter() - started  # how long the batch held its locks
             failpoint("after-target-commit")
-            outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
+            details: dict[str, Any] = {"seconds": round(elapsed, 3)}
+            if self.adaptive:
+                details["batch_size"] = size  # keys the batch asked for
+            outcome = {**audit, "rows": rows, "details": details}
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
+            sizer.record(elapsed)
             self.progress.advanced(token, rows)
             last = upper
             if self.pause:
