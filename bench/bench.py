@@ -293,7 +293,7 @@ class EngineBench:
             'state_url = "sqlite:///state.db"\n'
             'hash_key_env = "GDPR_SWEEP_KEY"\n'
             'timezone = "Europe/Copenhagen"\n'
-            f"batch_size = {self.args.batch_size}\n"
+            f"batch_size = {json.dumps(self.args.batch_size)}\n"
             "max_fraction = 0.9\n\n"
             "[databases.bench]\n"
             f'url_env = "{URL_ENV}"\n'
@@ -363,7 +363,7 @@ class EngineBench:
             "connect": self.target.params,
             "op": op,
             "cutoff": CUTOFF,
-            "batch_size": self.args.batch_size,
+            "batch_size": fixed_batch_size(self.args.batch_size),
         }
         finished = run_process(
             [sys.executable, str(HERE / "baseline.py"), json.dumps(spec)],
@@ -726,9 +726,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_batch_size,
         default=None,
-        help="rows per batch (default: gdpr-sweep's default)",
+        help='rows per batch (default: gdpr-sweep\'s default); "auto": gdpr-sweep sizes its '
+        "batches itself, the baseline keeps the default fixed size",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument(
@@ -769,6 +770,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.batch_size is None:
         args.batch_size = default_batch_size()
     return args
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    return int(text)
+
+
+def fixed_batch_size(batch_size: int | str) -> int:
+    """The baseline's size: gdpr-sweep's `auto` starts from the default and adapts."""
+    return 5000 if batch_size == "auto" else int(batch_size)
 
 
 def default_batch_size() -> int:
