@@ -78,9 +78,11 @@ def session_timeouts(
 ) -> list[str]:
     """Statements that bound one batch's lock wait and run time (PostgreSQL, MariaDB).
 
-    On PostgreSQL `SET LOCAL` lasts for the batch's transaction; on MariaDB the session
-    values are set before each batch. A batch that times out fails its database (exit 3)
-    with nothing half-done, and the next run carries on.
+    On PostgreSQL `SET LOCAL` lasts for the batch's transaction, so it is sent with every
+    batch; on MariaDB they are session values, which hold for every statement on the
+    connection, so they are set once per rule, before its first batch. A batch that
+    times out fails its database (exit 3) with nothing half-done, and the next run
+    carries on.
     """
     statements = []
     if dialect == "postgresql":
@@ -96,6 +98,11 @@ def session_timeouts(
         if statement_timeout:
             statements.append(f"SET SESSION max_statement_time = {statement_timeout:.3f}")
     return statements
+
+
+def session_level(dialect: str) -> bool:
+    """Do the timeouts hold for the session (set once), not for one transaction?"""
+    return dialect in ("mysql", "mariadb")
 
 
 def is_personal_key(columns: list[sa.Column]) -> bool:
@@ -142,7 +149,10 @@ class RuleExecutor:
         self.should_stop = should_stop
         self.pause = pause
         self.dialect = connection.dialect.name
-        self.timeouts = session_timeouts(self.dialect, lock_timeout, statement_timeout)
+        timeouts = session_timeouts(self.dialect, lock_timeout, statement_timeout)
+        # PostgreSQL: every batch; MariaDB: session values, once (`session_timeouts`).
+        self.session_once = timeouts if session_level(self.dialect) else []
+        self.timeouts = [] if session_level(self.dialect) else timeouts
         # Every batch runs the same statements with other keys: build them once, so
         # SQLAlchemy compiles each once (its cache key is memoised on the object).
         # (Key parameters are named apart from the table's columns, whose SET values
@@ -187,6 +197,10 @@ class RuleExecutor:
         failpoint("before-first-batch")
         connection = self.connection
         sizer = BatchSizer("auto" if self.adaptive else self.batch_size, self.batch_time)
+        if self.session_once:
+            with connection.begin():
+                for statement in self.session_once:
+                    connection.exec_driver_sql(statement)
         while not self.should_stop():
             with connection.begin():
                 for statement in self.timeouts:

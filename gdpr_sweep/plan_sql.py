@@ -42,7 +42,7 @@ from .config import Config
 from .counting import count_statement, scan_is_cheaper
 from .engines import DatabaseFailure, TargetDatabase, database_failure, select_databases
 from .errors import DatabaseUnavailable
-from .execute import batch_statements, session_timeouts
+from .execute import batch_statements, session_level, session_timeouts
 from .holds.rows import HELD_KEY
 from .holds.store import active_holds
 from .keyset import Keyset
@@ -140,7 +140,10 @@ def batch_statements_shown(context: ItemContext) -> list[Statement]:
     timeouts = session_timeouts(dialect, settings.lock_timeout, settings.statement_timeout)
     shown: list[Statement] = []
     for first, when in ((True, "the first batch"), (False, "each later batch")):
-        shown += [Statement(f"{when}: its session limits", sql) for sql in timeouts]
+        if not session_level(dialect):
+            shown += [Statement(f"{when}: its session limits", sql) for sql in timeouts]
+        elif first:  # session values: once, before the rule's first batch
+            shown += [Statement("once per rule: its session limits", sql) for sql in timeouts]
         batch = batch_statements(
             compiled,
             pinned,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -191,3 +193,53 @@ def test_sizer_keeps_a_numeric_size():
     for seconds in (0.0, 0.01, 5.0):
         sizer.record(seconds)
         assert sizer.size == 300
+
+
+def test_lock_timeout_bounds_every_batch_of_an_auto_run(target_db, tmp_path, monkeypatch):
+    # PostgreSQL sends SET LOCAL with each batch, MariaDB sets the session value once per
+    # rule: either way a batch meeting a row the application holds gives up after
+    # lock_timeout (exit 3, nothing half-done), and the next run finishes the work.
+    if target_db.engine_name == "sqlite":
+        pytest.skip("no row locks on SQLite")
+    metadata = sa.MetaData()
+    sa.Table(
+        "account",
+        metadata,
+        sa.Column("region", sa.String(12), primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("happened_at", sa.DateTime),
+        sa.Column("note", sa.String(40)),
+    )
+    rows = [
+        {"region": "north", "id": i, "happened_at": OLD if is_due(i) else NEW, "note": "n"}
+        for i in range(400)
+    ]
+    target_db.create(metadata, {"account": rows})
+    config = write_config(
+        tmp_path,
+        rule("anonymise"),
+        target_db.url,
+        monkeypatch,
+        extra_sweep='batch_size = 100\nlock_timeout = "1s"\nmax_fraction = 1.0',
+    )
+    engine = target_db.engine()
+    blocker = engine.connect()
+    try:
+        blocker.begin()
+        blocker.exec_driver_sql("SELECT * FROM account WHERE id = 350 FOR UPDATE").fetchall()
+        release = threading.Timer(30, blocker.rollback)  # never hang the suite
+        release.start()
+        started = time.monotonic()
+        stopped = run_cli("run", "-c", str(config), "--as-of", AS_OF, "--json")
+        waited = time.monotonic() - started
+        release.cancel()
+        assert stopped.exit_code == 3, stopped.stderr + stopped.stdout
+        assert waited < 20
+        blocker.rollback()
+    finally:
+        blocker.close()
+        engine.dispose()
+    finished = run_cli("run", "-c", str(config), "--as-of", AS_OF, "--json")
+    assert finished.exit_code == 0, finished.stderr + finished.stdout
+    notes = dict(query_rows(target_db, "SELECT id, note FROM account"))
+    assert notes == {i: (None if is_due(i) else "n") for i in range(400)}
