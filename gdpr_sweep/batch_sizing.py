@@ -6,7 +6,8 @@ achieved times the target, at most twice the last size (growth is cautious: a bi
 batch may meet colder pages or more locks) and at least a tenth of it; a batch that took
 longer than the target shrinks the next one in the same proportion at once. Sizes are
 rounded to two significant digits (a handful of distinct statements, readable audit
-trails) and kept within [MIN_BATCH_SIZE, MAX_BATCH_SIZE]. The first batch has the
+trails) and kept within [MIN_BATCH_SIZE, MAX_BATCH_SIZE] (MAX_HASH_BATCH_SIZE for a
+rule with `hash` columns, whose batch is held in memory). The first batch has the
 fixed default size, a safe start on any table.
 """
 
@@ -17,6 +18,8 @@ from typing import Literal
 
 MIN_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1_000_000
+#: `hash` columns: a batch's inputs are read into memory to compute the pseudonyms.
+MAX_HASH_BATCH_SIZE = 20_000
 FIRST_AUTO_BATCH_SIZE = 5000
 MAX_GROWTH = 2.0
 MAX_SHRINK = 10.0
@@ -25,10 +28,16 @@ MAX_SHRINK = 10.0
 class BatchSizer:
     """The size of the next batch; `record` what the last one took."""
 
-    def __init__(self, batch_size: int | Literal["auto"], batch_time: float) -> None:
+    def __init__(
+        self,
+        batch_size: int | Literal["auto"],
+        batch_time: float,
+        largest: int = MAX_BATCH_SIZE,
+    ) -> None:
         self.adaptive = batch_size == "auto"
         self.size = FIRST_AUTO_BATCH_SIZE if batch_size == "auto" else int(batch_size)
         self.target = batch_time
+        self.ceiling = largest
         self.largest = self.size
 
     def record(self, seconds: float) -> None:
@@ -39,7 +48,7 @@ class BatchSizer:
         rate = self.target / seconds if seconds > 0 else MAX_GROWTH
         wanted = min(self.size * rate, self.size * MAX_GROWTH)
         wanted = max(wanted, self.size / MAX_SHRINK)
-        self.size = _bounded(_two_digits(wanted))
+        self.size = max(MIN_BATCH_SIZE, min(self.ceiling, _two_digits(wanted)))
         self.largest = max(self.largest, self.size)
 
 
@@ -53,7 +62,3 @@ def _two_digits(value: float) -> int:
         return 1
     scale = 10 ** max(0, math.floor(math.log10(value)) - 1)
     return int(value // scale * scale)
-
-
-def _bounded(value: int) -> int:
-    return max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, value))

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .anonymise import anonymise_rows
-from .batch_sizing import BatchSizer, first_batch_size
+from .batch_sizing import MAX_BATCH_SIZE, MAX_HASH_BATCH_SIZE, BatchSizer, first_batch_size
 from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
@@ -196,7 +196,12 @@ class RuleExecutor:
         outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
         connection = self.connection
-        sizer = BatchSizer("auto" if self.adaptive else self.batch_size, self.batch_time)
+        hashed = self._next_batch.act is None  # a batch's rows are read into memory
+        sizer = BatchSizer(
+            "auto" if self.adaptive else self.batch_size,
+            self.batch_time,
+            MAX_HASH_BATCH_SIZE if hashed else MAX_BATCH_SIZE,
+        )
         if self.session_once:
             with connection.begin():
                 for statement in self.session_once:

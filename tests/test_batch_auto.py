@@ -18,7 +18,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from gdpr_sweep.batch_sizing import MAX_BATCH_SIZE, MIN_BATCH_SIZE, BatchSizer
+from gdpr_sweep.batch_sizing import (
+    MAX_BATCH_SIZE,
+    MAX_HASH_BATCH_SIZE,
+    MIN_BATCH_SIZE,
+    BatchSizer,
+)
 from tests.conftest import TargetDb, query_rows, run_cli, write_config
 
 AS_OF = "2026-06-01"
@@ -65,9 +70,14 @@ def build(target_db: TargetDb) -> None:
 
 
 def rule(action: str) -> str:
-    extra = 'cascade = ["visit"]\n' if action == "delete" else 'columns = { note = "null" }\n'
+    extra = {
+        "delete": 'cascade = ["visit"]\n',
+        "anonymise": 'columns = { note = "null" }\n',
+        "hash": 'columns = { note = "hash" }\n',  # pseudonyms computed in Python, bound
+    }[action]
+    verb = "delete" if action == "delete" else "anonymise"
     return (
-        f'[[rules]]\nid = "r"\ntable = "account"\naction = "{action}"\nafter = "1 year"\n'
+        f'[[rules]]\nid = "r"\ntable = "account"\naction = "{verb}"\nafter = "1 year"\n'
         f'since = "happened_at"\n{extra}'
     )
 
@@ -83,7 +93,7 @@ def batches(tmp_path) -> list[tuple[int, str | None, str | None, dict]]:
     ]
 
 
-@pytest.mark.parametrize("action", ["delete", "anonymise"])
+@pytest.mark.parametrize("action", ["delete", "anonymise", "hash"])
 def test_auto_sweeps_exactly_the_due_rows_in_growing_batches(
     target_db, tmp_path, monkeypatch, action
 ):
@@ -125,7 +135,12 @@ def test_auto_sweeps_exactly_the_due_rows_in_growing_batches(
     else:
         assert len(left) == N
         for (region, i), note in left.items():
-            assert note == (None if is_due(i) and (region, i) != held else "n"), (region, i)
+            if not is_due(i) or (region, i) == held:
+                assert note == "n", (region, i)
+            elif action == "hash":
+                assert note not in (None, "n"), (region, i)
+            else:
+                assert note is None, (region, i)
     assert run_cli("audit", "verify", "-c", str(config)).exit_code == 0
 
 
@@ -186,6 +201,14 @@ def test_sizer_aims_at_the_target_time():
         sizer.record(0.0)
     assert sizer.size == MAX_BATCH_SIZE
     assert sizer.largest == MAX_BATCH_SIZE
+
+
+def test_sizer_stays_under_a_ceiling():
+    # A rule with `hash` columns reads its batch into memory: at most 20,000 keys.
+    sizer = BatchSizer("auto", 0.5, MAX_HASH_BATCH_SIZE)
+    for _ in range(10):
+        sizer.record(0.0)
+    assert sizer.size == MAX_HASH_BATCH_SIZE
 
 
 def test_sizer_keeps_a_numeric_size():
