@@ -213,6 +213,7 @@ def _execute_rule(
         lock_timeout=settings.lock_timeout,
         statement_timeout=settings.statement_timeout,
         verify=checked is not None,
+        batch_time=settings.batch_time,
     )
     error = None
     try:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .anonymise import anonymise_rows
+from .batch_sizing import MAX_BATCH_SIZE, MAX_HASH_BATCH_SIZE, BatchSizer, first_batch_size
 from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
@@ -82,9 +83,11 @@ def session_timeouts(
 ) -> list[str]:
     """Statements that bound one batch's lock wait and run time (PostgreSQL, MariaDB).
 
-    On PostgreSQL `SET LOCAL` lasts for the batch's transaction; on MariaDB the session
-    values are set before each batch. A batch that times out fails its database (exit 3)
-    with nothing half-done, and the next run carries on.
+    On PostgreSQL `SET LOCAL` lasts for the batch's transaction, so it is sent with every
+    batch; on MariaDB they are session values, which hold for every statement on the
+    connection, so they are set once per rule, before its first batch. A batch that
+    times out fails its database (exit 3) with nothing half-done, and the next run
+    carries on.
     """
     statements = []
     if dialect == "postgresql":
@@ -100,6 +103,11 @@ def session_timeouts(
         if statement_timeout:
             statements.append(f"SET SESSION max_statement_time = {statement_timeout:.3f}")
     return statements
+
+
+def session_level(dialect: str) -> bool:
+    """Do the timeouts hold for the session (set once), not for one transaction?"""
+    return dialect in ("mysql", "mariadb")
 
 
 def is_personal_key(columns: list[sa.Column]) -> bool:
@@ -118,7 +126,7 @@ class RuleExecutor:
         cascade: list[CascadeStep],
         *,
         database: str,
-        batch_size: int,
+        batch_size: int | Literal["auto"],
         hmac_key: bytes,
         store: StateStore,
         run_id: int,
@@ -129,13 +137,16 @@ class RuleExecutor:
         lock_timeout: float | None = None,
         statement_timeout: float | None = None,
         verify: bool = False,
+        batch_time: float = 0.5,
     ) -> None:
         self.connection = connection
         self.pinned = pinned
         self.compiled = compiled
         self.cascade = cascade
         self.database = database
-        self.batch_size = batch_size
+        self.batch_size = first_batch_size(batch_size)
+        self.batch_time = batch_time
+        self.adaptive = batch_size == "auto"
         self.hmac_key = hmac_key
         self.store = store
         self.run_id = run_id
@@ -144,7 +155,10 @@ class RuleExecutor:
         self.should_stop = should_stop
         self.pause = pause
         self.dialect = connection.dialect.name
-        self.timeouts = session_timeouts(self.dialect, lock_timeout, statement_timeout)
+        timeouts = session_timeouts(self.dialect, lock_timeout, statement_timeout)
+        # PostgreSQL: every batch; MariaDB: session values, once (`session_timeouts`).
+        self.session_once = timeouts if session_level(self.dialect) else []
+        self.timeouts = [] if session_level(self.dialect) else timeouts
         # Every batch runs the same statements with other keys: build them once, so
         # SQLAlchemy compiles each once (its cache key is memoised on the object).
         # (Key parameters are named apart from the table's columns, whose SET values
@@ -158,6 +172,16 @@ class RuleExecutor:
         self._verify = (
             (range_count(pinned, first=True), range_count(pinned, first=False)) if verify else None
         )
+        # Adaptive sizes: one boundary query per size (sizes have two significant digits).
+        self._uppers: dict[tuple[int, bool], sa.Select] = {}
+
+    def _upper(self, size: int, first: bool) -> sa.Select:
+        if size == self.batch_size:
+            return (self._first_batch if first else self._next_batch).upper
+        upper = self._uppers.get((size, first))
+        if upper is None:
+            upper = self._uppers[size, first] = self.pinned.upper_query(size, first)
+        return upper
 
     def label(self, value: RowKey | None) -> str | None:
         if value is None:
@@ -182,12 +206,24 @@ class RuleExecutor:
         outcome: dict[str, Any] | None = None
         failpoint("before-first-batch")
         connection = self.connection
+        hashed = self._next_batch.act is None  # a batch's rows are read into memory
+        sizer = BatchSizer(
+            "auto" if self.adaptive else self.batch_size,
+            self.batch_time,
+            MAX_HASH_BATCH_SIZE if hashed else MAX_BATCH_SIZE,
+        )
+        if self.session_once:
+            with connection.begin():
+                for statement in self.session_once:
+                    connection.exec_driver_sql(statement)
         while not self.should_stop():
             with connection.begin():
                 for statement in self.timeouts:
                     connection.exec_driver_sql(statement)
                 statements = self._first_batch if last is None else self._next_batch
-                found = connection.execute(statements.upper, self.keyset.params(last, None)).first()
+                size = sizer.size
+                upper_query = self._upper(size, last is None)
+                found = connection.execute(upper_query, self.keyset.params(last, None)).first()
                 if found is None:
                     break
                 upper = tuple(found)
@@ -221,11 +257,15 @@ class RuleExecutor:
                     left = int(connection.execute(check, keys).scalar_one())
             elapsed = time.perf_counter() - started  # how long the batch held its locks
             failpoint("after-target-commit")
-            outcome = {**audit, "rows": rows, "details": {"seconds": round(elapsed, 3)}}
+            details: dict[str, Any] = {"seconds": round(elapsed, 3)}
+            if self.adaptive:
+                details["batch_size"] = size  # keys the batch asked for
+            outcome = {**audit, "rows": rows, "details": details}
             result.rows += rows
             result.batches += 1
             result.longest_batch_seconds = max(result.longest_batch_seconds, elapsed)
             result.left += left
+            sizer.record(elapsed)
             self.progress.advanced(token, rows)
             last = result.last = upper
             if self.pause:

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .anonymise import hash_case_update, hash_inputs, hash_update_by_key, set_values
+from .batch_sizing import first_batch_size
 from .cascade import CascadeStep, cascade_steps
 from .catalog import Catalog, qualified_name
 from .checks.check_config import check_database
@@ -41,7 +42,7 @@ from .config import Config
 from .counting import count_statement, scan_is_cheaper
 from .engines import DatabaseFailure, TargetDatabase, database_failure, select_databases
 from .errors import DatabaseUnavailable
-from .execute import batch_statements, session_timeouts
+from .execute import batch_statements, session_level, session_timeouts
 from .holds.rows import HELD_KEY
 from .holds.store import active_holds
 from .keyset import Keyset
@@ -139,9 +140,17 @@ def batch_statements_shown(context: ItemContext) -> list[Statement]:
     timeouts = session_timeouts(dialect, settings.lock_timeout, settings.statement_timeout)
     shown: list[Statement] = []
     for first, when in ((True, "the first batch"), (False, "each later batch")):
-        shown += [Statement(f"{when}: its session limits", sql) for sql in timeouts]
+        if not session_level(dialect):
+            shown += [Statement(f"{when}: its session limits", sql) for sql in timeouts]
+        elif first:  # session values: once, before the rule's first batch
+            shown += [Statement("once per rule: its session limits", sql) for sql in timeouts]
         batch = batch_statements(
-            compiled, pinned, context.cascade, settings.batch_size, dialect, first=first
+            compiled,
+            pinned,
+            context.cascade,
+            first_batch_size(settings.batch_size),
+            dialect,
+            first=first,
         )
         shown.append(show(context, f"{when}: its last key", batch.upper))
         for child, step in zip(batch.cascade, reversed(context.cascade), strict=True):
@@ -314,8 +323,15 @@ class _Meanings:
             meaning = f"the as-of (rule {rule.id})"
         elif typed in self.only:
             meaning = f"only: {self.only[typed]} (rule {rule.id})"
-        elif value == self.context.config.sweep.batch_size and isinstance(value, int):
-            meaning = "at most sweep.batch_size keys per batch"
+        elif value == first_batch_size(self.context.config.sweep.batch_size) and isinstance(
+            value, int
+        ):
+            meaning = (
+                "at most sweep.batch_size keys per batch"
+                if self.context.config.sweep.batch_size != "auto"
+                else 'keys in the first batch (sweep.batch_size = "auto": later batches '
+                "are sized toward sweep.batch_time)"
+            )
         else:
             return Parameter(name, "constant", sql_literal(value), structural=True)
         return Parameter(name, meaning, sql_literal(value))

@@ -41,7 +41,9 @@ class SweepSettings:
     hash_key_env: str = "GDPR_SWEEP_KEY"
     timezone: str = "Europe/Copenhagen"
     fiscal_year_end: FiscalYearEnd = CALENDAR_YEAR_END
-    batch_size: int = 5000
+    #: Keys per batch, or "auto": sized batch by batch toward `batch_time` (`batch_sizing.py`).
+    batch_size: int | Literal["auto"] = 5000
+    batch_time: float = 0.5  # seconds a batch aims at with batch_size = "auto"
     max_fraction: float = 0.5
     # `scan`: more column-name regexes that look personal, and TABLE / TABLE.COLUMN
     # globs known not to be (never reported).

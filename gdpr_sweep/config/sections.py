@@ -10,7 +10,9 @@ import dataclasses
 import difflib
 import re
 from pathlib import Path
+from typing import Literal
 
+from ..batch_sizing import MAX_BATCH_SIZE
 from ..errors import ConfigError
 from ..periods import load_timezone, parse_duration, parse_fiscal_year_end, parse_period
 from .model import (
@@ -77,13 +79,31 @@ def parse_sweep(node: Node) -> SweepSettings:
         hash_key_env=hash_key_env or defaults.hash_key_env,
         timezone=tz_name,
         fiscal_year_end=fiscal,
-        batch_size=node.integer("batch_size", defaults.batch_size, 1, 1_000_000),
+        batch_size=_batch_size(node),
+        batch_time=_batch_time(node),
         max_fraction=node.number("max_fraction", defaults.max_fraction, 0.0, 1.0),
         personal_column_patterns=_regexes(node, "personal_column_patterns"),
         scan_ignore=node.string_list("scan_ignore"),
         lock_timeout=_duration(node, "lock_timeout"),
         statement_timeout=_duration(node, "statement_timeout"),
     )
+
+
+def _batch_size(node: Node) -> int | Literal["auto"]:
+    if node.value.get("batch_size") == "auto":
+        return "auto"
+    if isinstance(node.value.get("batch_size"), str):
+        raise node.fail("batch_size", 'must be an integer or "auto"')
+    return node.integer("batch_size", 5000, 1, MAX_BATCH_SIZE)
+
+
+def _batch_time(node: Node) -> float:
+    seconds = _duration(node, "batch_time")
+    if seconds is None:
+        return SweepSettings().batch_time
+    if not 0.01 <= seconds <= 60:
+        raise node.fail("batch_time", "must be between 10ms and 60s")
+    return seconds
 
 
 def _duration(node: Node, name: str) -> float | None:
