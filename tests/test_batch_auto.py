@@ -37,9 +37,9 @@ def is_due(i: int) -> bool:
     return i % 4 != 0
 
 
-def build(target_db: TargetDb) -> None:
-    metadata = sa.MetaData()
-    sa.Table(
+def account_table(metadata: sa.MetaData) -> sa.Table:
+    """The rule's table: a composite key with a text column first."""
+    return sa.Table(
         "account",
         metadata,
         sa.Column("region", sa.String(12), primary_key=True),
@@ -47,6 +47,11 @@ def build(target_db: TargetDb) -> None:
         sa.Column("happened_at", sa.DateTime),
         sa.Column("note", sa.String(40)),
     )
+
+
+def build(target_db: TargetDb) -> None:
+    metadata = sa.MetaData()
+    account_table(metadata)
     sa.Table(
         "visit",
         metadata,
@@ -225,14 +230,7 @@ def test_lock_timeout_bounds_every_batch_of_an_auto_run(target_db, tmp_path, mon
     if target_db.engine_name == "sqlite":
         pytest.skip("no row locks on SQLite")
     metadata = sa.MetaData()
-    sa.Table(
-        "account",
-        metadata,
-        sa.Column("region", sa.String(12), primary_key=True),
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("happened_at", sa.DateTime),
-        sa.Column("note", sa.String(40)),
-    )
+    account_table(metadata)
     rows = [
         {"region": "north", "id": i, "happened_at": OLD if is_due(i) else NEW, "note": "n"}
         for i in range(400)
