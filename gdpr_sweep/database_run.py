@@ -23,8 +23,9 @@ from .engines import DatabaseFailure, database_failure, describe_write_failure
 from .errors import DatabaseUnavailable
 from .evaluation import DatabaseEvaluation
 from .execute import Progress, RuleExecutor, RuleResult, session_timeouts
+from .inplace_keys import self_contained
 from .partition_drop import PartitionRemover, finish_pending
-from .pinning import PinnedKeys, pinned_rules
+from .pinning import BatchKeys, PinnedKeys, pinned_rules
 from .plan import RuleEvaluation
 from .run_result import RunItem
 from .state.store import StateStore
@@ -46,9 +47,14 @@ def execute_database(
     options: SweepOptions,
     window: SweepWindow,
     lock_held: Callable[[], bool] | None = None,
+    exact_keys: bool = False,
 ) -> tuple[list[RunItem], DatabaseFailure | None, dict[str, Any] | None]:
     """Execute one database's due rules, then recount; return its items, any failure
     and, with `analyze = true`, what refreshing the statistics took.
+
+    `exact_keys` (`apply`): every rule acts on its pinned keys, the reviewed ones; else
+    (`run`) a rule nothing else in the run can affect walks its table in place
+    (`inplace_keys.py`).
 
     `lock_held` says whether the run still holds the tenant's lock; asked before the
     database is touched and before every batch: a lost lock stops it there (failed)."""
@@ -111,8 +117,14 @@ def execute_database(
                 for i in range(len(compiled))
                 if checked_by_range(compiled, written, i, target.engine.dialect.name)
             }
+            # `run`: a rule nothing else in the run can affect needs no pins.
+            in_place = (
+                set()
+                if exact_keys
+                else {i for i in range(len(compiled)) if self_contained(compiled, written, i)}
+            )
             lock_wait = session_timeouts(target.engine.dialect.name, settings.lock_timeout, None)
-            with pinned_rules(connection, compiled, lock_wait) as pins:
+            with pinned_rules(connection, compiled, lock_wait, in_place) as pins:
                 # Dependency order: a rule before the deletes that would take its rows.
                 for index in sorted(range(len(pairs)), key=lambda i: pairs[i][0].position):
                     rule_evaluation, item = pairs[index]
@@ -178,7 +190,7 @@ def _database_failed(store: StateStore, run_id: int, failure: DatabaseFailure) -
 
 def _execute_rule(
     connection: sa.Connection,
-    pinned: PinnedKeys,
+    pinned: BatchKeys,
     rule_evaluation: RuleEvaluation,
     item: RunItem,
     cascade: list[CascadeStep],
@@ -301,7 +313,7 @@ def _connection_lost(exc: sa.exc.DBAPIError) -> bool:
 
 def _recount(
     connection: sa.Connection,
-    pins: list[PinnedKeys],
+    pins: list[BatchKeys],
     store: StateStore,
     run_id: int,
     evaluation: DatabaseEvaluation,
@@ -331,6 +343,7 @@ def _recount(
             elif compiled.rule.since_latest is None:
                 item.left = count_due(connection, compiled)
             else:
+                assert isinstance(pinned, PinnedKeys), "a since_latest rule is always pinned"
                 item.left = count(connection, compiled.table, pinned.rows(), compiled.still_due)
     left = [item for item in items if item.left]
     for item in left:

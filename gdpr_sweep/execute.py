@@ -34,7 +34,7 @@ from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
 from .keys import key_label
-from .pinning import PinnedKeys
+from .pinning import BatchKeys
 from .rowkeys import RowKey
 from .rules import CompiledRule
 from .state.store import StateStore
@@ -121,7 +121,7 @@ class RuleExecutor:
     def __init__(
         self,
         connection: sa.Connection,
-        pinned: PinnedKeys,
+        pinned: BatchKeys,
         compiled: CompiledRule,
         cascade: list[CascadeStep],
         *,
@@ -297,7 +297,7 @@ class RuleExecutor:
 
 def batch_statements(
     compiled: CompiledRule,
-    pinned: PinnedKeys,
+    pinned: BatchKeys,
     cascade: list[CascadeStep],
     batch_size: int,
     dialect: str,
@@ -308,8 +308,11 @@ def batch_statements(
     these very statements)."""
     table = compiled.table
     upper = pinned.upper_query(batch_size, first)
-    # The batch's rows: pinned in (last, upper], and still due by what can change.
-    rows = sa.and_(pinned.batch(first), compiled.still_due)
+    # The batch's rows: pinned in (last, upper], and still due by what can change (in
+    # place: due rows of the table in (last, upper], by the whole predicate).
+    rows = pinned.batch(first)
+    if pinned.pinned:
+        rows = sa.and_(rows, compiled.still_due)
     rule = compiled.rule
     if rule.action == "delete":
         # Children before parents: the deepest cascade table first.

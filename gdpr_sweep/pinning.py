@@ -20,13 +20,14 @@ tables (PostgreSQL's TEMP, MariaDB's CREATE TEMPORARY TABLES; SQLite always has 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from .counting import scan_is_cheaper
+from .inplace_keys import InPlaceKeys
 from .keyset import Keyset
 from .matching import equals, is_text
 from .rules import CompiledRule
@@ -44,6 +45,8 @@ class PinnedKeys:
     per batch on PostgreSQL, and on MariaDB, which has no semi-join for a single-table
     DELETE or UPDATE).
     """
+
+    pinned = True
 
     def __init__(self, compiled: CompiledRule, name: str, dialect: str) -> None:
         self.compiled = compiled
@@ -169,11 +172,21 @@ class PinnedKeys:
         return sa.and_(member, exact) if text else member
 
 
+#: What a rule's batches walk: its pinned keys, or its own table (`inplace_keys.py`).
+BatchKeys = PinnedKeys | InPlaceKeys
+
+
 @contextmanager
 def pinned_rules(
-    connection: sa.Connection, rules: list[CompiledRule], setup: Sequence[str] = ()
-) -> Iterator[list[PinnedKeys]]:
+    connection: sa.Connection,
+    rules: list[CompiledRule],
+    setup: Sequence[str] = (),
+    in_place: Collection[int] = (),
+) -> Iterator[list[BatchKeys]]:
     """Pin every rule's due keys in one transaction, before any rule acts; drop them after.
+
+    The rules whose index is in `in_place` are not pinned: their batches walk their
+    own table (`inplace_keys.py`).
 
     On PostgreSQL the transaction reads one snapshot (REPEATABLE READ), as MariaDB's
     default isolation and SQLite's single writer do, so every rule is pinned at the
@@ -184,23 +197,31 @@ def pinned_rules(
     dialect = connection.dialect.name
     created: list[PinnedKeys] = []
     try:
-        pins = [PinnedKeys(c, f"gdpr_sweep_pin_{i}", dialect) for i, c in enumerate(rules)]
-        with connection.begin():
-            if dialect == "postgresql":
-                connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            for statement in setup:
-                connection.exec_driver_sql(statement)
-            for pin in pins:
-                created.append(pin)
-                pin.fill(connection)
-        yield pins
+        keys: list[BatchKeys] = [
+            InPlaceKeys(c, dialect)
+            if i in in_place
+            else PinnedKeys(c, f"gdpr_sweep_pin_{i}", dialect)
+            for i, c in enumerate(rules)
+        ]
+        pins = [k for k in keys if isinstance(k, PinnedKeys)]
+        if pins:
+            with connection.begin():
+                if dialect == "postgresql":
+                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                for statement in setup:
+                    connection.exec_driver_sql(statement)
+                for pin in pins:
+                    created.append(pin)
+                    pin.fill(connection)
+        yield keys
     finally:
         if connection.in_transaction():
             connection.rollback()
         if not connection.invalidated and not connection.closed:
             try:
-                with connection.begin():
-                    for pin in created:
-                        pin.drop(connection)
+                if created:
+                    with connection.begin():
+                        for pin in created:
+                            pin.drop(connection)
             except sa.exc.DBAPIError:
                 pass  # the session ends with the connection; its tables with it

@@ -15,7 +15,9 @@ row's pseudonym — is only ever a placeholder. Nothing is written: each databas
 in a read-only transaction, rolled back.
 
 `ITEM_STEPS` are the steps of one item (a rule in a database), in the order they run:
-partitions removed whole, the pins, the batches, the recount.
+partitions removed whole, the pins, the batches, the recount. For a rule nothing else in
+the run can affect, `run` walks its table in place instead of the pins
+(`inplace_keys.py`): those batches are shown after `apply`'s.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from .holds.rows import HELD_KEY
 from .holds.store import active_holds
 from .keyset import Keyset
 from .periods import local_date, start_of_local_day
-from .pinning import PinnedKeys
+from .inplace_keys import InPlaceKeys, self_contained
+from .pinning import BatchKeys, PinnedKeys
 from .plan import compile_database, select_rules
 from .rules import CompiledRule
 
@@ -100,6 +103,8 @@ class ItemContext:
     config: Config
     as_of: dt.datetime
     catalog: Catalog | None = None  # for the partition step (partition_plan.py)
+    # `run` walks this rule's table in place, without pins (inplace_keys.py)
+    in_place: bool = False
 
     @property
     def dialect(self) -> str:
@@ -135,18 +140,31 @@ def pin_statements(context: ItemContext) -> list[Statement]:
 
 def batch_statements_shown(context: ItemContext) -> list[Statement]:
     """Every batch, one transaction each, until no pinned key is left."""
+    return _batches_shown(context, context.pinned, "")
+
+
+def in_place_statements(context: ItemContext) -> list[Statement]:
+    """`run`, for a rule nothing else in the run can affect: its batches walk its table
+    in place, by its whole due predicate (no pins); `apply` walks the pins above."""
+    if not context.in_place:
+        return []
+    walked = InPlaceKeys(context.compiled, context.dialect)
+    return _batches_shown(context, walked, "run (not apply), without pins: ")
+
+
+def _batches_shown(context: ItemContext, keys: BatchKeys, prefix: str) -> list[Statement]:
     settings = context.config.sweep
-    compiled, pinned, dialect = context.compiled, context.pinned, context.dialect
+    compiled, dialect = context.compiled, context.dialect
     timeouts = session_timeouts(dialect, settings.lock_timeout, settings.statement_timeout)
     shown: list[Statement] = []
-    for first, when in ((True, "the first batch"), (False, "each later batch")):
+    for first, when in ((True, f"{prefix}the first batch"), (False, f"{prefix}each later batch")):
         if not session_level(dialect):
             shown += [Statement(f"{when}: its session limits", sql) for sql in timeouts]
         elif first:  # session values: once, before the rule's first batch
             shown += [Statement("once per rule: its session limits", sql) for sql in timeouts]
         batch = batch_statements(
             compiled,
-            pinned,
+            keys,
             context.cascade,
             first_batch_size(settings.batch_size),
             dialect,
@@ -233,6 +251,7 @@ ITEM_STEPS: list[Callable[[ItemContext], list[Statement]]] = [
     partition_drops,
     pin_statements,
     batch_statements_shown,
+    in_place_statements,
     recount_statements,
 ]
 
@@ -393,16 +412,22 @@ def database_statements(
         compiled, order = compile_database(catalog, target, rules, as_of, holds)
         dialect = connection.dialect.name
         shown_name = "mariadb" if getattr(connection.dialect, "is_mariadb", False) else dialect
+        steps = [cascade_steps(catalog, rule.rule, rule.table, config) for rule in compiled]
+        written = [
+            {qualified_name(c.table), *(qualified_name(s.child) for s in cascade)}
+            for c, cascade in zip(compiled, steps, strict=True)
+        ]  # as database_run computes them
         for position, index in enumerate(order):
             rule = compiled[index]
             context = ItemContext(
                 connection,
                 rule,
                 PinnedKeys(rule, f"gdpr_sweep_pin_{index}", dialect),  # as pinned_rules names it
-                cascade_steps(catalog, rule.rule, rule.table, config),
+                steps[index],
                 config,
                 as_of,
                 catalog,
+                in_place=self_contained(compiled, written, index),
             )
             items.append(
                 ItemStatements(

@@ -189,6 +189,7 @@ def run_sweep(
                 options,
                 window,
                 tenant_locks,
+                exact_keys=reviewed is not None,  # apply: exactly the reviewed keys
             )
         except StateUnavailable as exc:
             # Batches may have committed before the state database failed: say so.
@@ -217,6 +218,7 @@ def _execute_and_finish(
     options: SweepOptions,
     window: SweepWindow,
     tenant_locks: RunLocks,
+    exact_keys: bool = False,
 ) -> None:
     """Execute every database's due rules, then record how the run ended."""
     run_id = result.run_id
@@ -236,6 +238,7 @@ def _execute_and_finish(
                 options,
                 window,
                 lock_held=lambda: tenant_locks.still_held(evaluation.target.name),
+                exact_keys=exact_keys,
             )
         finally:  # this tenant is done: another process may take it now
             tenant_locks.release(evaluation.target.name)

@@ -31,11 +31,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.util import find_tables
 
-from .catalog import qualified_name
 from .counting import count_due, count_statement
-from .pinning import PinnedKeys
+from .inplace_keys import self_contained
+from .pinning import BatchKeys
 from .rowkeys import RowKey
 from .rules import CompiledRule
 
@@ -63,18 +62,12 @@ def checked_by_range(
 
     `written[i]`: the qualified names of the tables rule i writes (its own, and its
     cascade children)."""
-    rule = compiled[index]
-    if not cheaper_by_range(rule.rule.action, dialect):
+    if not cheaper_by_range(compiled[index].rule.action, dialect):
         return False
-    if rule.rule.since_latest is not None:
-        return False  # its clock is in another table: the pinned recount
-    if find_tables(rule.due, include_aliases=True):
-        return False  # a subquery (rows that reference it, held-back rows, ...)
-    table = qualified_name(rule.table)
-    return not any(table in tables for i, tables in enumerate(written) if i != index)
+    return self_contained(compiled, written, index)
 
 
-def range_count(pinned: PinnedKeys, *, first: bool) -> sa.Select:
+def range_count(pinned: BatchKeys, *, first: bool) -> sa.Select:
     """Rows of the batch's key range `(last, upper]` of the table still due (the first
     batch: every key up to `upper`), bound as the batch's own statements are."""
     keys = pinned.table_keyset  # ordered as the pins are (they copy the key's collation)
@@ -84,7 +77,7 @@ def range_count(pinned: PinnedKeys, *, first: bool) -> sa.Select:
     return count_statement(pinned.compiled.table, *in_range, pinned.compiled.due)
 
 
-def tail_count(connection: sa.Connection, pinned: PinnedKeys, last: RowKey | None) -> int:
+def tail_count(connection: sa.Connection, pinned: BatchKeys, last: RowKey | None) -> int:
     """Rows above the rule's last batch (`key > last`) still due; the whole table's due
     count when it had no batch."""
     compiled = pinned.compiled

@@ -225,3 +225,39 @@ def test_plan_sql_of_an_unreachable_database_is_exit_3(
     assert result.exit_code == 3, result.stdout + result.stderr
     assert "-- failed: " in result.stdout and result.stderr.startswith("error: ")
     assert not (tmp_path / "gone.db").exists()
+
+
+def test_plan_sql_shows_what_run_runs_in_place(
+    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule nothing else in the run affects: `run` walks its table without pins
+    (inplace_keys.py); the shown first batch acts on exactly the due rows."""
+    build(target_db)
+    config = write_config(tmp_path, CONFIG, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    c = str(config)
+    held = run_cli("hold", "add", "-c", c, "-d", "main", "-t", "contact", "-k", HELD_KEY,
+                   "--reason", "case 2026-7")  # fmt: skip
+    assert held.exit_code == 0, held.stdout + held.stderr
+    due = {rule: item["due"] for rule, item in plan_items(config, AS_OF).items()}
+    before = target_db.checksum()
+    shown = run_cli("plan", "-c", c, "--as-of", AS_OF, "--sql")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    statements = parse(shown.stdout)
+    prefix = "run (not apply), without pins: the first batch"
+    dialect = target_db.engine_name
+    engine = target_db.engine()
+    try:
+        with engine.connect() as connection, connection.begin() as scratch:
+            for rule, rule_due in due.items():
+                walked = [
+                    (when.removeprefix("run (not apply), without pins: "), *rest)
+                    for when, *rest in statements[rule]
+                    if when.startswith(prefix)
+                ]
+                assert walked, rule
+                assert "gdpr_sweep_pin" not in " ".join(sql for _, sql, *_ in walked)
+                assert run_first_batch(connection, walked, dialect) == (0, rule_due), rule
+            scratch.rollback()
+    finally:
+        engine.dispose()
+    assert target_db.checksum() == before

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from gdpr_sweep.config import load_config
 from gdpr_sweep.periods import parse_as_of
 from gdpr_sweep.run_result import RunResult
-from gdpr_sweep.sweep import run_sweep
+from gdpr_sweep.sweep import apply_plan, load_plan, run_sweep
 from gdpr_sweep.sweep_options import StopRequest, SweepOptions
 from tests.configs import rule_toml
 from tests.conftest import TargetDb, run_cli, write_config
@@ -127,10 +127,16 @@ def verify_only(tmp_path: Path) -> list[int]:
 
 
 def test_a_batch_range_reports_an_unpinned_due_row_in_it(target_db, tmp_path, monkeypatch):
-    """Caught by a range: a due row written after the pins, into a range not yet swept."""
+    """Caught by a range: a due row written after the pins, into a range not yet swept.
+    `apply` acts on the pinned keys only (`run` would sweep the row: test_inplace_keys)."""
     seed(target_db)
+    path = write_config(tmp_path, MAIL_DELETE, target_db.url, monkeypatch,
+                        extra_sweep="batch_size = 3\nmax_fraction = 1.0")  # fmt: skip
+    plan_file = tmp_path / "plan.json"
+    run_cli("plan", "-c", str(path), "--as-of", AS_OF, "--out", str(plan_file))
     hook = Hook("mail-delete", 1, lambda: insert(target_db, "mail", 155))
-    result = sweep(tmp_path, target_db, monkeypatch, MAIL_DELETE, hook)
+    result = apply_plan(load_config(path), load_plan(plan_file), progress=hook)
+    assert hook.fired
     assert result.exit_code == 3
     assert [(i.rule, i.due, i.done, i.left) for i in result.items] == [("mail-delete", 15, 15, 1)]
     assert "mail-delete: 1 row(s) still due after the run" in result.failures[0]["error"]
