@@ -47,9 +47,9 @@ from .errors import DatabaseUnavailable
 from .execute import batch_statements, session_level, session_timeouts
 from .holds.rows import HELD_KEY
 from .holds.store import active_holds
+from .inplace_keys import InPlaceKeys, self_contained
 from .keyset import Keyset
 from .periods import local_date, start_of_local_day
-from .inplace_keys import InPlaceKeys, self_contained
 from .pinning import BatchKeys, PinnedKeys
 from .plan import compile_database, select_rules
 from .rules import CompiledRule
