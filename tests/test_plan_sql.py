@@ -139,16 +139,23 @@ def state_rows(directory: Path) -> list[tuple]:
         ]
 
 
+def held_contact(
+    target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, dict[str, int]]:
+    """The tables, the config, a legal hold on one due contact; each rule's due count."""
+    build(target_db)
+    config = write_config(tmp_path, CONFIG, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    held = run_cli("hold", "add", "-c", str(config), "-d", "main", "-t", "contact", "-k",
+                   HELD_KEY, "--reason", "case 2026-7")  # fmt: skip
+    assert held.exit_code == 0, held.stdout + held.stderr
+    return config, {rule: item["due"] for rule, item in plan_items(config, AS_OF).items()}
+
+
 def test_plan_sql_is_what_apply_runs(
     target_db: TargetDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build(target_db)
-    config = write_config(tmp_path, CONFIG, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    config, due = held_contact(target_db, tmp_path, monkeypatch)
     c = str(config)
-    held = run_cli("hold", "add", "-c", c, "-d", "main", "-t", "contact", "-k", HELD_KEY,
-                   "--reason", "case 2026-7")  # fmt: skip
-    assert held.exit_code == 0, held.stdout + held.stderr
-    due = {rule: item["due"] for rule, item in plan_items(config, AS_OF).items()}
     assert due == {"person-delete": 4, "contact-anonymise": 2}
     before, state_before = target_db.checksum(), state_rows(tmp_path)
 
@@ -232,13 +239,8 @@ def test_plan_sql_shows_what_run_runs_in_place(
 ) -> None:
     """A rule nothing else in the run affects: `run` walks its table without pins
     (inplace_keys.py); the shown first batch acts on exactly the due rows."""
-    build(target_db)
-    config = write_config(tmp_path, CONFIG, target_db.url, monkeypatch, extra_sweep=WHOLE_TABLE)
+    config, due = held_contact(target_db, tmp_path, monkeypatch)
     c = str(config)
-    held = run_cli("hold", "add", "-c", c, "-d", "main", "-t", "contact", "-k", HELD_KEY,
-                   "--reason", "case 2026-7")  # fmt: skip
-    assert held.exit_code == 0, held.stdout + held.stderr
-    due = {rule: item["due"] for rule, item in plan_items(config, AS_OF).items()}
     before = target_db.checksum()
     shown = run_cli("plan", "-c", c, "--as-of", AS_OF, "--sql")
     assert shown.exit_code == 0, shown.stdout + shown.stderr
