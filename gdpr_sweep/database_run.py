@@ -16,14 +16,14 @@ import sqlalchemy as sa
 
 from .analyze import analyze_tables
 from .cascade import CascadeStep, cascade_steps
-from .catalog import Catalog, qualified_name
+from .catalog import Catalog
 from .config import Config, SweepSettings
 from .counting import count, count_due
 from .engines import DatabaseFailure, database_failure, describe_write_failure
 from .errors import DatabaseUnavailable
 from .evaluation import DatabaseEvaluation
 from .execute import Progress, RuleExecutor, RuleResult, session_timeouts
-from .inplace_keys import self_contained
+from .inplace_keys import self_contained, written_tables
 from .partition_drop import PartitionRemover, finish_pending
 from .pinning import BatchKeys, PinnedKeys, pinned_rules
 from .plan import RuleEvaluation
@@ -107,10 +107,7 @@ def execute_database(
                     if error is not None:
                         failed.append(error)
             compiled = [e.compiled for e in evaluation.rule_evaluations]
-            written = [
-                {qualified_name(c.table), *(qualified_name(s.child) for s in steps[c.rule.id])}
-                for c in compiled
-            ]
+            written = written_tables(compiled, [steps[c.rule.id] for c in compiled])
             # Rules verified by their batches' key ranges: what each batch left (verification.py).
             ranged: dict[int, RuleResult] = {
                 i: RuleResult()

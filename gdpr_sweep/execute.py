@@ -1,7 +1,8 @@
 """Execute due rules in batches: set-based DELETE/UPDATE over the keys pinned for the run.
 
-A database's run first pins every rule's due keys in temporary tables (`pinning.py`);
-each batch is then one transaction in the target database:
+A database's run first pins every rule's due keys in temporary tables (`pinning.py`),
+except, in `run`, a rule nothing else can affect, whose batches walk its own table
+(`inplace_keys.py`); each batch is then one transaction in the target database:
 
 1. find the batch's upper key: the last of the next `batch_size` pinned keys after
    `:last`, in key order — one key, never the key set (`keyset.py`: composite keys

@@ -35,9 +35,21 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import find_tables
 
+from .cascade import CascadeStep
 from .catalog import qualified_name
 from .keyset import Keyset
 from .rules import CompiledRule
+
+
+def written_tables(
+    compiled: Sequence[CompiledRule], cascades: Sequence[Sequence[CascadeStep]]
+) -> list[set[str]]:
+    """Per rule, the qualified names of the tables it writes: its own and its cascade
+    children (`cascades[i]`: rule i's cascade steps)."""
+    return [
+        {qualified_name(rule.table), *(qualified_name(step.child) for step in cascade)}
+        for rule, cascade in zip(compiled, cascades, strict=True)
+    ]
 
 
 def self_contained(
@@ -47,8 +59,7 @@ def self_contained(
 
     True when its due predicate reads only its own row (its clock, `only`, `unless_*`,
     holds on keys, anonymise's "still to anonymise") and no other rule writes its table.
-    `written[i]`: the qualified names of the tables rule i writes (its own and its
-    cascade children)."""
+    `written`: `written_tables` of the database's rules."""
     rule = compiled[index]
     if rule.rule.since_latest is not None:
         return False  # its clock is in another table

@@ -47,7 +47,7 @@ from .errors import DatabaseUnavailable
 from .execute import batch_statements, session_level, session_timeouts
 from .holds.rows import HELD_KEY
 from .holds.store import active_holds
-from .inplace_keys import InPlaceKeys, self_contained
+from .inplace_keys import InPlaceKeys, self_contained, written_tables
 from .keyset import Keyset
 from .periods import local_date, start_of_local_day
 from .pinning import BatchKeys, PinnedKeys
@@ -413,10 +413,7 @@ def database_statements(
         dialect = connection.dialect.name
         shown_name = "mariadb" if getattr(connection.dialect, "is_mariadb", False) else dialect
         steps = [cascade_steps(catalog, rule.rule, rule.table, config) for rule in compiled]
-        written = [
-            {qualified_name(c.table), *(qualified_name(s.child) for s in cascade)}
-            for c, cascade in zip(compiled, steps, strict=True)
-        ]  # as database_run computes them
+        written = written_tables(compiled, steps)
         for position, index in enumerate(order):
             rule = compiled[index]
             context = ItemContext(

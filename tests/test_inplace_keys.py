@@ -88,6 +88,7 @@ def test_run_leaves_a_row_whose_clock_moved_since_the_evaluation(target_db, tmp_
     cfg = load_config(path)
     hook = Hook("mail-delete", 0, lambda: set_clock(target_db, 250, NEW))
     result = run_sweep(cfg, parse_as_of(AS_OF, cfg.sweep.tz), progress=hook)
+    assert hook.fired
     assert result.exit_code == 0, result.failures
     assert [(i.due, i.done, i.left) for i in result.items] == [(15, 14, 0)]
     assert keys(target_db) == {10 * i for i in range(2, 31, 2)} | {250}
