@@ -937,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{meta['seconds_total']} s"
         )
     if args.pt_archiver and any(e == "mariadb" for e, _ in selected):
-        print(ptarchiver.version())
+        print(ptarchiver.version() or "pt-archiver: not installed")
     print(
         f"{version.stdout.strip()} ({args.gdpr_sweep}); Python {platform.python_version()}; "
         f"{os.cpu_count()} CPUs; load average at the end (1/5/15 min) "

@@ -31,7 +31,10 @@ def missing() -> str | None:
     return f"pt-archiver needs Perl's DBD::mysql (Debian libdbd-mysql-perl; or `{INSTALL_HINT}`)"
 
 
-def version() -> str:
+def version() -> str | None:
+    """pt-archiver's version line, or None when it is not installed."""
+    if shutil.which("pt-archiver") is None:
+        return None
     found = subprocess.run(["pt-archiver", "--version"], capture_output=True, text=True)
     return found.stdout.strip() or "pt-archiver"
 

@@ -10,7 +10,8 @@ whole table. An anonymise rule's range only grows (anonymised rows stay in it), 
 this is the nightly case, not a corner.
 
 So on SQLite a count first asks the index two cheap questions (how many rows in the
-clock range, how many in the table; both answered from the index alone), and reads
+clock range, by the bare comparison without a text clock's validity checks; how many
+in the table; both answered from the index alone), and reads
 the table instead when the range holds more than a tenth of it. The rows counted are
 the same either way (`rules.py` writes the scanning form of the same predicate).
 """

@@ -69,8 +69,9 @@ class CompiledRule:
     cutoff: dt.datetime  # the same boundary as an aware instant (local midnight)
     candidate: ColumnElement[bool]
     exceptions: tuple[RuleException, ...]
-    # SQLite only, for counting (see counting.py): the clock condition alone, and the
-    # same candidate predicate written so that it cannot walk the clock's index.
+    # SQLite only, for counting (see counting.py): the bare clock comparison (an
+    # estimate of the range, from the index alone), and the same candidate predicate
+    # written so that it cannot walk the clock's index.
     clock_range: ColumnElement[bool] | None = None
     candidate_unindexed: ColumnElement[bool] | None = None
     # `sweep.timezone`: the calendar `year`/`month` truncate instants on (strategies.py).
@@ -195,8 +196,12 @@ def compile_rule(
         # index with a row lookup per entry (counting.py chooses). Without the index it
         # reads the table anyway, and estimating first would only add two scans; with
         # the clock alone the index answers the count by itself.
-        clock_range = clock
         bound = day_start_bound(since, dialect, threshold, tz, rule.since_format)
+        # The bare comparison, without the clock's validity checks: the index alone
+        # answers it (the checks cost a function call per entry, 0.13 s on 400,000).
+        # It only estimates how much of the table the range holds; what is counted is
+        # the whole predicate either way.
+        clock_range = since < bound
         candidate_unindexed = sa.and_(
             _before(_unindexed(since), bound, dialect, rule.since_format), *clauses
         )
