@@ -79,12 +79,23 @@ def checked_by_range(
 
 def range_count(pinned: BatchKeys, *, first: bool) -> sa.Select:
     """Rows of the batch's key range `(last, upper]` of the table still due (the first
-    batch: every key up to `upper`), bound as the batch's own statements are."""
+    batch: every key up to `upper`), bound as the batch's own statements are.
+
+    On MariaDB it is a locking read (`LOCK IN SHARE MODE`): the batch runs in REPEATABLE
+    READ, where a plain read sees the snapshot of the batch's first read (its boundary
+    query), so a due row the application finished or deleted in between — which the
+    UPDATE/DELETE, reading the latest rows, rightly left alone — would be counted as
+    left. A locking read sees the latest committed rows; the batch's statement already
+    holds the range's row and gap locks, so it waits for nobody. (PostgreSQL reads in
+    READ COMMITTED, each statement a new snapshot; SQLite has one writer.)"""
     keys = pinned.table_keyset  # ordered as the pins are (they copy the key's collation)
     in_range: list[ColumnElement[bool]] = [keys.up_to_upper()]
     if not first:
         in_range.append(keys.after_last())
-    return count_statement(pinned.compiled.table, *in_range, pinned.compiled.due)
+    statement = count_statement(pinned.compiled.table, *in_range, pinned.compiled.due)
+    if keys.dialect in ("mysql", "mariadb"):
+        statement = statement.with_for_update(read=True)
+    return statement
 
 
 def tail_count(connection: sa.Connection, pinned: BatchKeys, last: RowKey | None) -> int:

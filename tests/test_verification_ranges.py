@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from gdpr_sweep import execute
 from gdpr_sweep.config import load_config
 from gdpr_sweep.periods import parse_as_of
 from gdpr_sweep.run_result import RunResult
@@ -253,3 +254,49 @@ def test_a_stopped_run_counts_what_is_left_as_before(target_db, tmp_path, monkey
     left = [(e["rule_id"], e["rows"]) for e in shown["entries"] if e["kind"] == "left-after-run"]
     assert left == [("mail-delete", 15 - done), ("note-delete", 15)]
     assert verify_only(tmp_path) == [15 - done, 15]
+
+
+def test_a_row_the_application_finishes_during_a_batch_is_not_reported_left(
+    target_db, tmp_path, monkeypatch
+):
+    """A due row of the batch's range that the application anonymises itself between
+    the batch's boundary read and its UPDATE: the UPDATE leaves it (nothing left to do),
+    and the check after it must read the row as it now is. On MariaDB the batch runs in
+    REPEATABLE READ, whose plain reads see the snapshot of the boundary read — the row
+    as it was, still due — so the range count reads with a lock (the latest committed
+    rows, the range being locked by the UPDATE already)."""
+    if target_db.engine_name == "sqlite":
+        pytest.skip("SQLite has one writer: no other connection commits during a batch")
+    seed(target_db)
+    engine = target_db.engine()
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE mail SET folder = 'inbox'"))
+    engine.dispose()
+    fired = []
+
+    def finish_row_30() -> None:
+        engine = target_db.engine()
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("UPDATE mail SET subject = NULL WHERE id = 30"))
+        finally:
+            engine.dispose()
+
+    real_failpoint = execute.failpoint
+
+    def failpoint(name: str) -> None:
+        if name == "after-batch-intent" and not fired:
+            fired.append(name)  # the first batch: keys 10, 30, 50
+            finish_row_30()
+        real_failpoint(name)
+
+    monkeypatch.setattr(execute, "failpoint", failpoint)
+    path = write_config(tmp_path, MAIL_ANONYMISE, target_db.url, monkeypatch,
+                        extra_sweep="batch_size = 3\nmax_fraction = 1.0")  # fmt: skip
+    cfg = load_config(path)
+    result = run_sweep(cfg, parse_as_of(AS_OF, cfg.sweep.tz))
+    assert fired
+    assert result.exit_code == 0, result.failures
+    assert [(i.due, i.done, i.left) for i in result.items] == [(15, 14, 0)]
+    assert verify_failed(tmp_path, result) == []
+    assert verify_only(tmp_path) == [0]
