@@ -30,10 +30,9 @@ under its collation, so the range holds each row once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
 import sqlalchemy as sa
-from sqlalchemy.sql.dml import ReturningDelete
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import find_tables
 
@@ -101,7 +100,7 @@ class InPlaceKeys:
             in_range.insert(0, self.keyset.after_last())
         return sa.and_(*in_range, self.compiled.due)
 
-    def limited_delete(self, first: bool, size: int | None = None) -> ReturningDelete[Any]:
+    def limited_delete(self, first: bool, size: int | None = None) -> sa.Executable:
         """The batch as one statement, where `deletes_by_limit` allows it:
 
             DELETE … WHERE [key > :last AND] due ORDER BY key LIMIT :n RETURNING key
