@@ -7,9 +7,9 @@ Needs the 1M-row template `bench/phases.py mariadb delete --setup` leaves in
 `gdpr_sweep_bench.shapes`, then deletes every due row in batches of `--size` keys:
 
 - `two statements`: the boundary read (`SELECT max(id) FROM (… ORDER BY id LIMIT n)`)
-  and `DELETE … WHERE id > :last AND id <= :upper AND due`, as gdpr-sweep did;
+  and `DELETE … WHERE id > :last AND id <= :upper AND due`, as gdpr-sweep does;
 - `one statement`: `DELETE … WHERE id > :last AND due ORDER BY id LIMIT n RETURNING
-  id`, as gdpr-sweep's `run` does now for a delete walked in place;
+  id` (tried in `run` and taken out: RESULTS.md, issue 22 round 4);
 - `range check` (anonymise): the in-batch `count(*)` of the range still due after the
   UPDATE, plain and as a locking read (`LOCK IN SHARE MODE`).
 

@@ -34,7 +34,6 @@ from .batch_sizing import MAX_BATCH_SIZE, MAX_HASH_BATCH_SIZE, BatchSizer, first
 from .cascade import CascadeStep, cascade_deletes
 from .catalog import qualified_name
 from .faults import failpoint
-from .inplace_keys import LIMIT_PARAMETER, deletes_by_limit
 from .keys import key_label
 from .pinning import BatchKeys
 from .rowkeys import RowKey
@@ -176,13 +175,6 @@ class RuleExecutor:
         )
         # Adaptive sizes: one boundary query per size (sizes have two significant digits).
         self._uppers: dict[tuple[int, bool], sa.Select] = {}
-        # MariaDB, a delete walked in place: each batch is one statement that deletes
-        # the next due rows in key order and returns their keys (no boundary read).
-        self._limited = (
-            (pinned.limited_delete(first=True), pinned.limited_delete(first=False))
-            if deletes_by_limit(pinned, compiled, cascade, connection.dialect)
-            else None
-        )
 
     def _upper(self, size: int, first: bool) -> sa.Select:
         if size == self.batch_size:
@@ -231,14 +223,12 @@ class RuleExecutor:
                     connection.exec_driver_sql(statement)
                 statements = self._first_batch if last is None else self._next_batch
                 size = sizer.size
-                upper: RowKey | None = None  # one-statement batches: known afterwards
-                if self._limited is None:
-                    upper_query = self._upper(size, last is None)
-                    found = connection.execute(upper_query, self.keyset.params(last, None))
-                    row = found.first()
-                    if row is None:
-                        break
-                    upper = tuple(row)
+                upper_query = self._upper(size, last is None)
+                found = connection.execute(upper_query, self.keyset.params(last, None)).first()
+                if found is None:
+                    break
+                upper = tuple(found)
+                keys = self.keyset.params(last, upper)
                 audit = {
                     "database": self.database,
                     "rule": self.compiled.rule.id,
@@ -256,31 +246,16 @@ class RuleExecutor:
                 started = time.perf_counter()
                 # The due predicate is evaluated again inside the statement, so a row
                 # that stopped being due since the boundary was read is left alone.
-                if self._limited is not None:
-                    limited = self._limited[0 if last is None else 1]
-                    params = {**self.keyset.params(last, None), LIMIT_PARAMETER: size}
-                    returned = connection.execute(limited, params).scalars().all()
-                    rows = len(returned)
-                    if returned:
-                        upper = (max(returned),)  # integer keys (deletes_by_limit)
-                        audit["key_to"] = self.label(upper)
-                    # Fewer rows than asked for: none was due after them.
-                    exhausted = rows < size
+                if statements.act is None:
+                    rows = self._anonymise_hashed(connection, keys, statements.rows)
                 else:
-                    keys = self.keyset.params(last, upper)
-                    if statements.act is None:
-                        rows = self._anonymise_hashed(connection, keys, statements.rows)
-                    else:
-                        for cascade in statements.cascade:
-                            connection.execute(cascade, keys)
-                        rows = connection.execute(statements.act, keys).rowcount
-                    exhausted = False
+                    for cascade in statements.cascade:
+                        connection.execute(cascade, keys)
+                    rows = connection.execute(statements.act, keys).rowcount
                 left = 0
-                if self._verify is not None and upper is not None:
+                if self._verify is not None:
                     check = self._verify[0 if last is None else 1]
-                    left = int(
-                        connection.execute(check, self.keyset.params(last, upper)).scalar_one()
-                    )
+                    left = int(connection.execute(check, keys).scalar_one())
             elapsed = time.perf_counter() - started  # how long the batch held its locks
             failpoint("after-target-commit")
             details: dict[str, Any] = {"seconds": round(elapsed, 3)}
@@ -293,10 +268,7 @@ class RuleExecutor:
             result.left += left
             sizer.record(elapsed)
             self.progress.advanced(token, rows)
-            if upper is not None:
-                last = result.last = upper
-            if exhausted:
-                break
+            last = result.last = upper
             if self.pause:
                 time.sleep(self.pause)  # let the application beside us breathe
         if outcome:

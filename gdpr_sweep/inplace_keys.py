@@ -30,7 +30,6 @@ under its collation, so the range holds each row once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -39,11 +38,7 @@ from sqlalchemy.sql.util import find_tables
 from .cascade import CascadeStep
 from .catalog import qualified_name
 from .keyset import Keyset
-from .ordered_dml import OrderedLimit
 from .rules import CompiledRule
-
-#: The bound batch size of a one-statement batch (`InPlaceKeys.limited_delete`).
-LIMIT_PARAMETER = "gdpr_sweep_batch_size"
 
 
 def written_tables(
@@ -99,44 +94,3 @@ class InPlaceKeys:
         if not first:
             in_range.insert(0, self.keyset.after_last())
         return sa.and_(*in_range, self.compiled.due)
-
-    def limited_delete(self, first: bool, size: int | None = None) -> sa.Executable:
-        """The batch as one statement, where `deletes_by_limit` allows it:
-
-            DELETE … WHERE [key > :last AND] due ORDER BY key LIMIT :n RETURNING key
-
-        the next `n` due rows in key order, deleted; the greatest key returned is the
-        batch's upper key, so no separate read finds it first."""
-        (key,) = self.key_columns
-        where = [self.compiled.due] if first else [self.keyset.after_last(), self.compiled.due]
-        # Bound per batch (`size`: a fixed value, for `plan --sql` to show).
-        limit = sa.bindparam(LIMIT_PARAMETER, size, type_=sa.Integer(), required=size is None)
-        return (
-            self.compiled.table.delete()
-            .where(*where)
-            .ext(OrderedLimit([key], limit))
-            .returning(key)
-        )
-
-
-def deletes_by_limit(
-    keys: object, compiled: CompiledRule, cascade: Sequence[CascadeStep], dialect: sa.Dialect
-) -> TypeGuard[InPlaceKeys]:
-    """One statement per batch (`InPlaceKeys.limited_delete`)? For a delete rule walked
-    in place on MariaDB (`DELETE … ORDER BY … LIMIT … RETURNING`; MySQL has no
-    RETURNING), without cascade tables (their rows go first, through the batch's
-    range), keyed by one integer column (the greatest key returned is compared in
-    Python: exact for integers, not for collated text).
-
-    Measured on 1M rows, 40 % due, batches of 57,000 (`bench/mariadb_shapes.py`):
-    1.78-1.97 s against 2.12 s for the boundary read and the range DELETE."""
-    key = compiled.key_columns
-    return (
-        isinstance(keys, InPlaceKeys)
-        and dialect.name in ("mysql", "mariadb")
-        and bool(getattr(dialect, "delete_returning", False))
-        and compiled.rule.action == "delete"
-        and not cascade
-        and len(key) == 1
-        and isinstance(key[0].type, sa.Integer)
-    )

@@ -47,12 +47,7 @@ from .errors import DatabaseUnavailable
 from .execute import batch_statements, session_level, session_timeouts
 from .holds.rows import HELD_KEY
 from .holds.store import active_holds
-from .inplace_keys import (
-    InPlaceKeys,
-    deletes_by_limit,
-    self_contained,
-    written_tables,
-)
+from .inplace_keys import InPlaceKeys, self_contained, written_tables
 from .keyset import Keyset
 from .periods import local_date, start_of_local_day
 from .pinning import BatchKeys, PinnedKeys
@@ -154,21 +149,7 @@ def in_place_statements(context: ItemContext) -> list[Statement]:
     if not context.in_place:
         return []
     walked = InPlaceKeys(context.compiled, context.dialect)
-    prefix = "run (not apply), without pins: "
-    compiled, dialect = context.compiled, context.connection.dialect
-    if not deletes_by_limit(walked, compiled, context.cascade, dialect):
-        return _batches_shown(context, walked, prefix)
-    # MariaDB: one statement per batch; its greatest returned key is the next `last`.
-    settings = context.config.sweep
-    timeouts = session_timeouts(dialect.name, settings.lock_timeout, settings.statement_timeout)
-    shown = [Statement("once per rule: its session limits", sql) for sql in timeouts]
-    size = first_batch_size(settings.batch_size)
-    what = "delete, one statement (the greatest key it returns ends the batch)"
-    if settings.batch_size == "auto":
-        what += f"; LIMIT {size} is the first batch's, later ones aim at sweep.batch_time"
-    for first, when in ((True, f"{prefix}the first batch"), (False, f"{prefix}each later batch")):
-        shown.append(show(context, f"{when}: {what}", walked.limited_delete(first, size)))
-    return shown
+    return _batches_shown(context, walked, "run (not apply), without pins: ")
 
 
 def _batches_shown(context: ItemContext, keys: BatchKeys, prefix: str) -> list[Statement]:

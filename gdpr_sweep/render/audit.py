@@ -176,8 +176,6 @@ def print_audit_run(
         table.add_column(header, no_wrap=header != "keys")
     for e in entries:
         keys = f"({e['key_from'] or ''}, {e['key_to']}]" if e["key_to"] is not None else ""
-        if e["kind"] in ("batch-start", "batch-unconfirmed") and e["key_to"] is None:
-            keys = f"({e['key_from'] or ''}, ...]"  # a one-statement batch's upper key: later
         if e["kind"].startswith("partition") and e.get("details"):
             keys = _partition_text(e["details"])
         table.add_row(

@@ -321,11 +321,7 @@ def _unconfirmed_batches(connection: sa.Connection, run_id: int) -> list[Any]:
     ).all()
     open_batches: dict[tuple, Any] = {}
     for entry in entries:
-        # A batch's outcome names the key it started after, as its intent did (a rule's
-        # batches walk its keys upwards, each from the last one's upper key); not its
-        # upper key, which a one-statement batch (MariaDB's ordered, limited DELETE)
-        # learns only from the rows it deleted.
-        ident = (entry.database_name, entry.rule_id, entry.key_from)
+        ident = (entry.database_name, entry.rule_id, entry.key_from, entry.key_to)
         if entry.kind == "batch-start":
             open_batches[ident] = entry
         else:
