@@ -81,13 +81,16 @@ def range_count(pinned: BatchKeys, *, first: bool) -> sa.Select:
     """Rows of the batch's key range `(last, upper]` of the table still due (the first
     batch: every key up to `upper`), bound as the batch's own statements are.
 
-    On MariaDB it is a locking read (`LOCK IN SHARE MODE`): the batch runs in REPEATABLE
-    READ, where a plain read sees the snapshot of the batch's first read (its boundary
-    query), so a due row the application finished or deleted in between — which the
-    UPDATE/DELETE, reading the latest rows, rightly left alone — would be counted as
-    left. A locking read sees the latest committed rows; the batch's statement already
-    holds the range's row and gap locks, so it waits for nobody. (PostgreSQL reads in
-    READ COMMITTED, each statement a new snapshot; SQLite has one writer.)"""
+    On MariaDB it is a locking read (`LOCK IN SHARE MODE`): the batch runs in the
+    server's isolation level, by default REPEATABLE READ, where a plain read sees the
+    snapshot of the batch's first read (its boundary query), so a due row the
+    application finished or deleted in between — which the UPDATE/DELETE, reading the
+    latest rows, rightly left alone — would be counted as left. A locking read sees the
+    latest committed rows; under REPEATABLE READ the batch's statement already holds the
+    range's row and gap locks, so it waits for nobody (under READ COMMITTED it may wait,
+    as the statement did, for a row another transaction has not committed, within the
+    rule's lock timeout). (PostgreSQL reads in READ COMMITTED, each statement a new
+    snapshot; SQLite has one writer.)"""
     keys = pinned.table_keyset  # ordered as the pins are (they copy the key's collation)
     in_range: list[ColumnElement[bool]] = [keys.up_to_upper()]
     if not first:
