@@ -52,16 +52,39 @@ class TextFormatter(logging.Formatter):
         )
 
 
+class WithoutTraceback(logging.Filter):
+    """Drop a record's traceback: a driver's exception text may quote a row's value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
 def setup_logging(log_format: str = "text", level: str = "warning") -> None:
-    """Send the package's logs to stderr in the given format, replacing earlier setup."""
-    logger = logging.getLogger("gdpr_sweep")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
+    """Send the package's logs to stderr in the given format, replacing earlier setup.
+
+    SQLAlchemy's own records (say, the pool's "Exception during reset or similar" when
+    a dropped connection is given back) would otherwise reach Python's last-resort
+    handler and print a traceback after our one-line error. They are shown, one line
+    each and without the traceback, only with `--log-level debug`. Never below WARNING:
+    SQLAlchemy's INFO records are its SQL echo, with bound values.
+    """
+    formatter = JsonFormatter() if log_format == "json" else TextFormatter()
+    for name, logger_level in (
+        ("gdpr_sweep", level.upper()),
+        ("sqlalchemy", "WARNING" if level.lower() == "debug" else "CRITICAL"),
+    ):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter)
+        handler.addFilter(WithoutTraceback())
+        logger.addHandler(handler)
+        logger.setLevel(logger_level)
+        logger.propagate = False
 
 
 def report_fatal(message: str, exit_code: int) -> bool:
