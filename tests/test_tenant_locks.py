@@ -375,6 +375,10 @@ def test_a_run_whose_lock_connection_drops_stops_before_the_next_batch(tmp_path,
                         sa.text(
                             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "
                             "locktype = 'advisory' AND classid = :high AND objid = :low"
+                            # Only this database's: another test worker's state database
+                            # on the same server holds the same tenant's key.
+                            " AND database = (SELECT oid FROM pg_database"
+                            " WHERE datname = current_database())"
                         ),
                         {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
                     ).all()
@@ -391,3 +395,62 @@ def test_a_run_whose_lock_connection_drops_stops_before_the_next_batch(tmp_path,
     again = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
     assert again.exit_code == 0, again.stdout + again.stderr
     assert target.scalar("SELECT COUNT(*) FROM mail") == 0
+
+
+def _mariadb_state_database(base: str, suffix: str) -> str:
+    """An empty MariaDB database `<the worker's>_<suffix>` on the test server: its URL."""
+    url = sa.engine.make_url(base)
+    own = url.set(database=f"{url.database}_{suffix}")
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{own.database}`")
+        connection.exec_driver_sql(
+            f"CREATE DATABASE `{own.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )
+    engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+def test_mariadb_state_locks_are_per_state_database(tmp_path):
+    """MariaDB's named locks are the server's: a deployment whose state database is on
+    the same server as ours (same tenant names) must not lock us out, and our own
+    tenant's lock must."""
+    from gdpr_sweep.errors import LockHeld
+    from gdpr_sweep.state.lock import sweep_lock
+    from gdpr_sweep.state.tenant_lock import LockSpace
+
+    base = os.environ.get("GDPR_SWEEP_TEST_MARIADB_URL")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but GDPR_SWEEP_TEST_MARIADB_URL is not set")
+        pytest.skip("mariadb: set GDPR_SWEEP_TEST_MARIADB_URL to a test server")
+    ours, theirs = (_mariadb_state_database(base, s) for s in ("state_ours", "state_theirs"))
+    path, targets = tenants_config(tmp_path, 1, ours)
+    assert run_cli("migrate", "-c", str(path)).exit_code == 0
+    their_space, our_space = (
+        LockSpace(sa.engine.make_url(theirs)),
+        LockSpace(sa.engine.make_url(ours)),
+    )
+    their_engine, our_engine = sa.create_engine(theirs), sa.create_engine(ours)
+    try:
+        ours_locked = our_space.take("tenant", "t0")
+        locked = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
+        ours_locked.release()
+        assert locked.exit_code == 4 and locked.json()["status"] == "locked", locked.stderr
+        assert targets[0].scalar("SELECT count(*) FROM mail") == 10
+
+        their_space.take("tenant", "t0")  # their sweep of their tenant t0
+        with sweep_lock(their_engine, their_engine.url):  # their rotate-key: exclusive
+            # Ours is free all the same, and excludes a second of ours.
+            with sweep_lock(our_engine, our_engine.url):
+                second = sweep_lock(our_engine, our_engine.url)
+                with pytest.raises(LockHeld):
+                    second.__enter__()
+            ran = run_cli("run", "-c", str(path), "--as-of", AS_OF, "--json")
+        assert ran.exit_code == 0, ran.stderr
+        assert targets[0].scalar("SELECT count(*) FROM mail") == 0
+    finally:
+        their_space.close()
+        our_space.close()
+        their_engine.dispose()
+        our_engine.dispose()

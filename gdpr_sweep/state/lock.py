@@ -13,8 +13,9 @@ dies (however it dies), so a stale lock never blocks:
 Backends: SQLite state, an `flock` on `<state file>.lock` (tenant, process and
 migration locks in `<state file>.locks/`); PostgreSQL state, session advisory locks on
 dedicated connections (the server drops them when the connection ends);
-MariaDB/MySQL state, `GET_LOCK` (no shared mode: there a sweep takes no state lock,
-and `rotate-key` takes every tenant's lock as well).
+MariaDB/MySQL state, `GET_LOCK` with names that include the state database (no shared
+mode: there a sweep takes no state lock, and `rotate-key` takes every tenant's lock as
+well).
 A lock held by another does not wait: LockHeld (exit 4) at once — unless `wait` was
 given (`--wait-lock`), when it tries again every `POLL` seconds (like `flock -w`) until
 the lock is free or the time is up, or it is asked to stop.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -38,9 +40,19 @@ from ..faults import failpoint
 
 #: A fixed advisory-lock id for the state lock: "gdpr" in ASCII.
 ADVISORY_LOCK_ID = 0x67647072
-MYSQL_LOCK_NAME = "gdpr-sweep"
 #: Seconds between two tries while waiting for a lock (`--wait-lock`).
 POLL = 0.2
+
+
+def mysql_lock_name(kind: str, name: str, database: str | None) -> str:
+    """The `GET_LOCK` name of `kind` and `name` for the state database `database`.
+
+    MariaDB/MySQL's named locks are the server's, not a database's (PostgreSQL's
+    advisory locks are per database), so the state database is part of the name: two
+    deployments whose state databases share a server never lock each other out.
+    """
+    text = f"gdpr-sweep {kind} lock\0{database or ''}\0{name}"
+    return f"gdpr-sweep:{kind}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
 class Stoppable(Protocol):
@@ -158,7 +170,7 @@ def sweep_lock(
         else:
             take = sa.text("SELECT GET_LOCK(:name, 0)")
             release = sa.text("SELECT RELEASE_LOCK(:name)")
-            params = {"name": MYSQL_LOCK_NAME}
+            params = {"name": mysql_lock_name("state", "", url.database)}
 
         def try_once() -> bool:
             got = connection.execute(take, params).scalar()

@@ -16,7 +16,8 @@ state database, used for nothing else; they stack on it, so a run over 100 tenan
 holds one connection, and when it ends, however it ends, the server drops them all),
 keyed by a stable 64-bit hash of the kind and name
 (`lock_key`; a collision between two handles would only make them take turns).
-MariaDB/MySQL: `GET_LOCK` with a name made of the same hash. SQLite: an `flock` on a
+MariaDB/MySQL: `GET_LOCK` with a name made of the same hash and the state database's
+name (named locks are server-wide there). SQLite: an `flock` on a
 file in `<state file>.locks/` (`tenant-NAME.lock`, `process-…`, `migration.lock`).
 """
 
@@ -38,7 +39,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from ..errors import LockHeld
-from .lock import Stoppable, acquire, open_lock_file, sqlite_file, try_flock
+from .lock import Stoppable, acquire, mysql_lock_name, open_lock_file, sqlite_file, try_flock
 
 #: Seconds a first start waits for another process's migration of the state database.
 MIGRATION_WAIT = 120.0
@@ -49,11 +50,6 @@ def lock_key(kind: str, name: str) -> int:
     signed 64-bit integer from SHA-256, the same on every host and Python."""
     digest = hashlib.sha256(f"gdpr-sweep {kind} lock\0{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def mysql_lock_name(kind: str, name: str) -> str:
-    digest = hashlib.sha256(f"gdpr-sweep {kind} lock\0{name}".encode()).hexdigest()
-    return f"gdpr-sweep:{kind}:{digest[:40]}"
 
 
 class HeldLock(Protocol):
@@ -166,7 +162,8 @@ class _ServerLock:
         else:
             self.take = sa.text("SELECT GET_LOCK(:key, 0)")
             self.free = sa.text("SELECT RELEASE_LOCK(:key)")
-            self.params = {"key": mysql_lock_name(kind, name)}
+            database = session.engine.url.database
+            self.params = {"key": mysql_lock_name(kind, name, database)}
         self.held = False
 
     def try_once(self) -> bool:
